@@ -1,0 +1,60 @@
+//! # lumina-plugins
+//!
+//! Lumina's built-in components, written against `lumina-sdk` exactly as a third party would
+//! write theirs. [`register_all`] adds them to a registry.
+//!
+//! | kind | type | what it does |
+//! |---|---|---|
+//! | receiver | `otlp` | OTLP over gRPC and HTTP (protobuf, JSON) |
+//! | receiver | `nop` | nothing (tests, benchmarks) |
+//! | processor | `batch` | merges batches by size or time, splits oversized ones |
+//! | exporter | `otlp` | OTLP over gRPC |
+//! | exporter | `otlphttp` | OTLP over HTTP |
+//! | exporter | `debug` | writes to the log or stdout |
+//! | exporter | `file` | OTLP/JSON lines or length-prefixed protobuf |
+//! | exporter | `nop` | discards (tests, benchmarks) |
+//! | connector | `forward` | joins pipelines of one signal |
+
+pub mod batch;
+pub mod common;
+pub mod debug;
+pub mod file;
+pub mod forward;
+pub mod nop;
+pub mod otlp;
+pub mod otlp_exporter;
+pub mod otlphttp;
+
+use std::sync::Arc;
+
+use lumina_sdk::component::{DuplicateType, Registry};
+
+/// Registers every built-in component.
+pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
+    registry.add_receiver(Arc::new(otlp::OtlpReceiverFactory))?;
+    registry.add_receiver(Arc::new(nop::NopReceiverFactory))?;
+    registry.add_processor(Arc::new(batch::BatchProcessorFactory))?;
+    registry.add_exporter(Arc::new(otlp_exporter::OtlpExporterFactory))?;
+    registry.add_exporter(Arc::new(otlphttp::OtlpHttpExporterFactory))?;
+    registry.add_exporter(Arc::new(debug::DebugExporterFactory))?;
+    registry.add_exporter(Arc::new(file::FileExporterFactory))?;
+    registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
+    registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_every_built_in_once() {
+        let mut r = Registry::new();
+        register_all(&mut r).unwrap();
+        assert!(r.receiver("otlp").is_some() && r.exporter("file").is_some());
+        assert!(
+            register_all(&mut r).is_err(),
+            "a second registration of the same types is refused"
+        );
+    }
+}

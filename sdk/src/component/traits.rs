@@ -1,0 +1,411 @@
+//! The component traits and their factories.
+//!
+//! A factory validates a component's config (pure, no I/O) and creates the component (may do
+//! I/O). The host owns tasks, queues and shutdown; a component implements the narrowest trait
+//! that fits: a pure function over a batch is a [`Transform`], not a task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::consumer::{Accepted, ConsumeError, Consumer, DynConsumer};
+use super::id::{ComponentId, ComponentKind, Stability};
+use crate::config::{ConfigErrors, ConfigValue};
+use crate::telemetry::ComponentTelemetry;
+use crate::{Batch, Signal};
+
+/// What a factory tells the host about the components it makes.
+#[derive(Clone, Debug)]
+pub struct ComponentInfo {
+    /// The type name used in ids (`otlp`, `batch`).
+    pub type_name: &'static str,
+    /// The kind.
+    pub kind: ComponentKind,
+    /// How settled it is.
+    pub stability: Stability,
+    /// The signals it handles (for connectors, see `routes`).
+    pub signals: Vec<Signal>,
+    /// For connectors: the (from, to) signal pairs it joins.
+    pub routes: Vec<(Signal, Signal)>,
+    /// One line on what it does.
+    pub description: &'static str,
+}
+
+impl ComponentInfo {
+    /// Info for a component of `kind` that handles `signals`.
+    pub fn new(
+        type_name: &'static str,
+        kind: ComponentKind,
+        stability: Stability,
+        signals: &[Signal],
+        description: &'static str,
+    ) -> Self {
+        Self {
+            type_name,
+            kind,
+            stability,
+            signals: signals.to_vec(),
+            routes: Vec::new(),
+            description,
+        }
+    }
+
+    /// Info for a connector joining the given (from, to) pairs.
+    pub fn connector(
+        type_name: &'static str,
+        stability: Stability,
+        routes: &[(Signal, Signal)],
+        description: &'static str,
+    ) -> Self {
+        let mut signals: Vec<Signal> = routes.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        signals.sort();
+        signals.dedup();
+        Self {
+            type_name,
+            kind: ComponentKind::Connector,
+            stability,
+            signals,
+            routes: routes.to_vec(),
+            description,
+        }
+    }
+
+    /// Whether the component handles `signal`.
+    pub fn supports(&self, signal: Signal) -> bool {
+        self.signals.contains(&signal)
+    }
+}
+
+/// Why a component could not be created, started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// Its config is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigErrors),
+    /// It could not listen on an address.
+    #[error("cannot listen on {endpoint}: {source}")]
+    Bind {
+        /// The address.
+        endpoint: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Anything else, described for the operator.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ComponentError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// What every factory's `create` gets.
+#[derive(Clone, Debug)]
+pub struct CreateContext {
+    /// The component's id.
+    pub id: ComponentId,
+    /// For processors and connectors: the pipeline it is created for.
+    pub pipeline: Option<String>,
+    /// Its telemetry handle: counters labelled with its id, rate-limited drop logging.
+    pub telemetry: ComponentTelemetry,
+}
+
+impl CreateContext {
+    /// A context for `id` of `kind`, outside any pipeline.
+    pub fn new(id: ComponentId, kind: ComponentKind) -> Self {
+        let telemetry = ComponentTelemetry::new(kind, id.to_string());
+        Self {
+            id,
+            pipeline: None,
+            telemetry,
+        }
+    }
+}
+
+// ----- receivers -------------------------------------------------------------------------
+
+/// Where a receiver sends what it receives: one consumer per signal that has a pipeline.
+#[derive(Clone, Default)]
+pub struct ReceiverOutputs {
+    /// Logs, if a logs pipeline uses the receiver.
+    pub logs: Option<DynConsumer>,
+    /// Traces, if a traces pipeline uses the receiver.
+    pub traces: Option<DynConsumer>,
+    /// Metrics, if a metrics pipeline uses the receiver.
+    pub metrics: Option<DynConsumer>,
+}
+
+impl ReceiverOutputs {
+    /// The consumer for `signal`, if a pipeline of that signal uses the receiver.
+    pub fn get(&self, signal: Signal) -> Option<&DynConsumer> {
+        match signal {
+            Signal::Logs => self.logs.as_ref(),
+            Signal::Traces => self.traces.as_ref(),
+            Signal::Metrics => self.metrics.as_ref(),
+        }
+    }
+
+    /// Sets the consumer for `signal`.
+    pub fn set(&mut self, signal: Signal, consumer: DynConsumer) {
+        match signal {
+            Signal::Logs => self.logs = Some(consumer),
+            Signal::Traces => self.traces = Some(consumer),
+            Signal::Metrics => self.metrics = Some(consumer),
+        }
+    }
+}
+
+/// Takes data in from outside the collector.
+#[async_trait]
+pub trait Receiver: Send + Sync {
+    /// Starts serving. Returns once it is listening, so errors such as an address in use come
+    /// back here and stop the collector from starting.
+    async fn start(&mut self, outputs: ReceiverOutputs) -> Result<(), ComponentError>;
+
+    /// Stops taking new data and returns once every request it accepted has been handed
+    /// downstream (and answered).
+    async fn shutdown(&mut self) -> Result<(), ComponentError>;
+}
+
+/// Makes receivers of one type.
+#[async_trait]
+pub trait ReceiverFactory: Send + Sync {
+    /// What it makes.
+    fn info(&self) -> ComponentInfo;
+    /// Checks a config without side effects.
+    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
+    /// Creates a receiver; it starts when the host calls [`Receiver::start`].
+    async fn create(
+        &self,
+        config: &ConfigValue,
+        ctx: CreateContext,
+    ) -> Result<Box<dyn Receiver>, ComponentError>;
+}
+
+// ----- processors ------------------------------------------------------------------------
+
+/// Transforms batches inside a pipeline. A processor is a consumer that forwards to the next
+/// consumer it was created with, now (a transform) or later (a batcher).
+#[async_trait]
+pub trait Processor: Consumer {
+    /// Flushes anything held and stops. Called after everything upstream has stopped.
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}
+
+/// Why a transform failed for a batch.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProcessError {
+    /// The batch is invalid for this processor; it is rejected back to the sender.
+    #[error("{0}")]
+    Invalid(String),
+    /// The processor failed (a plugin trap, a timeout); the sender may retry.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A pure function over a batch: the narrowest kind of processor.
+#[async_trait]
+pub trait Transform: Send + Sync + 'static {
+    /// Returns the changed batch, or `None` if nothing is left to forward.
+    async fn transform(&self, batch: Batch) -> Result<Option<Batch>, ProcessError>;
+}
+
+/// Turns a [`Transform`] into a [`Processor`] that forwards to `next`.
+pub struct TransformProcessor<T> {
+    id: Arc<str>,
+    transform: T,
+    next: DynConsumer,
+}
+
+impl<T: Transform> TransformProcessor<T> {
+    /// Wraps `transform`; `id` names it in errors.
+    pub fn new(id: &ComponentId, transform: T, next: DynConsumer) -> Self {
+        Self {
+            id: Arc::from(id.to_string()),
+            transform,
+            next,
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Transform> Consumer for TransformProcessor<T> {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        match self.transform.transform(batch).await {
+            Ok(Some(b)) if !b.is_empty() => self.next.consume(b).await,
+            Ok(_) => Ok(Accepted::all()),
+            Err(ProcessError::Invalid(message)) => Err(ConsumeError::Rejected {
+                message: format!("{}: {message}", self.id),
+            }),
+            Err(ProcessError::Failed(message)) => Err(ConsumeError::Failed {
+                component: self.id.clone(),
+                message,
+                retryable: true,
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Transform> Processor for TransformProcessor<T> {}
+
+/// Makes processors of one type. A processor is created per pipeline that lists it.
+#[async_trait]
+pub trait ProcessorFactory: Send + Sync {
+    /// What it makes.
+    fn info(&self) -> ComponentInfo;
+    /// Checks a config without side effects.
+    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
+    /// Creates a processor for a pipeline of `signal` that forwards to `next`.
+    async fn create(
+        &self,
+        config: &ConfigValue,
+        ctx: CreateContext,
+        signal: Signal,
+        next: DynConsumer,
+    ) -> Result<Arc<dyn Processor>, ComponentError>;
+}
+
+// ----- exporters -------------------------------------------------------------------------
+
+/// Why an export attempt failed, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExportError {
+    /// What happened, for the operator.
+    pub message: String,
+    /// Whether trying again may succeed (connection refused, timeout, 429, 503...).
+    pub retryable: bool,
+    /// The delay the destination asked for, if it said.
+    pub retry_after: Option<Duration>,
+    /// When only part of the batch failed: that part. `None` means the whole batch.
+    pub failed: Option<Batch>,
+}
+
+impl ExportError {
+    /// A failure that may succeed if tried again.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+            failed: None,
+        }
+    }
+
+    /// A failure that will not succeed if tried again.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+            failed: None,
+        }
+    }
+
+    /// Sets the delay the destination asked for.
+    pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
+        self.retry_after = d;
+        self
+    }
+
+    /// Says that only `part` of the batch failed.
+    pub fn only(mut self, part: Batch) -> Self {
+        self.failed = Some(part);
+        self
+    }
+}
+
+/// Sends batches out of the collector. The host gives each exporter its own queue, retries and
+/// timeouts (the `sending_queue`, `retry_on_failure` and `timeout` settings), so `export` makes
+/// one attempt and says whether it is worth another.
+#[async_trait]
+pub trait Exporter: Send + Sync {
+    /// One attempt to send a batch.
+    async fn export(&self, batch: &Batch) -> Result<(), ExportError>;
+
+    /// Flushes and closes; called after the exporter's queue has drained.
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}
+
+/// Makes exporters of one type. One exporter is created per id and shared by every pipeline
+/// that lists it.
+#[async_trait]
+pub trait ExporterFactory: Send + Sync {
+    /// What it makes.
+    fn info(&self) -> ComponentInfo;
+    /// Checks a config without side effects. The host removes its own keys (`sending_queue`,
+    /// `retry_on_failure`, `timeout`) before the factory sees the config.
+    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
+    /// Creates an exporter.
+    async fn create(
+        &self,
+        config: &ConfigValue,
+        ctx: CreateContext,
+    ) -> Result<Arc<dyn Exporter>, ComponentError>;
+}
+
+// ----- connectors ------------------------------------------------------------------------
+
+/// The pipelines a connector feeds: each by id, and all of them together.
+#[derive(Clone)]
+pub struct ConnectorOutputs {
+    /// Each downstream pipeline's entry, by pipeline id (`logs/eu`).
+    pub pipelines: Vec<(String, DynConsumer)>,
+    /// All downstream pipelines at once.
+    pub all: DynConsumer,
+}
+
+impl ConnectorOutputs {
+    /// The entry of pipeline `id`, if the connector feeds it.
+    pub fn pipeline(&self, id: &str) -> Option<&DynConsumer> {
+        self.pipelines.iter().find(|(p, _)| p == id).map(|(_, c)| c)
+    }
+}
+
+/// Joins pipelines: the exporter of some pipelines and the receiver of others.
+#[async_trait]
+pub trait Connector: Consumer {
+    /// Flushes anything held and stops.
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}
+
+/// Makes connectors of one type; one per id and (from, to) signal pair in use.
+#[async_trait]
+pub trait ConnectorFactory: Send + Sync {
+    /// What it makes, with the (from, to) pairs it supports.
+    fn info(&self) -> ComponentInfo;
+    /// Checks a config without side effects. `downstream` lists the pipelines the connector
+    /// feeds, so a routing table can be checked against them.
+    fn validate(&self, config: &ConfigValue, downstream: &[String]) -> Result<(), ConfigErrors>;
+    /// Creates a connector from `from` pipelines to `to` pipelines.
+    async fn create(
+        &self,
+        config: &ConfigValue,
+        ctx: CreateContext,
+        from: Signal,
+        to: Signal,
+        outputs: ConnectorOutputs,
+    ) -> Result<Arc<dyn Connector>, ComponentError>;
+}

@@ -1,0 +1,66 @@
+//! Component configuration: the spanned config tree, typed parsing with every error reported at
+//! once, and human-friendly value types.
+//!
+//! A component declares a `<Name>Config` with serde (`#[serde(deny_unknown_fields, default)]`
+//! and a doc comment on every field), implements [`Validate`] for checks serde cannot express,
+//! and reads it with [`parse`]:
+//!
+//! ```
+//! use lumina_sdk::config::{self, ConfigErrors, ConfigPath, ConfigError, Validate};
+//!
+//! #[derive(serde::Deserialize, Debug)]
+//! #[serde(deny_unknown_fields)]
+//! struct SamplerConfig {
+//!     /// Fraction of records kept, 0 to 1.
+//!     ratio: f64,
+//! }
+//!
+//! impl Validate for SamplerConfig {
+//!     fn validate(&self) -> Result<(), ConfigErrors> {
+//!         if !(0.0..=1.0).contains(&self.ratio) {
+//!             return Err(ConfigError::new(ConfigPath::parse("ratio"), "must be between 0 and 1").into());
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let tree = config::parse_yaml("ratio: 2\nratoi: 1\n", "sampler.yaml").unwrap();
+//! let errors = config::parse::<SamplerConfig>(&tree).unwrap_err();
+//! assert_eq!(errors.to_string(), "sampler.yaml:2:1: ratoi: unknown key `ratoi` (did you mean `ratio`?)");
+//! ```
+
+mod de;
+mod error;
+mod types;
+mod value;
+mod yaml;
+
+pub use de::{DeError, from_value};
+pub use error::{ConfigError, ConfigErrors, did_you_mean};
+pub use types::{ByteSize, Duration, DurationError};
+pub use value::{ConfigPath, ConfigValue, Entry, Location, PathSegment, Scalar, ValueKind};
+pub use yaml::parse_yaml;
+
+/// Checks a parsed config for what serde cannot express (ranges, combinations of settings).
+/// Pure: no files, no network. Errors carry paths relative to the component's config.
+pub trait Validate {
+    /// Returns every problem found; the default finds none.
+    fn validate(&self) -> Result<(), ConfigErrors> {
+        Ok(())
+    }
+}
+
+/// Deserializes and validates a component config. Errors have paths relative to `value` and
+/// locations from it.
+pub fn parse<T: serde::de::DeserializeOwned + Validate>(
+    value: &ConfigValue,
+) -> Result<T, ConfigErrors> {
+    let t: T = from_value(value)?;
+    match t.validate() {
+        Ok(()) => Ok(t),
+        Err(errors) => Err(errors.rebase(&ConfigPath::root(), value).sorted()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

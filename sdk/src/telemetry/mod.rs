@@ -1,0 +1,125 @@
+//! Self-telemetry shared by the host and components: metric names, a per-component handle that
+//! labels what it records, and rate-limited logging for repeated events such as drops.
+//!
+//! Metrics go through the [`metrics`] facade; the host installs the recorder (Prometheus), so a
+//! component records the same way whether it is built in or loaded as a plugin.
+
+mod rate_limit;
+
+use std::sync::Arc;
+
+use metrics::{Counter, Gauge, Histogram, Label};
+
+pub use rate_limit::RateLimit;
+
+use crate::Signal;
+use crate::component::ComponentKind;
+
+/// Metric names. Counters end in `_total`; every one carries `component` (the id) and `kind`.
+pub mod names {
+    /// Items a receiver handed downstream successfully. Labels: `signal`.
+    pub const RECEIVER_ACCEPTED: &str = "lumina_receiver_accepted_items_total";
+    /// Items a receiver could not hand downstream; the sender was told. Labels: `signal`,
+    /// `reason`.
+    pub const RECEIVER_REFUSED: &str = "lumina_receiver_refused_items_total";
+    /// Requests a receiver refused before decoding them (bad content type, size, encoding or
+    /// bytes). Labels: `signal`, `reason`.
+    pub const RECEIVER_BAD_REQUESTS: &str = "lumina_receiver_bad_requests_total";
+    /// Items a processor took in. Labels: `signal`, `pipeline`.
+    pub const PROCESSOR_INCOMING: &str = "lumina_processor_incoming_items_total";
+    /// Items a processor passed on. Labels: `signal`, `pipeline`.
+    pub const PROCESSOR_OUTGOING: &str = "lumina_processor_outgoing_items_total";
+    /// Items an exporter delivered. Labels: `signal`.
+    pub const EXPORTER_SENT: &str = "lumina_exporter_sent_items_total";
+    /// Items an exporter took but could not deliver. Labels: `signal`, `reason`.
+    pub const EXPORTER_FAILED: &str = "lumina_exporter_failed_items_total";
+    /// Items an exporter's queue would not take; the sender was told. Labels: `signal`,
+    /// `reason`.
+    pub const EXPORTER_REFUSED: &str = "lumina_exporter_refused_items_total";
+    /// Send attempts that will be retried. Labels: `signal`.
+    pub const EXPORTER_RETRIES: &str = "lumina_exporter_send_retries_total";
+    /// Items dropped on purpose (a policy, a shutdown deadline). Labels: `signal`, `reason`.
+    pub const DROPPED: &str = "lumina_dropped_items_total";
+    /// What an exporter's queue holds now, in its sizer's unit.
+    pub const QUEUE_SIZE: &str = "lumina_exporter_queue_size";
+    /// What an exporter's queue can hold, in its sizer's unit.
+    pub const QUEUE_CAPACITY: &str = "lumina_exporter_queue_capacity";
+    /// Seconds one export attempt took. Labels: `signal`.
+    pub const EXPORT_DURATION: &str = "lumina_exporter_send_duration_seconds";
+}
+
+/// A component's handle for recording metrics and logging drops, labelled with its id.
+#[derive(Clone, Debug)]
+pub struct ComponentTelemetry {
+    kind: ComponentKind,
+    id: Arc<str>,
+    drop_log: Arc<RateLimit>,
+}
+
+impl ComponentTelemetry {
+    /// A handle for component `id` of `kind`.
+    pub fn new(kind: ComponentKind, id: impl Into<Arc<str>>) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            drop_log: Arc::new(RateLimit::per_10s()),
+        }
+    }
+
+    /// The component id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The component kind.
+    pub fn kind(&self) -> ComponentKind {
+        self.kind
+    }
+
+    fn labels(&self, extra: &[(&'static str, String)]) -> Vec<Label> {
+        let mut v = Vec::with_capacity(2 + extra.len());
+        v.push(Label::new("component", self.id.to_string()));
+        v.push(Label::new("kind", self.kind.as_str()));
+        v.extend(extra.iter().map(|(k, val)| Label::new(*k, val.clone())));
+        v
+    }
+
+    /// A counter labelled with this component and `extra` labels.
+    pub fn counter(&self, name: &'static str, extra: &[(&'static str, String)]) -> Counter {
+        metrics::counter!(name, self.labels(extra))
+    }
+
+    /// A gauge labelled with this component and `extra` labels.
+    pub fn gauge(&self, name: &'static str, extra: &[(&'static str, String)]) -> Gauge {
+        metrics::gauge!(name, self.labels(extra))
+    }
+
+    /// A histogram labelled with this component and `extra` labels.
+    pub fn histogram(&self, name: &'static str, extra: &[(&'static str, String)]) -> Histogram {
+        metrics::histogram!(name, self.labels(extra))
+    }
+
+    /// Counts `items` of `signal` dropped for `reason` (a short snake_case label) and logs it,
+    /// at most once per 10 seconds per component; the log says how many were not logged.
+    pub fn dropped(&self, signal: Signal, items: u64, reason: &'static str, detail: &str) {
+        self.counter(
+            names::DROPPED,
+            &[
+                ("signal", signal.to_string()),
+                ("reason", reason.to_owned()),
+            ],
+        )
+        .increment(items);
+        if let Some(suppressed) = self.drop_log.check() {
+            tracing::warn!(
+                component = %self.id,
+                %signal,
+                items,
+                reason,
+                suppressed_since_last_log = suppressed,
+                "Dropped {items} {}: {detail}.",
+                signal.item_name()
+            );
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Test doubles and batch builders for testing components (feature `testkit`).
+//!
+//! Every item the builders make carries a unique `seq` (a log or data-point attribute, or the
+//! span id), so a test can check that exactly the items sent came out: compare
+//! [`item_ids`] before and after.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::component::{Accepted, ConsumeError, Consumer, ExportError, Exporter};
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::proto::metrics::v1::{
+    Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    Sum, metric, number_data_point,
+};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use crate::{Batch, Payload};
+
+/// Data points in each metric that [`metrics`] builds.
+pub const POINTS_PER_METRIC: usize = 2;
+
+/// A string attribute.
+pub fn kv(key: &str, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An integer attribute.
+pub fn kv_int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The string or integer value of attribute `key`, as text.
+pub fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|a| a.key == key)
+        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            any_value::Value::IntValue(i) => Some(i.to_string()),
+            any_value::Value::BoolValue(b) => Some(b.to_string()),
+            any_value::Value::DoubleValue(d) => Some(d.to_string()),
+            _ => None,
+        })
+}
+
+fn resource(r: usize) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![kv("service.name", format!("svc-{r}"))],
+        ..Default::default()
+    })
+}
+
+fn scope() -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: "lumina.testkit".into(),
+        version: "1".into(),
+        ..Default::default()
+    })
+}
+
+/// Logs: `resources` resources with `per_resource` records each, `seq` 0, 1, 2, ...
+pub fn logs(resources: usize, per_resource: usize) -> Batch {
+    logs_from(0, resources, per_resource)
+}
+
+/// Like [`logs`], numbering from `first_seq`.
+pub fn logs_from(first_seq: usize, resources: usize, per_resource: usize) -> Batch {
+    let resource_logs = (0..resources)
+        .map(|r| ResourceLogs {
+            resource: resource(r),
+            scope_logs: vec![ScopeLogs {
+                scope: scope(),
+                log_records: (0..per_resource)
+                    .map(|i| {
+                        let seq = first_seq + r * per_resource + i;
+                        LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_000 + seq as u64,
+                            severity_number: 9,
+                            severity_text: "INFO".into(),
+                            body: Some(AnyValue {
+                                value: Some(any_value::Value::StringValue(format!("record {seq}"))),
+                            }),
+                            attributes: vec![kv_int("seq", seq as i64), kv("kind", "test")],
+                            trace_id: vec![7; 16],
+                            span_id: vec![(seq % 256) as u8; 8],
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        })
+        .collect();
+    Batch::logs(ExportLogsServiceRequest { resource_logs })
+}
+
+/// Traces: `resources` resources with `per_resource` spans each; span ids are the `seq`.
+pub fn traces(resources: usize, per_resource: usize) -> Batch {
+    let resource_spans = (0..resources)
+        .map(|r| ResourceSpans {
+            resource: resource(r),
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans: (0..per_resource)
+                    .map(|i| {
+                        let seq = (r * per_resource + i) as u64;
+                        Span {
+                            trace_id: [[0xab; 8], (r as u64).to_be_bytes()].concat(),
+                            span_id: (seq + 1).to_be_bytes().to_vec(),
+                            name: format!("span {seq}"),
+                            kind: 2,
+                            start_time_unix_nano: 1_700_000_000_000_000_000,
+                            end_time_unix_nano: 1_700_000_000_100_000_000,
+                            attributes: vec![kv_int("seq", seq as i64)],
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        })
+        .collect();
+    Batch::traces(ExportTraceServiceRequest { resource_spans })
+}
+
+/// Metrics: `resources` resources with `per_resource` metrics each (a gauge, a sum and a
+/// histogram in turn), each with [`POINTS_PER_METRIC`] points numbered by `seq`.
+pub fn metrics(resources: usize, per_resource: usize) -> Batch {
+    let mut seq = 0i64;
+    let mut next = || {
+        seq += 1;
+        seq - 1
+    };
+    let resource_metrics = (0..resources)
+        .map(|r| ResourceMetrics {
+            resource: resource(r),
+            scope_metrics: vec![ScopeMetrics {
+                scope: scope(),
+                metrics: (0..per_resource)
+                    .map(|m| {
+                        let number = |s: i64| NumberDataPoint {
+                            attributes: vec![kv_int("seq", s)],
+                            time_unix_nano: 1_700_000_000_000_000_000,
+                            value: Some(number_data_point::Value::AsInt(s)),
+                            ..Default::default()
+                        };
+                        let data = match m % 3 {
+                            0 => metric::Data::Gauge(Gauge {
+                                data_points: (0..POINTS_PER_METRIC)
+                                    .map(|_| number(next()))
+                                    .collect(),
+                            }),
+                            1 => metric::Data::Sum(Sum {
+                                data_points: (0..POINTS_PER_METRIC)
+                                    .map(|_| number(next()))
+                                    .collect(),
+                                aggregation_temporality: 2,
+                                is_monotonic: true,
+                            }),
+                            _ => metric::Data::Histogram(Histogram {
+                                data_points: (0..POINTS_PER_METRIC)
+                                    .map(|_| HistogramDataPoint {
+                                        attributes: vec![kv_int("seq", next())],
+                                        count: 3,
+                                        sum: Some(6.0),
+                                        bucket_counts: vec![1, 2],
+                                        explicit_bounds: vec![1.5],
+                                        ..Default::default()
+                                    })
+                                    .collect(),
+                                aggregation_temporality: 2,
+                            }),
+                        };
+                        Metric {
+                            name: format!("metric.{m}"),
+                            unit: "1".into(),
+                            data: Some(data),
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        })
+        .collect();
+    Batch::metrics(ExportMetricsServiceRequest { resource_metrics })
+}
+
+/// The ids of every item, in order: the `seq` attribute of log records and data points, the
+/// hex span id of spans.
+pub fn item_ids(batch: &Batch) -> Vec<String> {
+    match batch.payload() {
+        Payload::Logs(r) => r
+            .resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .flat_map(|sl| &sl.log_records)
+            .map(|lr| attr(&lr.attributes, "seq").unwrap_or_default())
+            .collect(),
+        Payload::Traces(r) => r
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.span_id.iter().map(|b| format!("{b:02x}")).collect())
+            .collect(),
+        Payload::Metrics(r) => r
+            .resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .flat_map(|m| match &m.data {
+                Some(metric::Data::Gauge(g)) => g
+                    .data_points
+                    .iter()
+                    .map(|p| attr(&p.attributes, "seq"))
+                    .collect(),
+                Some(metric::Data::Sum(s)) => s
+                    .data_points
+                    .iter()
+                    .map(|p| attr(&p.attributes, "seq"))
+                    .collect(),
+                Some(metric::Data::Histogram(h)) => h
+                    .data_points
+                    .iter()
+                    .map(|p| attr(&p.attributes, "seq"))
+                    .collect(),
+                _ => Vec::<Option<String>>::new(),
+            })
+            .map(Option::unwrap_or_default)
+            .collect(),
+    }
+}
+
+/// A consumer that keeps every batch it gets.
+#[derive(Default)]
+pub struct CollectingConsumer {
+    batches: Mutex<Vec<Batch>>,
+    arrived: Notify,
+}
+
+impl CollectingConsumer {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The batches received so far.
+    pub fn batches(&self) -> Vec<Batch> {
+        self.batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The total items received so far.
+    pub fn items(&self) -> usize {
+        self.batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(Batch::len)
+            .sum()
+    }
+
+    /// The ids of every item received so far, in arrival order.
+    pub fn item_ids(&self) -> Vec<String> {
+        self.batches().iter().flat_map(item_ids).collect()
+    }
+
+    /// Waits until at least `n` items have arrived; `false` if `timeout` passed first.
+    pub async fn wait_for_items(&self, n: usize, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.items() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+#[async_trait]
+impl Consumer for CollectingConsumer {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        self.batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(batch);
+        self.arrived.notify_waiters();
+        Ok(Accepted::all())
+    }
+}
+
+/// A consumer that fails every batch with the same error.
+pub struct FailingConsumer(pub ConsumeError);
+
+#[async_trait]
+impl Consumer for FailingConsumer {
+    async fn consume(&self, _batch: Batch) -> Result<Accepted, ConsumeError> {
+        Err(self.0.clone())
+    }
+}
+
+/// What a [`ScriptedExporter`] does with one attempt.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Succeed.
+    Ok,
+    /// Fail in a way worth retrying.
+    Retryable,
+    /// Fail for good.
+    Permanent,
+    /// Fail retryably for only the first `n` items of the batch.
+    PartialRetryable(usize),
+    /// Take this long, then succeed.
+    Delay(Duration),
+}
+
+/// An exporter that follows a script of outcomes (then succeeds) and keeps what it delivered.
+#[derive(Default)]
+pub struct ScriptedExporter {
+    script: Mutex<VecDeque<Step>>,
+    /// Every attempt, in order, with its item count.
+    pub attempts: Mutex<Vec<usize>>,
+    delivered: CollectingConsumer,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl ScriptedExporter {
+    /// An exporter that plays `steps` in order, then succeeds.
+    pub fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+        Self {
+            script: Mutex::new(steps.into_iter().collect()),
+            ..Default::default()
+        }
+    }
+
+    /// Makes every attempt fail retryably (`true`) until set back (`false`).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// What was delivered.
+    pub fn delivered(&self) -> &CollectingConsumer {
+        &self.delivered
+    }
+
+    /// The item counts of every attempt so far.
+    pub fn attempt_sizes(&self) -> Vec<usize> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Exporter for ScriptedExporter {
+    async fn export(&self, batch: &Batch) -> Result<(), ExportError> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(batch.len());
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ExportError::retryable("destination is down"));
+        }
+        let step = self
+            .script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+            .unwrap_or(Step::Ok);
+        match step {
+            Step::Ok => {}
+            Step::Retryable => return Err(ExportError::retryable("scripted retryable failure")),
+            Step::Permanent => return Err(ExportError::permanent("scripted permanent failure")),
+            Step::PartialRetryable(n) => {
+                let mut parts = batch.clone().split(n);
+                let failed = parts.remove(0);
+                for p in parts {
+                    let _ = self.delivered.consume(p).await;
+                }
+                return Err(ExportError::retryable("scripted partial failure").only(failed));
+            }
+            Step::Delay(d) => tokio::time::sleep(d).await,
+        }
+        let _ = self.delivered.consume(batch.clone()).await;
+        Ok(())
+    }
+}

@@ -1,1 +1,26 @@
+//! # lumina-collector
+//!
+//! The Lumina collector: loads and checks OpenTelemetry-Collector-shaped YAML, builds the
+//! pipeline graph from the registered components, runs it, and reports on itself.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
+//! use lumina_collector::service::{Service, builtin_registry, termination_signal};
+//!
+//! let registry = builtin_registry();
+//! let sources = [ConfigSource::embedded_default()];
+//! let (_tree, plan) = config::load_plan(&sources, &ProcessEnv, &registry)?;
+//! let service = Service::start(&plan, &registry).await?;
+//! service.run_until(termination_signal(), std::time::Duration::from_secs(20)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/architecture.md` for how a batch travels from a receiver to an exporter.
 
+pub mod config;
+pub mod diagnostics;
+pub mod exporter;
+pub mod graph;
+pub mod service;
+pub mod telemetry;

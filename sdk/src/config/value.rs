@@ -284,7 +284,15 @@ impl ConfigValue {
                     None => return best,
                 },
             };
-            if next.location.is_some() && !next.is_null() {
+            // A scalar is pointed at itself; a mapping or sequence at the key that names it
+            // (its own location is where its first child starts, which reads oddly).
+            let keyed = matches!(seg, PathSegment::Key(_));
+            let use_own = match next.kind {
+                ValueKind::Scalar(_) => true,
+                ValueKind::Null => false,
+                _ => !keyed,
+            };
+            if use_own && next.location.is_some() {
                 best = next.location.clone();
             }
             cur = next;

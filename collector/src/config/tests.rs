@@ -1,0 +1,210 @@
+use lumina_sdk::component::Registry;
+
+use super::*;
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    lumina_plugins::register_all(&mut r).unwrap();
+    r
+}
+
+const ENV: [(&str, &str); 1] = [("OUT", "/tmp/out.json")];
+
+fn check(files: &[(&str, &str)]) -> Result<Plan, Vec<String>> {
+    let sources: Vec<ConfigSource> = files
+        .iter()
+        .map(|(n, t)| ConfigSource {
+            name: (*n).into(),
+            text: (*t).into(),
+        })
+        .collect();
+    load_plan(&sources, &ENV, &registry())
+        .map(|(_, p)| p)
+        .map_err(|e| e.iter().map(ToString::to_string).collect())
+}
+
+const GOOD: &str = "
+receivers:
+  otlp: {protocols: {grpc: {endpoint: 127.0.0.1:4317}}}
+processors:
+  batch:
+exporters:
+  file: {path: '${env:OUT}'}
+  debug:
+service:
+  pipelines:
+    logs: {receivers: [otlp], processors: [batch], exporters: [file, debug]}
+";
+
+#[test]
+fn the_embedded_default_is_valid() {
+    let plan = check(&[("local.yaml", EMBEDDED_DEFAULT)]).unwrap();
+    assert_eq!(plan.pipelines.len(), 3);
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+}
+
+#[test]
+fn a_good_config_makes_a_plan() {
+    let plan = check(&[("good.yaml", GOOD)]).unwrap();
+    assert_eq!(plan.pipelines[0].exporters.len(), 2);
+    let file = plan
+        .exporters
+        .values()
+        .find(|e| e.entry.id.type_name() == "file")
+        .unwrap();
+    assert_eq!(
+        file.entry.config.get("path").unwrap().as_str(),
+        Some("/tmp/out.json")
+    );
+}
+
+#[test]
+fn later_files_override_earlier_ones_key_by_key() {
+    let overlay = "exporters:\n  file: {path: /tmp/other.json, sending_queue: {queue_size: 7}}\n";
+    let plan = check(&[("good.yaml", GOOD), ("overlay.yaml", overlay)]).unwrap();
+    let file = plan
+        .exporters
+        .values()
+        .find(|e| e.entry.id.type_name() == "file")
+        .unwrap();
+    assert_eq!(
+        file.entry.config.get("path").unwrap().as_str(),
+        Some("/tmp/other.json")
+    );
+    assert_eq!(file.settings.sending_queue.queue_size, 7);
+    assert!(
+        file.entry.config.get("sending_queue").is_none(),
+        "host keys are taken out"
+    );
+}
+
+#[test]
+fn every_pipeline_mistake_is_reported_with_its_line() {
+    let bad = "
+receivers:
+  otlp: {protocols: {grpc:}}
+exporters:
+  debug:
+service:
+  pipelines:
+    logs: {receivers: [otlp, otlpp], exporters: []}
+    trace: {receivers: [otlp], exporters: [debug]}
+    metrics: {receivers: [], processors: [batch], exporters: [debug, debug]}
+";
+    let e = check(&[("bad.yaml", bad)]).unwrap_err();
+    let all = e.join("\n");
+    for want in [
+        "bad.yaml:8:30: service.pipelines.logs.receivers[1]: receiver `otlpp` is not defined (did you mean `otlp`?)",
+        "bad.yaml:8:5: service.pipelines.logs: pipeline `logs` has no exporters",
+        "bad.yaml:9:5: service.pipelines.trace: unknown signal `trace`",
+        "bad.yaml:10:5: service.pipelines.metrics: pipeline `metrics` has no receivers",
+        "bad.yaml:10:43: service.pipelines.metrics.processors[0]: processor `batch` is not defined",
+        "bad.yaml:10:70: service.pipelines.metrics.exporters[1]: `debug` is listed twice",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn unknown_types_sections_and_component_keys_are_reported_together() {
+    let bad = "
+recievers:
+  otlp:
+receivers:
+  otlp: {protocols: {grpc: {endpiont: x}}}
+exporters:
+  fiel: {path: x}
+service: {pipelines: {logs: {receivers: [otlp], exporters: [fiel]}}}
+";
+    let e = check(&[("bad.yaml", bad)]).unwrap_err().join("\n");
+    assert!(e.contains("bad.yaml:2:1: recievers: unknown top-level section `recievers` (did you mean `receivers`?)"), "{e}");
+    assert!(e.contains("bad.yaml:5:29: receivers.otlp.protocols.grpc.endpiont: unknown key `endpiont` (did you mean `endpoint`?)"), "{e}");
+    assert!(
+        e.contains(
+            "bad.yaml:7:3: exporters.fiel: unknown exporter type `fiel` (did you mean `file`?)"
+        ),
+        "{e}"
+    );
+    assert!(
+        !e.contains("`fiel` is not defined"),
+        "an invalid definition is reported once, not again where it is used: {e}"
+    );
+}
+
+#[test]
+fn connector_loops_and_half_used_connectors_are_errors() {
+    let looped = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters: {debug:}
+connectors: {forward/a:, forward/b:, forward/c:}
+service:
+  pipelines:
+    logs/in: {receivers: [otlp, forward/b], exporters: [forward/a]}
+    logs/mid: {receivers: [forward/a], exporters: [forward/b, debug]}
+    logs/dead: {receivers: [otlp], exporters: [forward/c]}
+";
+    let e = check(&[("loop.yaml", looped)]).unwrap_err().join("\n");
+    assert!(
+        e.contains("connectors form a loop: logs/in → forward/a → logs/mid → forward/b → logs/in")
+            || e.contains(
+                "connectors form a loop: logs/mid → forward/b → logs/in → forward/a → logs/mid"
+            ),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "connector `forward/c` is an exporter of `logs/dead` but no pipeline receives from it"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn connectors_check_the_signals_they_join() {
+    let cfg = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters: {debug:}
+connectors: {forward:}
+service:
+  pipelines:
+    logs: {receivers: [otlp], exporters: [forward]}
+    metrics: {receivers: [forward], exporters: [debug]}
+";
+    let e = check(&[("c.yaml", cfg)]).unwrap_err().join("\n");
+    assert!(e.contains("metrics.receivers[0]: connector `forward` cannot join logs to metrics (it joins: logs→logs, traces→traces, metrics→metrics)"), "{e}");
+}
+
+#[test]
+fn pipelines_are_ordered_upstream_first() {
+    let cfg = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters: {debug:}
+connectors: {forward:}
+service:
+  pipelines:
+    logs/b: {receivers: [forward], exporters: [debug]}
+    logs/a: {receivers: [otlp], exporters: [forward]}
+";
+    let plan = check(&[("o.yaml", cfg)]).unwrap();
+    let order: Vec<String> = plan.pipelines.iter().map(|p| p.id.to_string()).collect();
+    assert_eq!(order, vec!["logs/a", "logs/b"]);
+}
+
+#[test]
+fn bad_exporter_host_settings_are_reported() {
+    let cfg = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters:
+  debug:
+    sending_queue: {queue_size: 0, when_ful: block}
+    retry_on_failure: {multiplier: 0.5}
+    timeout: soon
+service: {pipelines: {logs: {receivers: [otlp], exporters: [debug]}}}
+";
+    let e = check(&[("h.yaml", cfg)]).unwrap_err().join("\n");
+    assert!(e.contains("exporters.debug.sending_queue.when_ful: unknown key `when_ful` (did you mean `when_full`?)"), "{e}");
+    assert!(
+        e.contains("exporters.debug.timeout: invalid duration `soon`"),
+        "{e}"
+    );
+}

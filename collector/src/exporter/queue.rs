@@ -1,0 +1,367 @@
+//! An exporter's sending queue: bounded, with backpressure, retries with exponential backoff,
+//! a per-attempt timeout, and an exact count of everything sent, failed, refused or dropped.
+//!
+//! Every exporter gets its own queue and workers, so a slow or dead destination fills only its
+//! own queue; the fan-out in front of it hands the same batch to the other exporters'
+//! queues independently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use lumina_sdk::component::{Accepted, ComponentError, ConsumeError, Consumer, Exporter};
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
+use lumina_sdk::{Batch, Signal};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::settings::{ExporterSettings, Sizer, WhenFull};
+
+/// How long a refused sender is asked to wait before trying again.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+struct Item {
+    batch: Batch,
+    units: u32,
+    _permit: OwnedSemaphorePermit,
+}
+
+struct Queue {
+    tx: async_channel::Sender<Item>,
+    rx: async_channel::Receiver<Item>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+}
+
+/// Why a batch was given up.
+struct Failure {
+    reason: &'static str,
+    message: String,
+    retryable: bool,
+}
+
+/// An exporter behind its queue; a [`Consumer`] for the pipelines that feed it.
+pub struct QueuedExporter {
+    id: Arc<str>,
+    exporter: Arc<dyn Exporter>,
+    settings: ExporterSettings,
+    telemetry: ComponentTelemetry,
+    queue: Option<Queue>,
+    closed: AtomicBool,
+    /// Cancelled at the shutdown deadline: waits and attempts stop, what is left is dropped
+    /// and counted.
+    stop: CancellationToken,
+    workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    log_limit: RateLimit,
+}
+
+impl QueuedExporter {
+    /// Wraps `exporter` and starts its queue workers.
+    pub fn start(
+        exporter: Arc<dyn Exporter>,
+        settings: ExporterSettings,
+        telemetry: ComponentTelemetry,
+    ) -> Arc<Self> {
+        let q = &settings.sending_queue;
+        let queue = q.enabled.then(|| {
+            let (tx, rx) = async_channel::unbounded();
+            Queue {
+                tx,
+                rx,
+                permits: Arc::new(Semaphore::new(q.queue_size)),
+                capacity: q.queue_size,
+            }
+        });
+        if let Some(queue) = &queue {
+            telemetry
+                .gauge(names::QUEUE_CAPACITY, &[])
+                .set(queue.capacity as f64);
+            telemetry.gauge(names::QUEUE_SIZE, &[]).set(0.0);
+        }
+        let this = Arc::new(Self {
+            id: Arc::from(format!("exporter {}", telemetry.id())),
+            exporter,
+            settings,
+            telemetry,
+            queue,
+            closed: AtomicBool::new(false),
+            stop: CancellationToken::new(),
+            workers: std::sync::Mutex::new(Vec::new()),
+            log_limit: RateLimit::per_10s(),
+        });
+        if let Some(queue) = &this.queue {
+            let mut workers = this.workers.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in 0..this.settings.sending_queue.num_consumers {
+                let (me, rx) = (this.clone(), queue.rx.clone());
+                workers.push(tokio::spawn(async move {
+                    while let Ok(item) = rx.recv().await {
+                        let units = item.units;
+                        // The outcome is counted and logged inside `deliver`.
+                        let _ = me.deliver(item.batch).await;
+                        me.telemetry
+                            .gauge(names::QUEUE_SIZE, &[])
+                            .decrement(f64::from(units));
+                    }
+                }));
+            }
+        }
+        this
+    }
+
+    fn counter(
+        &self,
+        name: &'static str,
+        signal: Signal,
+        reason: Option<&'static str>,
+    ) -> metrics::Counter {
+        match reason {
+            Some(r) => self.telemetry.counter(
+                name,
+                &[("signal", signal.to_string()), ("reason", r.to_owned())],
+            ),
+            None => self
+                .telemetry
+                .counter(name, &[("signal", signal.to_string())]),
+        }
+    }
+
+    fn log_failure(&self, signal: Signal, items: usize, f: &Failure) {
+        if let Some(suppressed) = self.log_limit.check() {
+            tracing::error!(
+                component = %self.telemetry.id(), %signal, items, reason = f.reason, suppressed_since_last_log = suppressed,
+                "Gave up sending {items} {}: {}.", signal.item_name(), f.message
+            );
+        }
+    }
+
+    /// One attempt, bounded by the configured timeout.
+    async fn attempt(&self, batch: &Batch) -> Result<(), lumina_sdk::component::ExportError> {
+        let started = Instant::now();
+        let timeout = self.settings.timeout;
+        let r = if timeout.is_zero() {
+            self.exporter.export(batch).await
+        } else {
+            tokio::time::timeout(timeout.get(), self.exporter.export(batch))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(lumina_sdk::component::ExportError::retryable(format!(
+                        "the attempt timed out after {timeout}"
+                    )))
+                })
+        };
+        self.telemetry
+            .histogram(
+                names::EXPORT_DURATION,
+                &[("signal", batch.signal().to_string())],
+            )
+            .record(started.elapsed().as_secs_f64());
+        r
+    }
+
+    /// Sends a batch, retrying what may succeed later, and counts the outcome of every item.
+    async fn deliver(&self, mut batch: Batch) -> Result<(), Failure> {
+        let signal = batch.signal();
+        let retry = &self.settings.retry_on_failure;
+        let started = Instant::now();
+        let mut interval = retry.initial_interval.get();
+        loop {
+            if self.stop.is_cancelled() {
+                return Err(self.shutdown_drop(&batch));
+            }
+            let result = tokio::select! {
+                r = self.attempt(&batch) => r,
+                _ = self.stop.cancelled() => return Err(self.shutdown_drop(&batch)),
+            };
+            let mut err = match result {
+                Ok(()) => {
+                    self.counter(names::EXPORTER_SENT, signal, None)
+                        .increment(batch.len() as u64);
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            if let Some(part) = err.failed.take() {
+                let delivered = batch.len().saturating_sub(part.len());
+                self.counter(names::EXPORTER_SENT, signal, None)
+                    .increment(delivered as u64);
+                batch = part;
+            }
+            let give_up = |reason, retryable| Failure {
+                reason,
+                message: err.message.clone(),
+                retryable,
+            };
+            let failure = if !err.retryable {
+                Some(give_up("permanent", false))
+            } else if !retry.enabled {
+                Some(give_up("retry_disabled", true))
+            } else {
+                None
+            };
+            let wait = jitter(interval, retry.randomization_factor)
+                .max(err.retry_after.unwrap_or_default());
+            let over_time = !retry.max_elapsed_time.is_zero()
+                && started.elapsed() + wait > retry.max_elapsed_time.get();
+            let failure = failure.or_else(|| {
+                over_time.then(|| Failure {
+                    reason: "retries_exhausted",
+                    message: format!(
+                        "still failing after {:.0?}: {}",
+                        started.elapsed(),
+                        err.message
+                    ),
+                    retryable: true,
+                })
+            });
+            if let Some(f) = failure {
+                self.counter(names::EXPORTER_FAILED, signal, Some(f.reason))
+                    .increment(batch.len() as u64);
+                self.log_failure(signal, batch.len(), &f);
+                return Err(f);
+            }
+            self.counter(names::EXPORTER_RETRIES, signal, None)
+                .increment(1);
+            tracing::debug!(component = %self.telemetry.id(), %signal, items = batch.len(), wait = ?wait, error = %err.message, "Send failed; retrying.");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.cancelled() => return Err(self.shutdown_drop(&batch)),
+            }
+            interval = interval
+                .mul_f64(retry.multiplier)
+                .min(retry.max_interval.get());
+        }
+    }
+
+    fn shutdown_drop(&self, batch: &Batch) -> Failure {
+        let message = "the shutdown deadline passed before it could be sent".to_owned();
+        self.telemetry
+            .dropped(batch.signal(), batch.len() as u64, "shutdown", &message);
+        Failure {
+            reason: "shutdown",
+            message,
+            retryable: true,
+        }
+    }
+
+    /// Stops taking batches, sends what is queued until `deadline`, drops (and counts) what is
+    /// left after it, then shuts the exporter down.
+    pub async fn shutdown(&self, deadline: tokio::time::Instant) -> Result<(), ComponentError> {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Some(q) = &self.queue {
+            q.tx.close();
+        }
+        let workers: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut all = futures::future::join_all(workers);
+        if tokio::time::timeout_at(deadline, &mut all).await.is_err() {
+            tracing::warn!(component = %self.telemetry.id(), "The shutdown deadline passed with data still queued; dropping it.");
+            self.stop.cancel();
+            all.await;
+        }
+        self.exporter.shutdown().await
+    }
+
+    /// Items waiting in the queue (or being sent), in the sizer's units.
+    pub fn queued(&self) -> usize {
+        self.queue
+            .as_ref()
+            .map_or(0, |q| q.capacity - q.permits.available_permits())
+    }
+}
+
+fn jitter(d: std::time::Duration, factor: f64) -> std::time::Duration {
+    if factor <= 0.0 {
+        return d;
+    }
+    let delta = (fastrand::f64() * 2.0 - 1.0) * factor;
+    d.mul_f64((1.0 + delta).max(0.0))
+}
+
+#[async_trait]
+impl Consumer for QueuedExporter {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let signal = batch.signal();
+        let n = batch.len() as u64;
+        if self.closed.load(Ordering::SeqCst) {
+            self.counter(names::EXPORTER_REFUSED, signal, Some("shutting_down"))
+                .increment(n);
+            return Err(ConsumeError::ShuttingDown);
+        }
+        let Some(q) = &self.queue else {
+            // No queue: the sender waits for the send, retries included.
+            return match self.deliver(batch).await {
+                Ok(()) => Ok(Accepted::all()),
+                Err(f) => Err(ConsumeError::Failed {
+                    component: self.id.clone(),
+                    message: f.message,
+                    retryable: f.retryable,
+                }),
+            };
+        };
+        let units = match self.settings.sending_queue.sizer {
+            Sizer::Requests => 1,
+            Sizer::Items => batch.len().max(1),
+        }
+        .min(q.capacity);
+        let units = u32::try_from(units).unwrap_or(u32::MAX);
+        let permit = match self.settings.sending_queue.when_full {
+            WhenFull::Block => {
+                let wait = self.settings.sending_queue.block_timeout.get();
+                match tokio::time::timeout(wait, q.permits.clone().acquire_many_owned(units)).await
+                {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(ConsumeError::ShuttingDown),
+                    Err(_) => {
+                        self.counter(names::EXPORTER_REFUSED, signal, Some("queue_full"))
+                            .increment(n);
+                        if let Some(suppressed) = self.log_limit.check() {
+                            tracing::warn!(component = %self.telemetry.id(), %signal, items = n, suppressed_since_last_log = suppressed,
+                                "The sending queue stayed full for {:?}; refusing the batch so the sender retries.", wait);
+                        }
+                        return Err(ConsumeError::Backpressure {
+                            component: self.id.clone(),
+                            retry_after: RETRY_AFTER,
+                        });
+                    }
+                }
+            }
+            WhenFull::DropNewest => match q.permits.clone().try_acquire_many_owned(units) {
+                Ok(p) => p,
+                Err(_) => {
+                    self.telemetry.dropped(
+                        signal,
+                        n,
+                        "queue_full",
+                        "the sending queue is full and `when_full` is `drop_newest`",
+                    );
+                    return Ok(Accepted::all());
+                }
+            },
+        };
+        self.telemetry
+            .gauge(names::QUEUE_SIZE, &[])
+            .increment(f64::from(units));
+        if q.tx
+            .send(Item {
+                batch,
+                units,
+                _permit: permit,
+            })
+            .await
+            .is_err()
+        {
+            self.telemetry
+                .gauge(names::QUEUE_SIZE, &[])
+                .decrement(f64::from(units));
+            self.counter(names::EXPORTER_REFUSED, signal, Some("shutting_down"))
+                .increment(n);
+            return Err(ConsumeError::ShuttingDown);
+        }
+        Ok(Accepted::all())
+    }
+}
+
+#[cfg(test)]
+mod tests;

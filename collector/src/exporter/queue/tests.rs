@@ -1,0 +1,246 @@
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use lumina_sdk::component::{ComponentKind, ConsumeError, Consumer};
+use lumina_sdk::config::Duration;
+use lumina_sdk::telemetry::{ComponentTelemetry, names};
+use lumina_sdk::testkit::{self, ScriptedExporter, Step};
+
+use super::*;
+use crate::exporter::settings::{ExporterSettings, WhenFull};
+use crate::telemetry::{metric_value, metrics_handle};
+
+fn settings(queue_size: usize, consumers: usize) -> ExporterSettings {
+    let mut s = ExporterSettings::default();
+    s.sending_queue.queue_size = queue_size;
+    s.sending_queue.num_consumers = consumers;
+    s.sending_queue.block_timeout = Duration::from_millis(100);
+    s.retry_on_failure.initial_interval = Duration::from_millis(10);
+    s.retry_on_failure.randomization_factor = 0.0;
+    s.timeout = Duration::from_millis(500);
+    s
+}
+
+/// A queue over `exporter` whose metrics are labelled with a name unique to the test.
+fn queue(name: &str, exporter: Arc<ScriptedExporter>, s: ExporterSettings) -> Arc<QueuedExporter> {
+    metrics_handle();
+    QueuedExporter::start(
+        exporter,
+        s,
+        ComponentTelemetry::new(ComponentKind::Exporter, name),
+    )
+}
+
+fn metric(name: &str, component: &str, extra: &[(&str, &str)]) -> f64 {
+    let mut labels = vec![("component", component)];
+    labels.extend_from_slice(extra);
+    metric_value(&metrics_handle().render(), name, &labels)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_retryable_failures_until_sent() {
+    let exp = Arc::new(ScriptedExporter::new([Step::Retryable, Step::Retryable]));
+    let q = queue("q_retry", exp.clone(), settings(10, 1));
+    q.consume(testkit::logs(1, 4)).await.unwrap();
+    assert!(
+        exp.delivered()
+            .wait_for_items(4, StdDuration::from_secs(5))
+            .await
+    );
+    assert_eq!(exp.attempt_sizes(), vec![4, 4, 4]);
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(metric(names::EXPORTER_SENT, "q_retry", &[]), 4.0);
+    assert_eq!(metric(names::EXPORTER_RETRIES, "q_retry", &[]), 2.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_failures_are_not_retried_and_are_counted() {
+    let exp = Arc::new(ScriptedExporter::new([Step::Permanent]));
+    let q = queue("q_perm", exp.clone(), settings(10, 1));
+    q.consume(testkit::logs(1, 3)).await.unwrap();
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(exp.attempt_sizes(), vec![3]);
+    assert_eq!(
+        metric(names::EXPORTER_FAILED, "q_perm", &[("reason", "permanent")]),
+        3.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_the_failed_part_of_a_batch_is_retried() {
+    let exp = Arc::new(ScriptedExporter::new([Step::PartialRetryable(2)]));
+    let q = queue("q_partial", exp.clone(), settings(10, 1));
+    q.consume(testkit::logs(1, 5)).await.unwrap();
+    assert!(
+        exp.delivered()
+            .wait_for_items(5, StdDuration::from_secs(5))
+            .await
+    );
+    assert_eq!(exp.attempt_sizes(), vec![5, 2]);
+    let mut ids = exp.delivered().item_ids();
+    ids.sort();
+    assert_eq!(ids, vec!["0", "1", "2", "3", "4"]);
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(metric(names::EXPORTER_SENT, "q_partial", &[]), 5.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_that_run_past_the_timeout_are_retried() {
+    let exp = Arc::new(ScriptedExporter::new([Step::Delay(
+        StdDuration::from_secs(60),
+    )]));
+    let q = queue("q_timeout", exp.clone(), settings(10, 1));
+    q.consume(testkit::logs(1, 1)).await.unwrap();
+    assert!(
+        exp.delivered()
+            .wait_for_items(1, StdDuration::from_secs(5))
+            .await
+    );
+    assert_eq!(exp.attempt_sizes().len(), 2);
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_makes_senders_wait_then_refuses_them() {
+    let exp = Arc::new(ScriptedExporter::default());
+    exp.set_down(true);
+    let q = queue("q_full", exp.clone(), settings(2, 1));
+    q.consume(testkit::logs(1, 1)).await.unwrap();
+    q.consume(testkit::logs(1, 1)).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let err = q.consume(testkit::logs(1, 7)).await.unwrap_err();
+    assert!(
+        started.elapsed() >= StdDuration::from_millis(100),
+        "the sender waited block_timeout first"
+    );
+    assert!(matches!(err, ConsumeError::Backpressure { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(q.queued(), 2);
+    assert_eq!(
+        metric(
+            names::EXPORTER_REFUSED,
+            "q_full",
+            &[("reason", "queue_full")]
+        ),
+        7.0
+    );
+    // When the destination comes back, the queue drains and takes data again.
+    exp.set_down(false);
+    assert!(
+        exp.delivered()
+            .wait_for_items(2, StdDuration::from_secs(60))
+            .await
+    );
+    q.consume(testkit::logs(1, 1)).await.unwrap();
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(exp.delivered().items(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_newest_takes_the_batch_and_counts_the_drop() {
+    let exp = Arc::new(ScriptedExporter::default());
+    exp.set_down(true);
+    let mut s = settings(1, 1);
+    s.sending_queue.when_full = WhenFull::DropNewest;
+    let q = queue("q_drop", exp.clone(), s);
+    q.consume(testkit::logs(1, 1)).await.unwrap();
+    q.consume(testkit::logs(1, 4)).await.unwrap();
+    assert_eq!(
+        metric(names::DROPPED, "q_drop", &[("reason", "queue_full")]),
+        4.0
+    );
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_millis(10))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn gives_up_after_max_elapsed_time() {
+    let exp = Arc::new(ScriptedExporter::default());
+    exp.set_down(true);
+    let mut s = settings(10, 1);
+    s.retry_on_failure.max_elapsed_time = Duration::from_millis(100);
+    let q = queue("q_exhausted", exp.clone(), s);
+    q.consume(testkit::logs(1, 2)).await.unwrap();
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(
+            names::EXPORTER_FAILED,
+            "q_exhausted",
+            &[("reason", "retries_exhausted")]
+        ),
+        2.0
+    );
+    assert!(exp.attempt_sizes().len() > 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_sends_what_is_queued() {
+    let exp = Arc::new(ScriptedExporter::new([
+        Step::Delay(StdDuration::from_millis(50)),
+        Step::Retryable,
+    ]));
+    let q = queue("q_drain", exp.clone(), settings(100, 2));
+    for i in 0..5 {
+        q.consume(testkit::logs_from(i * 2, 1, 2)).await.unwrap();
+    }
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(exp.delivered().items(), 10);
+    assert!(matches!(
+        q.consume(testkit::logs(1, 1)).await,
+        Err(ConsumeError::ShuttingDown)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_is_left_at_the_deadline_is_dropped_and_counted() {
+    let exp = Arc::new(ScriptedExporter::default());
+    exp.set_down(true);
+    let q = queue("q_deadline", exp.clone(), settings(100, 1));
+    for _ in 0..3 {
+        q.consume(testkit::logs(1, 2)).await.unwrap();
+    }
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(names::DROPPED, "q_deadline", &[("reason", "shutdown")]),
+        6.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_queue_the_sender_gets_the_outcome() {
+    let exp = Arc::new(ScriptedExporter::new([Step::Retryable, Step::Permanent]));
+    let mut s = settings(10, 1);
+    s.sending_queue.enabled = false;
+    let q = queue("q_sync", exp.clone(), s);
+    let err = q.consume(testkit::logs(1, 2)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConsumeError::Failed {
+                retryable: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(exp.attempt_sizes(), vec![2, 2]);
+    q.consume(testkit::logs(1, 2)).await.unwrap();
+    assert_eq!(exp.delivered().items(), 2);
+}

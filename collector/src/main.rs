@@ -1,0 +1,190 @@
+//! `lumina`: run, validate or inspect a Lumina configuration.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lumina_collector::config::model::LogLevel;
+use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
+use lumina_collector::diagnostics;
+use lumina_collector::service::{Service, builtin_registry, termination_signal};
+use lumina_collector::telemetry;
+use lumina_sdk::component::ComponentKind;
+use lumina_sdk::config::Duration;
+
+/// Lumina: an OpenTelemetry-Collector-style collector for voice-call observability.
+#[derive(Parser, Debug)]
+#[command(name = "lumina", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Config file; repeat to merge several (maps merge key by key, later files win).
+    /// Without any, the built-in configs/local.yaml is used.
+    #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
+    config: Vec<PathBuf>,
+
+    /// Log level; overrides service.telemetry.logs.level.
+    #[arg(long, global = true, value_enum)]
+    log_level: Option<LogLevel>,
+
+    /// How long a shutdown may take to drain pipelines and exporters before what is left is
+    /// dropped (and counted).
+    #[arg(long, global = true, default_value = "20s", value_name = "DURATION")]
+    shutdown_timeout: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the pipelines (the default).
+    Run,
+    /// Check the configuration and report every error, without starting anything.
+    Validate,
+    /// List the built-in component types.
+    Components,
+    /// Print the resolved configuration (files merged, variables expanded, secrets redacted).
+    PrintConfig,
+}
+
+fn sources(cli: &Cli) -> Result<Vec<ConfigSource>, lumina_sdk::config::ConfigErrors> {
+    if cli.config.is_empty() {
+        return Ok(vec![ConfigSource::embedded_default()]);
+    }
+    let mut out = Vec::new();
+    let mut errors = lumina_sdk::config::ConfigErrors::new();
+    for p in &cli.config {
+        match ConfigSource::file(p) {
+            Ok(s) => out.push(s),
+            Err(e) => errors.extend(e),
+        }
+    }
+    errors.into_result(out)
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the CLI reports config errors on stderr"
+)]
+fn report(errors: &lumina_sdk::config::ConfigErrors, sources: &[ConfigSource]) -> ExitCode {
+    eprint!("{}", diagnostics::render(errors, sources));
+    ExitCode::FAILURE
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output")]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Fails only if a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = builtin_registry();
+    let srcs = match sources(&cli) {
+        Ok(s) => s,
+        Err(e) => return report(&e, &[]),
+    };
+    match cli.command.as_ref().unwrap_or(&Command::Run) {
+        Command::Validate => match config::load_plan(&srcs, &ProcessEnv, &registry) {
+            Ok((_, plan)) => {
+                for w in &plan.warnings {
+                    println!("warning: {w}");
+                }
+                let names: Vec<String> = plan.pipelines.iter().map(|p| p.id.to_string()).collect();
+                println!(
+                    "The configuration is valid: {} pipeline(s): {}.",
+                    names.len(),
+                    names.join(", ")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(&e, &srcs),
+        },
+        Command::PrintConfig => match config::load_plan(&srcs, &ProcessEnv, &registry) {
+            Ok((tree, _)) => {
+                print!("{}", config::redacted_yaml(&tree));
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(&e, &srcs),
+        },
+        Command::Components => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{:<10} {:<18} {:<24} {:<12} DESCRIPTION",
+                "KIND", "TYPE", "SIGNALS", "STABILITY"
+            );
+            for kind in [
+                ComponentKind::Receiver,
+                ComponentKind::Processor,
+                ComponentKind::Exporter,
+                ComponentKind::Connector,
+            ] {
+                for info in registry.infos(kind) {
+                    let signals = if info.routes.is_empty() {
+                        info.signals
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    } else {
+                        info.routes
+                            .iter()
+                            .map(|(a, b)| format!("{a}->{b}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{:<10} {:<18} {:<24} {:<12} {}",
+                        kind, info.type_name, signals, info.stability, info.description
+                    );
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{:<10} {:<18} {:<24} {:<12} {}",
+                "extension", "health_check", "-", "beta", "Serves pipeline health over HTTP."
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Run => match config::load_plan(&srcs, &ProcessEnv, &registry) {
+            Ok((_, plan)) => match run(&cli, &plan, &registry) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => report(&e, &srcs),
+        },
+    }
+}
+
+fn run(
+    cli: &Cli,
+    plan: &config::Plan,
+    registry: &lumina_sdk::component::Registry,
+) -> anyhow::Result<()> {
+    let logs = &plan.service.telemetry.logs;
+    telemetry::init_logging(cli.log_level.unwrap_or(logs.level), logs.encoding);
+    if cli.config.is_empty() {
+        tracing::info!("No --config given: running the built-in configs/local.yaml.");
+    }
+    for w in &plan.warnings {
+        tracing::warn!("{w}.");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lumina")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        telemetry::metrics_handle();
+        let service = Service::start(plan, registry)
+            .await
+            .context("Lumina could not start")?;
+        service
+            .run_until(termination_signal(), cli.shutdown_timeout.get())
+            .await;
+        Ok(())
+    })
+}

@@ -1,0 +1,176 @@
+//! The service: telemetry endpoint, extensions and the pipeline graph, started and stopped as
+//! one.
+
+use std::future::Future;
+use std::time::Duration;
+
+use lumina_sdk::component::Registry;
+use lumina_sdk::config;
+
+use crate::config::Plan;
+use crate::config::model::{HealthCheckConfig, MetricsLevel};
+use crate::graph::{Graph, GraphError};
+use crate::telemetry::health::{Health, Phase};
+use crate::telemetry::server::{self, Server};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A component failed to build or start.
+    #[error(transparent)]
+    Component(#[from] GraphError),
+    /// The telemetry endpoint or an extension could not start.
+    #[error("{what}: {source}")]
+    Endpoint {
+        /// Which endpoint.
+        what: String,
+        /// Why.
+        source: lumina_sdk::component::ComponentError,
+    },
+}
+
+/// Every built-in component, registered.
+pub fn builtin_registry() -> Registry {
+    let mut r = Registry::new();
+    // The built-in table has no duplicates; a failure here is a programming error caught by
+    // the tests, so it is reported rather than hidden.
+    if let Err(e) = lumina_plugins::register_all(&mut r) {
+        tracing::error!(error = %e, "The built-in component table is inconsistent.");
+    }
+    r
+}
+
+/// A running collector.
+pub struct Service {
+    graph: Graph,
+    health: Health,
+    servers: Vec<Server>,
+}
+
+impl Service {
+    /// Builds and starts everything in `plan`.
+    pub async fn start(plan: &Plan, registry: &Registry) -> Result<Service, StartError> {
+        let health = Health::default();
+        let mut servers = Vec::new();
+        let t = &plan.service.telemetry.metrics;
+        if t.level != MetricsLevel::None {
+            let s = server::start_telemetry(
+                &t.address,
+                crate::telemetry::metrics_handle(),
+                health.clone(),
+            )
+            .await
+            .map_err(|source| StartError::Endpoint {
+                what: "service.telemetry.metrics".into(),
+                source,
+            })?;
+            servers.push(s);
+        }
+        for name in &plan.service.extensions {
+            let Some(entry) = plan
+                .extensions
+                .iter()
+                .find(|(id, _)| id.to_string() == *name)
+                .map(|(_, e)| e)
+            else {
+                continue;
+            };
+            if entry.id.type_name() == "health_check" {
+                let cfg: HealthCheckConfig =
+                    config::parse(&entry.config).map_err(|e| StartError::Endpoint {
+                        what: format!("extension `{name}`"),
+                        source: e.into(),
+                    })?;
+                let addr = lumina_plugins::common::endpoint::listen_address(&cfg.endpoint)
+                    .map_err(|e| StartError::Endpoint {
+                        what: format!("extension `{name}`"),
+                        source: lumina_sdk::component::ComponentError::Other(e),
+                    })?;
+                let s = server::start_health_check(&addr, &cfg.path, health.clone())
+                    .await
+                    .map_err(|source| StartError::Endpoint {
+                        what: format!("extension `{name}`"),
+                        source,
+                    })?;
+                servers.push(s);
+            }
+        }
+        let mut graph = match Graph::build(plan, registry).await {
+            Ok(g) => g,
+            Err(e) => {
+                stop_all(servers).await;
+                return Err(e.into());
+            }
+        };
+        for id in graph.pipeline_ids() {
+            health.add_pipeline(&id);
+        }
+        if let Err(e) = graph.start().await {
+            graph
+                .shutdown(tokio::time::Instant::now() + Duration::from_secs(5))
+                .await;
+            stop_all(servers).await;
+            return Err(e.into());
+        }
+        health.set_phase(Phase::Running);
+        tracing::info!(pipelines = ?graph.pipeline_ids(), "Lumina is running.");
+        Ok(Service {
+            graph,
+            health,
+            servers,
+        })
+    }
+
+    /// The address of the telemetry endpoint, if it runs.
+    pub fn telemetry_address(&self) -> Option<std::net::SocketAddr> {
+        self.servers.first().map(|s| s.address)
+    }
+
+    /// Stops receivers, drains pipelines and exporters within `timeout`, then stops the
+    /// endpoints.
+    pub async fn shutdown(self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.health.set_phase(Phase::Stopping);
+        tracing::info!(timeout = ?timeout, "Shutting down: receivers stop first, then pipelines and exporters drain.");
+        self.graph.shutdown(deadline).await;
+        self.health.set_phase(Phase::Stopped);
+        stop_all(self.servers).await;
+        tracing::info!("Lumina stopped.");
+    }
+
+    /// Runs until `stop` resolves, then shuts down within `timeout`.
+    pub async fn run_until(self, stop: impl Future<Output = ()>, timeout: Duration) {
+        stop.await;
+        self.shutdown(timeout).await;
+    }
+}
+
+async fn stop_all(servers: Vec<Server>) {
+    for s in servers {
+        s.stop().await;
+    }
+}
+
+/// Resolves on SIGINT (ctrl-c) or SIGTERM.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT."),
+                    _ = term.recv() => tracing::info!("Received SIGTERM."),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot listen for SIGTERM; only ctrl-c stops the collector.");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -208,3 +208,23 @@ service: {pipelines: {logs: {receivers: [otlp], exporters: [debug]}}}
         "{e}"
     );
 }
+
+#[test]
+fn a_receiver_and_an_exporter_may_share_an_id_but_a_connector_may_not() {
+    let same = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters: {otlp: {endpoint: 'x:4317'}}
+service: {pipelines: {logs: {receivers: [otlp], exporters: [otlp]}}}
+";
+    assert!(
+        check(&[("s.yaml", same)]).is_ok(),
+        "an otlp receiver feeding an otlp exporter is not a loop"
+    );
+    let clash = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters: {debug:}
+connectors: {forward:}
+service: {pipelines: {logs: {receivers: [otlp], exporters: [forward]}, logs/2: {receivers: [forward], exporters: [debug]}}}
+";
+    assert!(check(&[("ok.yaml", clash)]).is_ok());
+}

@@ -279,7 +279,7 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
     };
     let pipelines = check_pipelines(&mut c, &plan);
     check_connectors(&mut c, &plan, &pipelines);
-    plan.pipelines = order_pipelines(&mut c, pipelines);
+    plan.pipelines = order_pipelines(&mut c, pipelines, &plan.connectors);
     check_extensions(&mut c, &plan);
     plan.warnings = unused(&plan);
     if c.errors.is_empty() {
@@ -474,6 +474,16 @@ fn resolve_list(
 
 fn check_connectors(c: &mut Checker<'_>, plan: &Plan, pipelines: &[(PipelinePlan, ConfigPath)]) {
     for (id, entry) in &plan.connectors {
+        // A pipeline list names components by id alone, so a connector's id must not also be a
+        // receiver's or an exporter's.
+        for (kind, taken) in [
+            ("receiver", plan.receivers.contains_key(id)),
+            ("exporter", plan.exporters.contains_key(id)),
+        ] {
+            if taken {
+                c.err(entry.path.clone(), format!("`{id}` is both a connector and a {kind}, so pipelines cannot tell them apart"), Some("give the connector another name, e.g. `forward/x`".into()));
+            }
+        }
         let Some(factory) = c.registry.connector(id.type_name()) else {
             continue;
         };
@@ -544,10 +554,14 @@ fn names(ps: &[&(PipelinePlan, ConfigPath)]) -> String {
 fn order_pipelines(
     c: &mut Checker<'_>,
     pipelines: Vec<(PipelinePlan, ConfigPath)>,
+    connectors: &BTreeMap<ComponentId, ComponentEntry>,
 ) -> Vec<PipelinePlan> {
     let n = pipelines.len();
-    let feeds =
-        |a: &PipelinePlan, b: &PipelinePlan| a.exporters.iter().any(|e| b.receivers.contains(e));
+    let feeds = |a: &PipelinePlan, b: &PipelinePlan| {
+        a.exporters
+            .iter()
+            .any(|e| connectors.contains_key(e) && b.receivers.contains(e))
+    };
     let edges: Vec<Vec<usize>> = (0..n)
         .map(|i| {
             (0..n)
@@ -599,7 +613,7 @@ fn order_pipelines(
                 .0
                 .exporters
                 .iter()
-                .find(|e| pipelines[next].0.receivers.contains(e))
+                .find(|e| connectors.contains_key(*e) && pipelines[next].0.receivers.contains(e))
                 .map(ToString::to_string)
                 .unwrap_or_default();
             desc.push(format!("{} → {via} →", pipelines[i].0.id));

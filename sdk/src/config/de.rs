@@ -86,10 +86,30 @@ fn parse_int(t: &str) -> Option<Plain> {
 /// Deserializes a config tree into `T`, collecting every error: all unknown keys (with "did you
 /// mean" hints) and every bad value, each with its path and location.
 pub fn from_value<T: DeserializeOwned>(value: &ConfigValue) -> Result<T, ConfigErrors> {
+    let outcome = deserialize_all::<T>(value);
+    let mut errors = outcome.unknown_keys;
+    errors.extend(outcome.bad_values);
+    match outcome.value {
+        Some(t) => ConfigErrors::from(errors).sorted().into_result(t),
+        None => Err(ConfigErrors::from(errors).sorted()),
+    }
+}
+
+/// The result of reading a config as far as possible.
+pub(crate) struct Outcome<T> {
+    /// The value, if one could be built (bad values left out and defaulted).
+    pub value: Option<T>,
+    /// Keys that are not part of the type. They change no value.
+    pub unknown_keys: Vec<ConfigError>,
+    /// Values that could not be read.
+    pub bad_values: Vec<ConfigError>,
+}
+
+pub(crate) fn deserialize_all<T: DeserializeOwned>(value: &ConfigValue) -> Outcome<T> {
     let mut excluded: Vec<ConfigPath> = Vec::new();
-    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut bad_values: Vec<ConfigError> = Vec::new();
     // Each pass either succeeds or finds one more bad value to leave out; the bound only guards
-    // against a pathological type that keeps failing at a path already left out.
+    // against a pathological type that keeps failing.
     for _ in 0..256 {
         let ctx = Ctx {
             excluded: excluded.clone(),
@@ -100,26 +120,39 @@ pub fn from_value<T: DeserializeOwned>(value: &ConfigValue) -> Result<T, ConfigE
             path: ConfigPath::root(),
             ctx: &ctx,
         });
-        errors.extend(ctx.unknown.into_inner());
+        let unknown_keys = ctx.unknown.into_inner();
         match result {
-            Ok(t) => return ConfigErrors::from(errors).sorted().into_result(t),
+            Ok(t) => {
+                return Outcome {
+                    value: Some(t),
+                    unknown_keys,
+                    bad_values,
+                };
+            }
             Err(e) => {
                 let path = e.path.clone().unwrap_or_default();
-                if excluded.contains(&path) {
-                    // A required value that an earlier pass left out because it was bad: that
-                    // error is already reported.
-                    break;
+                // A required value that an earlier pass left out because it was bad is
+                // already reported; so is anything at the root, where nothing can be left out.
+                let done = excluded.contains(&path) || path.is_root();
+                if !excluded.contains(&path) {
+                    bad_values.push(e.into_config_error());
                 }
-                let stop = path.is_root();
-                errors.push(e.into_config_error());
-                if stop {
-                    break;
+                if done {
+                    return Outcome {
+                        value: None,
+                        unknown_keys,
+                        bad_values,
+                    };
                 }
                 excluded.push(path);
             }
         }
     }
-    Err(ConfigErrors::from(errors).sorted())
+    Outcome {
+        value: None,
+        unknown_keys: Vec::new(),
+        bad_values,
+    }
 }
 
 struct Ctx {

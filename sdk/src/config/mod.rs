@@ -26,7 +26,11 @@
 //!
 //! let tree = config::parse_yaml("ratio: 2\nratoi: 1\n", "sampler.yaml").unwrap();
 //! let errors = config::parse::<SamplerConfig>(&tree).unwrap_err();
-//! assert_eq!(errors.to_string(), "sampler.yaml:2:1: ratoi: unknown key `ratoi` (did you mean `ratio`?)");
+//! assert_eq!(
+//!     errors.to_string(),
+//!     "sampler.yaml:1:8: ratio: must be between 0 and 1\n\
+//!      sampler.yaml:2:1: ratoi: unknown key `ratoi` (did you mean `ratio`?)"
+//! );
 //! ```
 
 mod de;
@@ -50,16 +54,24 @@ pub trait Validate {
     }
 }
 
-/// Deserializes and validates a component config. Errors have paths relative to `value` and
-/// locations from it.
+/// Deserializes and validates a component config, reporting every error. [`Validate`] runs
+/// even when there are unknown keys (they change no value), but not when a value could not be
+/// read, since its default would make the checks misleading. Errors have paths relative to
+/// `value` and locations from it.
 pub fn parse<T: serde::de::DeserializeOwned + Validate>(
     value: &ConfigValue,
 ) -> Result<T, ConfigErrors> {
-    let t: T = from_value(value)?;
-    match t.validate() {
-        Ok(()) => Ok(t),
-        Err(errors) => Err(errors.rebase(&ConfigPath::root(), value).sorted()),
+    let outcome = de::deserialize_all::<T>(value);
+    let mut errors = ConfigErrors::from(outcome.unknown_keys);
+    let no_bad_values = outcome.bad_values.is_empty();
+    errors.extend(ConfigErrors::from(outcome.bad_values));
+    let Some(t) = outcome.value else {
+        return Err(errors.sorted());
+    };
+    if no_bad_values && let Err(e) = t.validate() {
+        errors.extend(e.rebase(&ConfigPath::root(), value));
     }
+    errors.sorted().into_result(t)
 }
 
 #[cfg(test)]

@@ -184,3 +184,32 @@ fn validate_errors_get_locations() {
     let e = parse::<Limits>(&yaml("min: 5\nmax: 1\n")).unwrap_err();
     assert_eq!(e.to_string(), "t.yaml:2:6: max: must not be below `min`");
 }
+
+#[test]
+fn validate_still_runs_when_there_are_unknown_keys_but_not_after_bad_values() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Range {
+        min: u32,
+        max: u32,
+    }
+    impl Validate for Range {
+        fn validate(&self) -> Result<(), ConfigErrors> {
+            if self.max < self.min {
+                return Err(
+                    ConfigError::new(ConfigPath::parse("max"), "must not be below `min`").into(),
+                );
+            }
+            Ok(())
+        }
+    }
+    let e = parse::<Range>(&yaml("min: 5\nmax: 1\nextra: 0\n"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "t.yaml:2:6: max: must not be below `min`\nt.yaml:3:1: extra: unknown key `extra` (valid keys: `min`, `max`)"
+    );
+    let e = parse::<Range>(&yaml("min: x\nmax: 1\n")).unwrap_err();
+    assert_eq!(e.len(), 1, "{e}");
+}

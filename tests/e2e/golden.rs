@@ -1,0 +1,62 @@
+//! Golden tests of `lumina validate`'s output. Each `tests/golden/NAME.yaml` has its expected
+//! exit code, stdout and stderr in `NAME.out`; `LUMINA_BLESS=1` rewrites them.
+
+use std::process::Command;
+
+use crate::harness::{lumina_bin, workspace};
+
+fn check(name: &str) {
+    let dir = workspace().join("tests");
+    let out = Command::new(lumina_bin())
+        .args(["validate", "--config", &format!("golden/{name}.yaml")])
+        .current_dir(&dir)
+        .env_remove("LUMINA_GOLDEN_UNSET")
+        .output()
+        .unwrap();
+    let actual = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let golden = dir.join(format!("golden/{name}.out"));
+    if std::env::var_os("LUMINA_BLESS").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with LUMINA_BLESS=1 to create it",
+            golden.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "`lumina validate` output for {name} changed; if that is intended, run with LUMINA_BLESS=1"
+    );
+}
+
+#[test]
+fn several_mistakes_are_all_reported_with_lines_and_hints() {
+    check("several_mistakes");
+}
+
+#[test]
+fn connector_loops_are_reported() {
+    check("connector_loop");
+}
+
+#[test]
+fn unset_environment_variables_are_reported() {
+    check("unset_env");
+}
+
+#[test]
+fn a_valid_config_passes_and_mentions_unused_components() {
+    check("valid");
+}
+
+#[test]
+fn yaml_syntax_errors_point_at_the_line() {
+    check("syntax_error");
+}

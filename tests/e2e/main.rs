@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `lumina` binary, real OTLP clients, real signals.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+mod backpressure;
+mod cli;
+mod clients;
+mod golden;
+mod shutdown;

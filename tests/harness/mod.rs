@@ -1,0 +1,424 @@
+//! Helpers for the end-to-end tests: start the real `lumina` binary on free ports, wait for it
+//! to be ready, read what its `file` exporter wrote, and stop it with a signal.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use lumina_sdk::{Batch, Signal};
+
+/// The workspace root.
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `lumina` binary, which Cargo builds before it runs these tests.
+pub(crate) fn lumina_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lumina"))
+}
+
+/// An HTTP client (with the process's TLS crypto provider installed, which reqwest needs).
+pub(crate) fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The python of the virtualenv that has the OpenTelemetry SDK (created on first use by
+/// `scripts/setup-python.sh`; `LUMINA_PYTHON` overrides).
+pub(crate) fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("LUMINA_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let out = Command::new(workspace().join("scripts/setup-python.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "scripts/setup-python.sh failed");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Polls `check` every 20 ms until it is true; panics with `what` after `timeout`.
+pub(crate) async fn wait_until<F: FnMut() -> bool>(timeout: Duration, what: &str, mut check: F) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A running `lumina` process with its own directory and ports.
+pub(crate) struct Collector {
+    child: Option<Child>,
+    /// Holds the config, the log and whatever the config writes under `{dir}`.
+    dir: Option<tempfile::TempDir>,
+    /// Port substituted for `{grpc}`.
+    pub(crate) grpc: u16,
+    /// Port substituted for `{http}`.
+    pub(crate) http: u16,
+    /// Port of the telemetry endpoint (`{metrics}`).
+    pub(crate) metrics: u16,
+}
+
+impl Collector {
+    /// Writes `config` (with `{grpc}`, `{http}`, `{metrics}` and `{dir}` filled in) and starts
+    /// `lumina --config` on it, waiting until `/health` says every pipeline runs.
+    pub(crate) async fn start(config: &str) -> Collector {
+        Self::start_with(config, &[]).await
+    }
+
+    /// Like [`Collector::start`] with extra command-line arguments.
+    pub(crate) async fn start_with(config: &str, args: &[&str]) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let (grpc, http, metrics) = (free_port(), free_port(), free_port());
+        let text = config
+            .replace("{grpc}", &grpc.to_string())
+            .replace("{http}", &http.to_string())
+            .replace("{metrics}", &metrics.to_string())
+            .replace("{dir}", &dir.path().display().to_string());
+        let cfg = dir.path().join("config.yaml");
+        std::fs::write(&cfg, text).unwrap();
+        // A second file, merged over the first, puts the telemetry endpoint on a free port.
+        let overlay = dir.path().join("telemetry.yaml");
+        std::fs::write(
+            &overlay,
+            format!("service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{metrics}\n"),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("lumina.log")).unwrap();
+        let child = Command::new(lumina_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--config")
+            .arg(&overlay)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut c = Collector {
+            child: Some(child),
+            dir: Some(dir),
+            grpc,
+            http,
+            metrics,
+        };
+        c.wait_ready().await;
+        c
+    }
+
+    async fn wait_ready(&mut self) {
+        let url = format!("http://127.0.0.1:{}/health", self.metrics);
+        let client = http();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("lumina exited during start-up ({status}):\n{}", self.log());
+            }
+            if let Ok(r) = client.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lumina did not become healthy:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Everything the collector has logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.path("lumina.log")).unwrap_or_default()
+    }
+
+    /// A path inside the collector's directory.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.as_ref().unwrap().path().join(name)
+    }
+
+    /// The Prometheus text from `/metrics`.
+    pub(crate) async fn metrics_text(&self) -> String {
+        http()
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The sum of the series of `name` whose labels include `labels`.
+    pub(crate) async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        metric_value(&self.metrics_text().await, name, labels)
+    }
+
+    /// Resident memory of the process in KiB.
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Sends `signal` (e.g. `TERM`) to the process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{signal} failed");
+    }
+
+    /// Sends SIGTERM and waits (up to 60 s) for the process to exit.
+    pub(crate) async fn stop(self) -> Stopped {
+        self.signal("TERM");
+        self.wait_exit().await
+    }
+
+    /// Waits (up to 60 s) for the process to exit by itself or by a signal sent earlier.
+    pub(crate) async fn wait_exit(mut self) -> Stopped {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = self.log();
+                return Stopped {
+                    status,
+                    log,
+                    dir: self.dir.take().unwrap(),
+                };
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("lumina did not exit within 60 s:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A collector that has exited; its directory (and what it wrote) lives as long as this does.
+pub(crate) struct Stopped {
+    /// How it exited.
+    pub(crate) status: ExitStatus,
+    /// Everything it logged.
+    pub(crate) log: String,
+    dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    /// A path inside the collector's directory.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Asserts a clean exit (status 0), showing the log otherwise.
+    pub(crate) fn assert_clean(&self) {
+        assert!(
+            self.status.success(),
+            "lumina exited with {}:\n{}",
+            self.status,
+            self.log
+        );
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The sum of the Prometheus series of `name` whose labels include all of `labels`.
+pub(crate) fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// Every batch the `file` exporter wrote to `path` (OTLP/JSON, one request per line).
+pub(crate) fn read_jsonl(path: &Path) -> Vec<Batch> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let signal = if l.starts_with("{\"resourceLogs\"") {
+                Signal::Logs
+            } else if l.starts_with("{\"resourceSpans\"") {
+                Signal::Traces
+            } else {
+                Signal::Metrics
+            };
+            Batch::decode_json(signal, l.as_bytes())
+                .unwrap_or_else(|e| panic!("bad line in {}: {e}\n{l}", path.display()))
+        })
+        .collect()
+}
+
+/// The number of items of `signal` in `batches`.
+pub(crate) fn count(batches: &[Batch], signal: Signal) -> usize {
+    batches
+        .iter()
+        .filter(|b| b.signal() == signal)
+        .map(Batch::len)
+        .sum()
+}
+
+/// An OTLP/gRPC logs sink for tests: counts what it is sent and keeps the `seq` attribute of
+/// every record.
+pub(crate) mod sink {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+        LogsService, LogsServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::logs::v1::{
+        ExportLogsServiceRequest, ExportLogsServiceResponse,
+    };
+
+    /// What the sink received.
+    #[derive(Clone, Default)]
+    pub(crate) struct Received(pub(crate) Arc<Mutex<Vec<String>>>);
+
+    impl Received {
+        /// The `seq` attribute of every record received, in arrival order.
+        pub(crate) fn seqs(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    #[tonic::async_trait]
+    impl LogsService for Received {
+        async fn export(
+            &self,
+            req: tonic::Request<ExportLogsServiceRequest>,
+        ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+            let batch = lumina_sdk::Batch::logs(req.into_inner());
+            self.0
+                .lock()
+                .unwrap()
+                .extend(lumina_sdk::testkit::item_ids(&batch));
+            Ok(tonic::Response::new(ExportLogsServiceResponse {
+                partial_success: None,
+            }))
+        }
+    }
+
+    /// Starts a sink on a free port; returns the port, what it receives, and a handle that
+    /// stops it when dropped.
+    pub(crate) async fn start() -> (u16, Received, Shutdown) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Received::default();
+        let svc = LogsServiceServer::new(received.clone()).max_decoding_message_size(64 << 20);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        (port, received, Shutdown(Some(tx)))
+    }
+
+    /// Stops the sink when dropped.
+    pub(crate) struct Shutdown(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for Shutdown {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+/// A gRPC OTLP logs client.
+pub(crate) async fn logs_client(
+    port: u16,
+) -> opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient<
+    tonic::transport::Channel,
+> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient::new(
+        channel,
+    )
+    .max_decoding_message_size(64 << 20)
+}
+
+/// A logs request whose records carry `seq` values `first..first + n`, each with a body of
+/// `body_bytes` bytes.
+pub(crate) fn logs_request(
+    first: usize,
+    n: usize,
+    body_bytes: usize,
+) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+    let batch = lumina_sdk::testkit::logs_from(first, 1, n);
+    let mut req = batch.as_logs().unwrap().clone();
+    if body_bytes > 0 {
+        let body = "x".repeat(body_bytes);
+        for r in req
+            .resource_logs
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_logs)
+            .flat_map(|s| &mut s.log_records)
+        {
+            r.body = Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                value: Some(
+                    opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                        body.clone(),
+                    ),
+                ),
+            });
+        }
+    }
+    req
+}

@@ -141,8 +141,8 @@ fn main() -> ExitCode {
             }
             let _ = writeln!(
                 out,
-                "{:<10} {:<18} {:<24} {:<12} {}",
-                "extension", "health_check", "-", "beta", "Serves pipeline health over HTTP."
+                "{:<10} {:<18} {:<24} {:<12} Serves pipeline health over HTTP.",
+                "extension", "health_check", "-", "beta"
             );
             ExitCode::SUCCESS
         }

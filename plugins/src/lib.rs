@@ -44,6 +44,9 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
 }
 
 #[cfg(test)]
+mod exporter_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

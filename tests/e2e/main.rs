@@ -1,5 +1,5 @@
 //! End-to-end tests: the real `lumina` binary, real OTLP clients, real signals.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 #[path = "../harness/mod.rs"]
 mod harness;

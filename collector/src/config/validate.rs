@@ -203,18 +203,17 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
     let extensions = c.section(ComponentKind::Extension);
 
     for e in receivers.values() {
-        if let Some(f) = registry.receiver(e.id.type_name()) {
-            let r = f.validate(&e.config);
-            if let Err(errs) = r {
-                c.sub(&e.path, errs);
-            }
+        if let Some(f) = registry.receiver(e.id.type_name())
+            && let Err(errs) = f.validate(&e.config)
+        {
+            c.sub(&e.path, errs);
         }
     }
     for e in processors.values() {
-        if let Some(f) = registry.processor(e.id.type_name()) {
-            if let Err(errs) = f.validate(&e.config) {
-                c.sub(&e.path, errs);
-            }
+        if let Some(f) = registry.processor(e.id.type_name())
+            && let Err(errs) = f.validate(&e.config)
+        {
+            c.sub(&e.path, errs);
         }
     }
     let mut exporters = BTreeMap::new();

@@ -12,10 +12,10 @@ pub struct Fanout(Vec<DynConsumer>);
 impl Fanout {
     /// A consumer that feeds all of `consumers`; a single consumer is returned as it is.
     pub fn of(mut consumers: Vec<DynConsumer>) -> DynConsumer {
-        if consumers.len() == 1 {
-            if let Some(only) = consumers.pop() {
-                return only;
-            }
+        if consumers.len() == 1
+            && let Some(only) = consumers.pop()
+        {
+            return only;
         }
         std::sync::Arc::new(Fanout(consumers))
     }

@@ -94,6 +94,9 @@ impl ProcessorFactory for BatchProcessorFactory {
 
 type Reply = oneshot::Sender<Result<Accepted, ConsumeError>>;
 
+/// Batches taken for sending, and the callers (with their item counts) waiting on them.
+type Taken = (Vec<Batch>, Vec<(usize, Reply)>);
+
 #[derive(Default)]
 struct Pending {
     batches: Vec<Batch>,
@@ -106,7 +109,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn take(&mut self) -> Option<(Vec<Batch>, Vec<(usize, Reply)>)> {
+    fn take(&mut self) -> Option<Taken> {
         if self.batches.is_empty() {
             return None;
         }

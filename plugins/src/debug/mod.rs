@@ -108,7 +108,8 @@ impl Sampler {
         }
         self.count += 1;
         self.count <= u64::from(initial)
-            || (thereafter > 0 && (self.count - u64::from(initial)) % u64::from(thereafter) == 0)
+            || (thereafter > 0
+                && (self.count - u64::from(initial)).is_multiple_of(u64::from(thereafter)))
     }
 }
 

@@ -273,21 +273,21 @@ pub(crate) fn success(signal: Signal, a: &Accepted, encoding: Encoding) -> Respo
     let body = match encoding {
         Encoding::Protobuf => match signal {
             Signal::Logs => ExportLogsServiceResponse {
-                partial_success: partial.then(|| ExportLogsPartialSuccess {
+                partial_success: partial.then_some(ExportLogsPartialSuccess {
                     rejected_log_records: rejected,
                     error_message,
                 }),
             }
             .encode_to_vec(),
             Signal::Traces => ExportTraceServiceResponse {
-                partial_success: partial.then(|| ExportTracePartialSuccess {
+                partial_success: partial.then_some(ExportTracePartialSuccess {
                     rejected_spans: rejected,
                     error_message,
                 }),
             }
             .encode_to_vec(),
             Signal::Metrics => ExportMetricsServiceResponse {
-                partial_success: partial.then(|| ExportMetricsPartialSuccess {
+                partial_success: partial.then_some(ExportMetricsPartialSuccess {
                     rejected_data_points: rejected,
                     error_message,
                 }),

@@ -115,3 +115,6 @@ impl Receiver for OtlpReceiver {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

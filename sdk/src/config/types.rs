@@ -111,15 +111,15 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         let nanos = d.as_nanos();
-        if nanos % 1_000_000 != 0 {
-            return if nanos % 1000 == 0 {
+        if !nanos.is_multiple_of(1_000_000) {
+            return if nanos.is_multiple_of(1000) {
                 write!(f, "{}us", nanos / 1000)
             } else {
                 write!(f, "{nanos}ns")
             };
         }
         let ms = d.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let mut secs = d.as_secs();
@@ -221,7 +221,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if b >= size && b % size == 0 {
+            if b >= size && b.is_multiple_of(size) {
                 return write!(f, "{}{unit}", b / size);
             }
         }

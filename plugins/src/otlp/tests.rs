@@ -1,0 +1,347 @@
+//! The `otlp` receiver over real sockets: encodings, compression, limits and every reply code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lumina_sdk::Batch;
+use lumina_sdk::component::{
+    Accepted, ComponentId, ComponentKind, ConsumeError, Consumer, CreateContext, Receiver,
+    ReceiverFactory, ReceiverOutputs,
+};
+use lumina_sdk::config::parse_yaml;
+use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse;
+use lumina_sdk::proto::collector::logs::v1::logs_service_client::LogsServiceClient;
+use lumina_sdk::testkit::{self, CollectingConsumer, FailingConsumer};
+use prost::Message;
+use tonic::codec::CompressionEncoding;
+use tonic_types::StatusExt;
+
+use super::OtlpReceiverFactory;
+use crate::common::compression::Compression;
+
+fn port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running {
+    receiver: Box<dyn Receiver>,
+    grpc: u16,
+    http: u16,
+}
+
+async fn start(logs: Arc<dyn Consumer>, extra_http: &str) -> Running {
+    let (grpc, http) = (port(), port());
+    let yaml = format!(
+        "protocols:\n  grpc: {{endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 1}}\n  http: {{endpoint: '127.0.0.1:{http}', max_request_body_size: 64KiB{extra_http}}}\n"
+    );
+    let cfg = parse_yaml(&yaml, "otlp.yaml").unwrap();
+    let ctx = CreateContext::new(ComponentId::new("otlp"), ComponentKind::Receiver);
+    let mut receiver = OtlpReceiverFactory.create(&cfg, ctx).await.unwrap();
+    let outputs = ReceiverOutputs {
+        logs: Some(logs),
+        ..Default::default()
+    };
+    receiver.start(outputs).await.unwrap();
+    Running {
+        receiver,
+        grpc,
+        http,
+    }
+}
+
+fn client() -> reqwest::Client {
+    crate::common::tls::ensure_crypto_provider();
+    reqwest::Client::new()
+}
+
+async fn post(
+    port: u16,
+    path: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut req = client()
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn http_takes_protobuf_and_json_with_every_compression() {
+    let sink = Arc::new(CollectingConsumer::new());
+    let r = start(sink.clone(), "").await;
+    let batch = testkit::logs(2, 3);
+    for (ct, body) in [
+        ("application/x-protobuf", batch.encode_protobuf()),
+        ("application/json", batch.encode_json().unwrap()),
+    ] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Zstd,
+            Compression::Deflate,
+        ] {
+            let resp = post(
+                r.http,
+                "/v1/logs",
+                ct,
+                c.header_value(),
+                c.compress(&body).unwrap(),
+            )
+            .await;
+            assert_eq!(resp.status(), 200, "{ct} {c:?}");
+            assert_eq!(resp.headers()["content-type"], ct);
+        }
+    }
+    assert_eq!(sink.batches().len(), 8);
+    assert!(sink.batches().iter().all(|b| *b == batch));
+}
+
+#[tokio::test]
+async fn http_refuses_what_it_cannot_take_with_the_right_status() {
+    let sink = Arc::new(CollectingConsumer::new());
+    let r = start(sink.clone(), ", compression_algorithms: [gzip]").await;
+    let pb = testkit::logs(1, 1).encode_protobuf();
+    let resp = post(r.http, "/v1/logs", "text/plain", None, pb.clone()).await;
+    assert_eq!(resp.status(), 415);
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/x-protobuf",
+        Some("br"),
+        pb.clone(),
+    )
+    .await;
+    assert_eq!(resp.status(), 415, "an unknown encoding");
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/x-protobuf",
+        Some("zstd"),
+        Compression::Zstd.compress(&pb).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        415,
+        "zstd is known but not in compression_algorithms"
+    );
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/x-protobuf",
+        None,
+        vec![0xff; 10],
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let status = tonic_types::Status::decode(resp.bytes().await.unwrap()).unwrap();
+    assert!(
+        status
+            .message
+            .contains("invalid OTLP protobuf logs request"),
+        "{}",
+        status.message
+    );
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/json",
+        None,
+        b"{\"resourceLogs\": 7}".to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid OTLP/JSON logs request"),
+        "{body}"
+    );
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/x-protobuf",
+        None,
+        vec![0; 100 * 1024],
+    )
+    .await;
+    assert_eq!(resp.status(), 413, "over max_request_body_size as sent");
+    let bomb = Compression::Gzip.compress(&vec![0; 1 << 20]).unwrap();
+    assert!(bomb.len() < 64 * 1024);
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/x-protobuf",
+        Some("gzip"),
+        bomb,
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        413,
+        "over max_request_body_size once expanded"
+    );
+    let resp = post(
+        r.http,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        pb.clone(),
+    )
+    .await;
+    assert_eq!(resp.status(), 404, "no traces pipeline uses this receiver");
+    let resp = client()
+        .get(format!("http://127.0.0.1:{}/v1/logs", r.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(sink.items(), 0, "nothing was let through");
+}
+
+#[tokio::test]
+async fn backpressure_becomes_503_with_retry_after_and_unavailable_with_retry_info() {
+    let full = ConsumeError::Backpressure {
+        component: "exporter x".into(),
+        retry_after: Duration::from_secs(3),
+    };
+    let r = start(Arc::new(FailingConsumer(full)), "").await;
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/json",
+        None,
+        testkit::logs(1, 1).encode_json().unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "3");
+    let mut grpc = LogsServiceClient::connect(format!("http://127.0.0.1:{}", r.grpc))
+        .await
+        .unwrap();
+    let status = grpc
+        .export(testkit::logs(1, 1).as_logs().unwrap().clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        status.get_details_retry_info().unwrap().retry_delay,
+        Some(Duration::from_secs(3))
+    );
+}
+
+/// Rejects records whose `seq` is odd, as a validating processor would.
+struct RejectOdd(CollectingConsumer);
+
+#[async_trait]
+impl Consumer for RejectOdd {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let odd = testkit::item_ids(&batch)
+            .iter()
+            .filter(|s| s.parse::<u32>().unwrap() % 2 == 1)
+            .count();
+        self.0.consume(batch).await?;
+        Ok(Accepted::partial(
+            odd as u64,
+            "odd seq values are not accepted",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn partial_success_is_reported_in_both_encodings_and_over_grpc() {
+    let r = start(Arc::new(RejectOdd(CollectingConsumer::new())), "").await;
+    let batch = testkit::logs(1, 5);
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/json",
+        None,
+        batch.encode_json().unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["partialSuccess"]["rejectedLogRecords"], "2");
+    assert_eq!(
+        body["partialSuccess"]["errorMessage"],
+        "odd seq values are not accepted"
+    );
+    let resp = post(
+        r.http,
+        "/v1/logs",
+        "application/x-protobuf",
+        None,
+        batch.encode_protobuf(),
+    )
+    .await;
+    let reply = ExportLogsServiceResponse::decode(resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(reply.partial_success.unwrap().rejected_log_records, 2);
+    let mut grpc = LogsServiceClient::connect(format!("http://127.0.0.1:{}", r.grpc))
+        .await
+        .unwrap();
+    let reply = grpc
+        .export(batch.as_logs().unwrap().clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.partial_success.unwrap().rejected_log_records, 2);
+}
+
+#[tokio::test]
+async fn grpc_takes_compressed_requests_and_enforces_its_size_limit() {
+    let sink = Arc::new(CollectingConsumer::new());
+    let mut r = start(sink.clone(), "").await;
+    for enc in [CompressionEncoding::Gzip, CompressionEncoding::Zstd] {
+        let mut grpc = LogsServiceClient::connect(format!("http://127.0.0.1:{}", r.grpc))
+            .await
+            .unwrap()
+            .send_compressed(enc);
+        grpc.export(testkit::logs(1, 4).as_logs().unwrap().clone())
+            .await
+            .unwrap();
+    }
+    assert_eq!(sink.items(), 8);
+    let big = testkit::logs(1, 20_000);
+    assert!(big.encoded_len() > 1 << 20);
+    // Compressed, the limit holds while decompressing, so a small bomb cannot expand in memory.
+    let mut grpc = LogsServiceClient::connect(format!("http://127.0.0.1:{}", r.grpc))
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip);
+    let status = grpc
+        .export(big.as_logs().unwrap().clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("size limit"), "{status:?}");
+    let mut grpc = LogsServiceClient::connect(format!("http://127.0.0.1:{}", r.grpc))
+        .await
+        .unwrap();
+    let status = grpc
+        .export(big.as_logs().unwrap().clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(sink.items(), 8, "the oversized request was not let through");
+    r.receiver.shutdown().await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", r.grpc))
+            .await
+            .is_err(),
+        "the listener is closed after shutdown"
+    );
+}

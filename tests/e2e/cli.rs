@@ -146,3 +146,22 @@ service:
         );
     }
 }
+
+#[test]
+fn the_readme_example_config_is_valid() {
+    let readme = std::fs::read_to_string(crate::harness::workspace().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Configuration").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("readme.yaml"), yaml).unwrap();
+    let (code, out, err) = lumina(&["validate", "--config", "readme.yaml"], dir.path());
+    assert_eq!(
+        code, 0,
+        "the README's example config must stay valid:\n{err}"
+    );
+    assert!(
+        out.contains("3 pipeline(s): logs, traces/copy, traces"),
+        "{out}"
+    );
+}

@@ -20,9 +20,11 @@ pub fn init_logging(level: LogLevel, encoding: LogEncoding) {
         .unwrap_or_else(|| {
             EnvFilter::new(format!("{},h2=warn,hyper=warn,tower=warn", level.as_str()))
         });
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second initialisation (in tests) is harmless: the first one stays.
     let _ = match encoding {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it: formatting, lints, every test (unit, integration
+# and end-to-end against real clients), and `lumina validate` over every file in configs/.
+# It installs what the tests need (the OpenTelemetry Python SDK in a cached virtualenv).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Toolchain"
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    rustup component add "$component"
+  fi
+done
+cargo --version
+
+step "Test tools (OpenTelemetry Python SDK)"
+LUMINA_PYTHON="$("$root/scripts/setup-python.sh")"
+export LUMINA_PYTHON
+"$LUMINA_PYTHON" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' && echo "ok: $LUMINA_PYTHON"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "lumina validate configs/*.yaml"
+for f in configs/*.yaml; do
+  "$target/debug/lumina" validate --config "$f"
+done
+
+step "All checks passed."

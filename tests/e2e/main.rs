@@ -8,4 +8,5 @@ mod backpressure;
 mod cli;
 mod clients;
 mod golden;
+mod graph;
 mod shutdown;

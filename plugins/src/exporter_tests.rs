@@ -15,17 +15,9 @@ use crate::otlp::OtlpReceiverFactory;
 use crate::otlp_exporter::OtlpExporterFactory;
 use crate::otlphttp::OtlpHttpExporterFactory;
 
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An `otlp` receiver on free ports feeding `out` for every signal.
 async fn receiver(out: Arc<dyn Consumer>) -> (Box<dyn Receiver>, u16, u16) {
-    let (g, h) = (port(), port());
+    let (g, h) = (testkit::free_port(), testkit::free_port());
     let cfg = parse_yaml(&format!("protocols: {{grpc: {{endpoint: '127.0.0.1:{g}'}}, http: {{endpoint: '127.0.0.1:{h}'}}}}"), "r.yaml").unwrap();
     let mut r = OtlpReceiverFactory
         .create(
@@ -149,7 +141,7 @@ async fn replies_become_retry_decisions() {
         }
     }
     // Nothing listening: retryable, so the queue keeps the data.
-    let dead = port();
+    let dead = testkit::free_port();
     let e = exporter(
         &OtlpExporterFactory,
         &format!("endpoint: 127.0.0.1:{dead}\ntls: {{insecure: true}}\n"),

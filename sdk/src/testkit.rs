@@ -25,6 +25,14 @@ use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::{Batch, Payload};
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (for tests that start servers).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
 /// Data points in each metric that [`metrics`] builds.
 pub const POINTS_PER_METRIC: usize = 2;
 

@@ -26,14 +26,7 @@ pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// A free TCP port on 127.0.0.1.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use lumina_sdk::testkit::free_port;
 
 /// The python of the virtualenv that has the OpenTelemetry SDK (created on first use by
 /// `scripts/setup-python.sh`; `LUMINA_PYTHON` overrides).
@@ -173,7 +166,7 @@ impl Collector {
 
     /// The sum of the series of `name` whose labels include `labels`.
     pub(crate) async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        metric_value(&self.metrics_text().await, name, labels)
+        lumina_collector::telemetry::metric_value(&self.metrics_text().await, name, labels)
     }
 
     /// Resident memory of the process in KiB.
@@ -257,22 +250,6 @@ impl Drop for Collector {
             let _ = c.wait();
         }
     }
-}
-
-/// The sum of the Prometheus series of `name` whose labels include all of `labels`.
-pub(crate) fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
-            .then(|| value.parse::<f64>().ok())?
-        })
-        .sum()
 }
 
 /// Every batch the `file` exporter wrote to `path` (OTLP/JSON, one request per line).

@@ -228,3 +228,52 @@ service: {pipelines: {logs: {receivers: [otlp], exporters: [forward]}, logs/2: {
 ";
     assert!(check(&[("ok.yaml", clash)]).is_ok());
 }
+
+#[test]
+fn a_component_used_for_a_signal_it_does_not_handle_is_an_error() {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use lumina_sdk::Signal;
+    use lumina_sdk::component::{
+        ComponentError, ComponentInfo, ComponentKind, CreateContext, Receiver, ReceiverFactory,
+        Stability,
+    };
+    use lumina_sdk::config::{ConfigErrors, ConfigValue};
+
+    struct LogsOnly;
+    #[async_trait]
+    impl ReceiverFactory for LogsOnly {
+        fn info(&self) -> ComponentInfo {
+            ComponentInfo::new(
+                "logsonly",
+                ComponentKind::Receiver,
+                Stability::Alpha,
+                &[Signal::Logs],
+                "test",
+            )
+        }
+        fn validate(&self, _: &ConfigValue) -> Result<(), ConfigErrors> {
+            Ok(())
+        }
+        async fn create(
+            &self,
+            _: &ConfigValue,
+            _: CreateContext,
+        ) -> Result<Box<dyn Receiver>, ComponentError> {
+            Err(ComponentError::Other("not for running".into()))
+        }
+    }
+    let mut r = registry();
+    r.add_receiver(Arc::new(LogsOnly)).unwrap();
+    let cfg = "receivers: {logsonly:}\nexporters: {debug:}\nservice: {pipelines: {metrics: {receivers: [logsonly], exporters: [debug]}}}\n";
+    let sources = [ConfigSource {
+        name: "s.yaml".into(),
+        text: cfg.into(),
+    }];
+    let e = load_plan(&sources, &ENV, &r).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "s.yaml:3:45: service.pipelines.metrics.receivers[0]: receiver `logsonly` does not support metrics (it supports: logs)"
+    );
+}

@@ -20,14 +20,6 @@ use tonic_types::StatusExt;
 use super::OtlpReceiverFactory;
 use crate::common::compression::Compression;
 
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Running {
     receiver: Box<dyn Receiver>,
     grpc: u16,
@@ -35,7 +27,7 @@ struct Running {
 }
 
 async fn start(logs: Arc<dyn Consumer>, extra_http: &str) -> Running {
-    let (grpc, http) = (port(), port());
+    let (grpc, http) = (testkit::free_port(), testkit::free_port());
     let yaml = format!(
         "protocols:\n  grpc: {{endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 1}}\n  http: {{endpoint: '127.0.0.1:{http}', max_request_body_size: 64KiB{extra_http}}}\n"
     );

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{Collector, logs_client, logs_request, read_jsonl};
+use crate::harness::{Collector, logs_client, logs_request, read_jsonl, wait_until};
 use lumina_sdk::Signal;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,8 +40,11 @@ service:
             })
         })
         .collect();
-    // Let requests pile up in the batch processor (it holds them up to 500 ms), then stop.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Once traffic flows (requests wait up to 500 ms in the batch processor), stop.
+    wait_until(Duration::from_secs(30), "2000 acknowledged records", || {
+        acked.lock().unwrap().len() >= 2000
+    })
+    .await;
     let before = acked.lock().unwrap().len();
     let stopped = c.stop().await;
     for s in senders {

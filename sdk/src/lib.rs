@@ -40,6 +40,7 @@
 //! - [`config`]: the spanned config tree, typed parsing that reports every error at once.
 //! - [`component`]: ids, the consumer contract, component traits, factories, the registry.
 //! - [`telemetry`]: metric names and a per-component handle for metrics and drop logs.
+//! - [`voice`]: the voice semantic conventions (attribute keys, event types).
 //! - `testkit` (feature `testkit`): batch builders and test doubles.
 
 pub mod batch;
@@ -49,6 +50,7 @@ mod signal;
 pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod voice;
 
 pub use batch::{Batch, Payload};
 pub use signal::{Signal, UnknownSignal};

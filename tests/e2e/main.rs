@@ -9,4 +9,5 @@ mod cli;
 mod clients;
 mod golden;
 mod graph;
+mod loadgen;
 mod shutdown;

@@ -2,6 +2,7 @@
 
 pub mod compression;
 pub mod endpoint;
+pub mod grpc_codec;
 pub mod status;
 pub mod tls;
 

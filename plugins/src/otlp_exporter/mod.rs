@@ -3,8 +3,6 @@
 //! Batches are encoded straight from the shared [`Batch`] into the request body (a codec over
 //! pre-encoded bytes), so a retry never deep-copies the batch.
 
-mod codec;
-
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -25,6 +23,7 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::common::compression::Compression;
+use crate::common::grpc_codec::BytesCodec;
 use crate::common::status::grpc_retry;
 use crate::common::tls::TlsClientConfig;
 
@@ -258,7 +257,7 @@ impl Exporter for OtlpExporter {
         match signal {
             Signal::Logs => {
                 let r: ExportLogsServiceResponse = grpc
-                    .unary(request, path, codec::BytesCodec::default())
+                    .unary(request, path, BytesCodec::default())
                     .await
                     .map_err(status_to_error)?
                     .into_inner();
@@ -268,7 +267,7 @@ impl Exporter for OtlpExporter {
             }
             Signal::Traces => {
                 let r: ExportTraceServiceResponse = grpc
-                    .unary(request, path, codec::BytesCodec::default())
+                    .unary(request, path, BytesCodec::default())
                     .await
                     .map_err(status_to_error)?
                     .into_inner();
@@ -278,7 +277,7 @@ impl Exporter for OtlpExporter {
             }
             Signal::Metrics => {
                 let r: ExportMetricsServiceResponse = grpc
-                    .unary(request, path, codec::BytesCodec::default())
+                    .unary(request, path, BytesCodec::default())
                     .await
                     .map_err(status_to_error)?
                     .into_inner();

@@ -1,5 +1,6 @@
-//! A gRPC codec whose requests are already-encoded protobuf bytes and whose responses are
-//! decoded with prost.
+//! A gRPC client codec whose requests are already-encoded protobuf bytes and whose responses
+//! are decoded with prost. Sending a shared batch's encoding (or a load generator's
+//! pre-encoded request) this way costs no copy of the message.
 
 use std::marker::PhantomData;
 
@@ -8,7 +9,7 @@ use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// Sends `Bytes` as they are; decodes replies as `R`.
-pub(crate) struct BytesCodec<R>(PhantomData<R>);
+pub struct BytesCodec<R>(PhantomData<R>);
 
 impl<R> Default for BytesCodec<R> {
     fn default() -> Self {
@@ -31,7 +32,8 @@ impl<R: prost::Message + Default + Send + 'static> Codec for BytesCodec<R> {
     }
 }
 
-pub(crate) struct BytesEncoder;
+/// Writes the bytes as they are.
+pub struct BytesEncoder;
 
 impl Encoder for BytesEncoder {
     type Item = Bytes;
@@ -43,7 +45,8 @@ impl Encoder for BytesEncoder {
     }
 }
 
-pub(crate) struct ProstDecoder<R>(PhantomData<R>);
+/// Decodes replies with prost.
+pub struct ProstDecoder<R>(PhantomData<R>);
 
 impl<R: prost::Message + Default> Decoder for ProstDecoder<R> {
     type Item = R;

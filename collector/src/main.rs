@@ -14,6 +14,10 @@ use lumina_collector::telemetry;
 use lumina_sdk::component::ComponentKind;
 use lumina_sdk::config::Duration;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lumina: an OpenTelemetry-Collector-style collector for voice-call observability.
 #[derive(Parser, Debug)]
 #[command(name = "lumina", version, about, long_about = None)]

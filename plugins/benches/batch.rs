@@ -24,14 +24,22 @@ impl Consumer for Discard {
 }
 
 fn batch_processor(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let input = testkit::logs(1, 100);
     let mut g = c.benchmark_group("batch_processor");
     const SENDS: usize = 8 * 128;
     g.throughput(Throughput::Elements((SENDS * 100) as u64));
     g.bench_function("merge_100s_into_8192", |x| {
         x.to_async(&rt).iter(|| async {
-            let cfg = BatchConfig { send_batch_size: 8192, send_batch_max_size: 0, timeout: Duration::from_millis(200) };
+            let cfg = BatchConfig {
+                send_batch_size: 8192,
+                send_batch_max_size: 0,
+                timeout: Duration::from_millis(200),
+            };
             let p = Arc::new(BatchProcessor::new(cfg, "batch".into(), Arc::new(Discard)));
             let senders: Vec<_> = (0..8)
                 .map(|_| {

@@ -11,12 +11,22 @@ use lumina_sdk::proto::common::v1::{AnyValue, any_value::Value};
 use lumina_sdk::{Batch, Payload, Signal, testkit};
 
 fn batch() -> Batch {
-    let Payload::Logs(mut req) = testkit::logs(1, 1000).into_payload() else { unreachable!() };
-    for r in req.resource_logs.iter_mut().flat_map(|r| &mut r.scope_logs).flat_map(|s| &mut s.log_records) {
+    let Payload::Logs(mut req) = testkit::logs(1, 1000).into_payload() else {
+        unreachable!()
+    };
+    for r in req
+        .resource_logs
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_logs)
+        .flat_map(|s| &mut s.log_records)
+    {
         for i in 0..8 {
-            r.attributes.push(testkit::kv(&format!("attr.{i}"), format!("value-{i}")));
+            r.attributes
+                .push(testkit::kv(&format!("attr.{i}"), format!("value-{i}")));
         }
-        r.body = Some(AnyValue { value: Some(Value::StringValue("x".repeat(100))) });
+        r.body = Some(AnyValue {
+            value: Some(Value::StringValue("x".repeat(100))),
+        });
     }
     Batch::logs(req)
 }
@@ -27,11 +37,21 @@ fn otlp(c: &mut Criterion) {
     let json = b.encode_json().unwrap();
     let mut g = c.benchmark_group("otlp_logs_1000");
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("decode_protobuf", |x| x.iter(|| Batch::decode_protobuf(Signal::Logs, black_box(&pb)).unwrap()));
-    g.bench_function("encode_protobuf", |x| x.iter(|| black_box(&b).encode_protobuf()));
-    g.bench_function("decode_json", |x| x.iter(|| Batch::decode_json(Signal::Logs, black_box(&json)).unwrap()));
-    g.bench_function("encode_json", |x| x.iter(|| black_box(&b).encode_json().unwrap()));
-    g.bench_function("split_into_100s_and_merge", |x| x.iter(|| Batch::merge(black_box(&b).clone().split(100)).unwrap()));
+    g.bench_function("decode_protobuf", |x| {
+        x.iter(|| Batch::decode_protobuf(Signal::Logs, black_box(&pb)).unwrap())
+    });
+    g.bench_function("encode_protobuf", |x| {
+        x.iter(|| black_box(&b).encode_protobuf())
+    });
+    g.bench_function("decode_json", |x| {
+        x.iter(|| Batch::decode_json(Signal::Logs, black_box(&json)).unwrap())
+    });
+    g.bench_function("encode_json", |x| {
+        x.iter(|| black_box(&b).encode_json().unwrap())
+    });
+    g.bench_function("split_into_100s_and_merge", |x| {
+        x.iter(|| Batch::merge(black_box(&b).clone().split(100)).unwrap())
+    });
     g.finish();
 }
 

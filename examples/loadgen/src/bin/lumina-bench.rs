@@ -82,10 +82,16 @@ async fn start(args: &Args, kind: Kind, sink: Option<u16>) -> anyhow::Result<Run
     match kind {
         Kind::Lumina | Kind::LuminaGlibc => {
             let exporter = match sink {
-                Some(p) => format!("otlp: {{ endpoint: '127.0.0.1:{p}', tls: {{ insecure: true }}, compression: none }}"),
+                Some(p) => format!(
+                    "otlp: {{ endpoint: '127.0.0.1:{p}', tls: {{ insecure: true }}, compression: none }}"
+                ),
                 None => "nop:".into(),
             };
-            let (processors, exp_id) = if sink.is_some() { ("[batch]", "otlp") } else { ("[]", "nop") };
+            let (processors, exp_id) = if sink.is_some() {
+                ("[batch]", "otlp")
+            } else {
+                ("[]", "nop")
+            };
             let cfg = format!(
                 "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 64 }}, http: {{ endpoint: '127.0.0.1:{http}' }} }} }} }}\n\
                  processors: {{ batch: {{ send_batch_size: 8192, timeout: 200ms }} }}\n\
@@ -108,7 +114,14 @@ async fn start(args: &Args, kind: Kind, sink: Option<u16>) -> anyhow::Result<Run
                 .arg(dir.path().join("rotel.log"));
             match sink {
                 Some(p) => {
-                    cmd.args(["--exporter", "otlp", "--otlp-exporter-endpoint", &format!("http://127.0.0.1:{p}"), "--otlp-exporter-compression", "none"]);
+                    cmd.args([
+                        "--exporter",
+                        "otlp",
+                        "--otlp-exporter-endpoint",
+                        &format!("http://127.0.0.1:{p}"),
+                        "--otlp-exporter-compression",
+                        "none",
+                    ]);
                     cmd.args(["--batch-max-size", "8192", "--batch-timeout", "200ms"]);
                 }
                 None => {
@@ -117,7 +130,11 @@ async fn start(args: &Args, kind: Kind, sink: Option<u16>) -> anyhow::Result<Run
             }
         }
     }
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().with_context(|| format!("cannot start {kind:?}"))?;
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {kind:?}"))?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
         if Instant::now() > deadline {
@@ -125,12 +142,19 @@ async fn start(args: &Args, kind: Kind, sink: Option<u16>) -> anyhow::Result<Run
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(Running { child, grpc, _dir: dir })
+    Ok(Running {
+        child,
+        grpc,
+        _dir: dir,
+    })
 }
 
 async fn stop(mut r: Running) {
     // Rotel stops on SIGINT (it ignores SIGTERM); Lumina takes either.
-    let _ = Command::new("kill").arg("-INT").arg(r.child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(r.child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = r.child.try_wait() {
@@ -145,7 +169,10 @@ async fn stop(mut r: Running) {
 /// CPU ticks (user + system) of a process, from /proc.
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("bad /proc stat")?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("bad /proc stat")?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     Ok(f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?)
 }
@@ -161,7 +188,13 @@ fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn clock_ticks_per_sec() -> f64 {
-    Command::new("getconf").arg("CLK_TCK").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100.0)
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 struct Sample {
@@ -172,14 +205,24 @@ struct Sample {
     accepted: u64,
 }
 
-async fn measure(args: &Args, kind: Kind, rate: Option<f64>, to_sink: bool) -> anyhow::Result<Sample> {
+async fn measure(
+    args: &Args,
+    kind: Kind,
+    rate: Option<f64>,
+    to_sink: bool,
+) -> anyhow::Result<Sample> {
     let sink_stats = Arc::new(SinkStats::default());
     let (sink_port, stop_sink) = if to_sink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let stats = sink_stats.clone();
-        tokio::spawn(async move { serve(listener, stats, async { let _ = rx.await; }).await });
+        tokio::spawn(async move {
+            serve(listener, stats, async {
+                let _ = rx.await;
+            })
+            .await
+        });
         (Some(port), Some(tx))
     } else {
         (None, None)
@@ -190,7 +233,13 @@ async fn measure(args: &Args, kind: Kind, rate: Option<f64>, to_sink: bool) -> a
     let load = LoadConfig {
         endpoint: format!("127.0.0.1:{}", r.grpc),
         protocol: Protocol::Grpc,
-        payload: PayloadSpec { signal: Signal::Logs, shape: Shape::Generic, batch_size: 1000, attrs: 10, body_bytes: 100 },
+        payload: PayloadSpec {
+            signal: Signal::Logs,
+            shape: Shape::Generic,
+            batch_size: 1000,
+            attrs: 10,
+            body_bytes: 100,
+        },
         concurrency: if rate.is_some() { 4 } else { 16 },
         rate,
         stop: Stop::After(Duration::from_secs(args.seconds)),
@@ -203,7 +252,9 @@ async fn measure(args: &Args, kind: Kind, rate: Option<f64>, to_sink: bool) -> a
     // Give the batcher and exporter a moment to deliver what they hold, then count the sink.
     let delivered = if to_sink {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while sink_stats.items.load(Ordering::Relaxed) < report.records_accepted && Instant::now() < deadline {
+        while sink_stats.items.load(Ordering::Relaxed) < report.records_accepted
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Some(sink_stats.items.load(Ordering::Relaxed))
@@ -254,47 +305,98 @@ fn fmt_value(v: f64, unit: &str) -> String {
 fn cell(values: &[f64], unit: &str) -> String {
     let mut v = values.to_vec();
     let m = median(&mut v);
-    let (lo, hi) = (v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
-    format!("{} ({}–{})", fmt_value(m, unit), fmt_value(lo, unit), fmt_value(hi, unit))
+    let (lo, hi) = (
+        v.first().copied().unwrap_or(0.0),
+        v.last().copied().unwrap_or(0.0),
+    );
+    format!(
+        "{} ({}–{})",
+        fmt_value(m, unit),
+        fmt_value(lo, unit),
+        fmt_value(hi, unit)
+    )
 }
 
 #[tokio::main(flavor = "current_thread")]
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "the driver reports progress and the table")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the driver reports progress and the table"
+)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut rows: Vec<Row> = Vec::new();
+    let mut undelivered: Vec<String> = Vec::new();
     let mut kinds = vec![Kind::Lumina, Kind::Rotel];
     if args.lumina_glibc.is_some() {
         kinds.insert(1, Kind::LuminaGlibc);
     }
     // Saturation, nothing out.
-    let mut row = Row { name: "Saturation: OTLP/gRPC logs in, nothing out (Lumina `nop`, Rotel `blackhole`)".into(), unit: "records/s", higher_is_better: true, values: kinds.iter().map(|k| (*k, Vec::new())).collect() };
+    let mut row = Row {
+        name: "Saturation: OTLP/gRPC logs in, nothing out (Lumina `nop`, Rotel `blackhole`)".into(),
+        unit: "records/s",
+        higher_is_better: true,
+        values: kinds.iter().map(|k| (*k, Vec::new())).collect(),
+    };
     for i in 0..args.runs {
         for (k, vals) in row.values.iter_mut() {
             let s = measure(&args, *k, None, false).await?;
-            eprintln!("saturation nop run {i} {k:?}: {:.0} records/s", s.records_per_sec);
+            eprintln!(
+                "saturation nop run {i} {k:?}: {:.0} records/s",
+                s.records_per_sec
+            );
             vals.push(s.records_per_sec);
         }
     }
     rows.push(row);
     // Saturation, through a batcher to a sink.
-    let mut row = Row { name: "Saturation: OTLP/gRPC logs in → batch → OTLP/gRPC out to a sink".into(), unit: "records/s", higher_is_better: true, values: vec![(Kind::Lumina, Vec::new()), (Kind::Rotel, Vec::new())] };
+    let mut row = Row {
+        name: "Saturation: OTLP/gRPC logs in → batch → OTLP/gRPC out to a sink".into(),
+        unit: "records/s",
+        higher_is_better: true,
+        values: vec![(Kind::Lumina, Vec::new()), (Kind::Rotel, Vec::new())],
+    };
     for i in 0..args.runs {
         for (k, vals) in row.values.iter_mut() {
             let s = measure(&args, *k, None, true).await?;
-            eprintln!("saturation sink run {i} {k:?}: {:.0} records/s accepted, {} of {} delivered", s.records_per_sec, s.delivered.unwrap_or(0), s.accepted);
+            eprintln!(
+                "saturation sink run {i} {k:?}: {:.0} records/s accepted, {} of {} delivered",
+                s.records_per_sec,
+                s.delivered.unwrap_or(0),
+                s.accepted
+            );
+            if s.delivered != Some(s.accepted) {
+                undelivered.push(format!(
+                    "{k:?} run {i}: {} of {} accepted records reached the sink",
+                    s.delivered.unwrap_or(0),
+                    s.accepted
+                ));
+            }
             vals.push(s.records_per_sec);
         }
     }
     rows.push(row);
     // Fixed rates.
     for rate in [10_000.0, 100_000.0] {
-        let mut cpu = Row { name: format!("CPU at {}k records/s (one core = 100%)", rate / 1000.0), unit: "%", higher_is_better: false, values: vec![(Kind::Lumina, Vec::new()), (Kind::Rotel, Vec::new())] };
-        let mut rss = Row { name: format!("Peak RSS at {}k records/s", rate / 1000.0), unit: "MiB", higher_is_better: false, values: vec![(Kind::Lumina, Vec::new()), (Kind::Rotel, Vec::new())] };
+        let mut cpu = Row {
+            name: format!("CPU at {}k records/s (one core = 100%)", rate / 1000.0),
+            unit: "%",
+            higher_is_better: false,
+            values: vec![(Kind::Lumina, Vec::new()), (Kind::Rotel, Vec::new())],
+        };
+        let mut rss = Row {
+            name: format!("Peak RSS at {}k records/s", rate / 1000.0),
+            unit: "MiB",
+            higher_is_better: false,
+            values: vec![(Kind::Lumina, Vec::new()), (Kind::Rotel, Vec::new())],
+        };
         for i in 0..args.runs {
             for k in [Kind::Lumina, Kind::Rotel] {
                 let s = measure(&args, k, Some(rate), false).await?;
-                eprintln!("fixed {rate} run {i} {k:?}: {:.1}% CPU, {:.1} MiB peak, {:.0} records/s", s.cpu_percent, s.peak_rss_mib, s.records_per_sec);
+                eprintln!(
+                    "fixed {rate} run {i} {k:?}: {:.1}% CPU, {:.1} MiB peak, {:.0} records/s",
+                    s.cpu_percent, s.peak_rss_mib, s.records_per_sec
+                );
                 if let Some((_, v)) = cpu.values.iter_mut().find(|(x, _)| *x == k) {
                     v.push(s.cpu_percent);
                 }
@@ -306,7 +408,17 @@ async fn main() -> anyhow::Result<()> {
         rows.push(cpu);
         rows.push(rss);
     }
-    let table = render(&rows);
+    let mut table = render(&rows);
+    if undelivered.is_empty() {
+        table.push_str(
+            "In the sink runs, the sink received every record each collector accepted.\n",
+        );
+    } else {
+        table.push_str(&format!(
+            "Records missing at the sink: {}.\n",
+            undelivered.join("; ")
+        ));
+    }
     print!("{table}");
     if let Some(out) = &args.out {
         std::fs::write(out, &table)?;
@@ -315,13 +427,30 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn render(rows: &[Row]) -> String {
-    let mut t = String::from("| measurement | Lumina | Rotel | Lumina / Rotel |\n|---|---|---|---|\n");
+    let mut t =
+        String::from("| measurement | Lumina | Rotel | Lumina / Rotel |\n|---|---|---|---|\n");
     for r in rows {
-        let get = |k: Kind| r.values.iter().find(|(x, _)| *x == k).map(|(_, v)| v.clone());
-        let (Some(l), Some(ro)) = (get(Kind::Lumina), get(Kind::Rotel)) else { continue };
+        let get = |k: Kind| {
+            r.values
+                .iter()
+                .find(|(x, _)| *x == k)
+                .map(|(_, v)| v.clone())
+        };
+        let (Some(l), Some(ro)) = (get(Kind::Lumina), get(Kind::Rotel)) else {
+            continue;
+        };
         let ratio = median(&mut l.clone()) / median(&mut ro.clone()).max(f64::MIN_POSITIVE);
-        let better = if (ratio >= 1.0) == r.higher_is_better { "" } else { " (worse)" };
-        t.push_str(&format!("| {} | {} | {} | **{ratio:.2}×**{better} |\n", r.name, cell(&l, r.unit), cell(&ro, r.unit)));
+        let better = if (ratio >= 1.0) == r.higher_is_better {
+            ""
+        } else {
+            " (worse)"
+        };
+        t.push_str(&format!(
+            "| {} | {} | {} | **{ratio:.2}×**{better} |\n",
+            r.name,
+            cell(&l, r.unit),
+            cell(&ro, r.unit)
+        ));
         if let Some(g) = get(Kind::LuminaGlibc) {
             let ratio = median(&mut g.clone()) / median(&mut ro.clone()).max(f64::MIN_POSITIVE);
             t.push_str(&format!("| ↳ same, Lumina built with glibc malloc instead of mimalloc | {} | {} | **{ratio:.2}×** |\n", cell(&g, r.unit), cell(&ro, r.unit)));

@@ -41,11 +41,23 @@ fn batch_processor(c: &mut Criterion) {
     g.bench_function("merge_100s_into_8192", |x| {
         // Each sender gets batches of its own, as from a receiver: merging them moves data
         // instead of copying it. Building them is setup, not measured.
-        let setup = || (0..SENDERS).map(|_| (0..SENDS / SENDERS).map(|_| testkit::logs(1, 100)).collect::<Vec<_>>()).collect::<Vec<_>>();
+        let setup = || {
+            (0..SENDERS)
+                .map(|_| {
+                    (0..SENDS / SENDERS)
+                        .map(|_| testkit::logs(1, 100))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
         x.to_async(&rt).iter_batched(
             setup,
             |inputs| async move {
-                let cfg = BatchConfig { send_batch_size: 8192, send_batch_max_size: 0, timeout: Duration::from_millis(5) };
+                let cfg = BatchConfig {
+                    send_batch_size: 8192,
+                    send_batch_max_size: 0,
+                    timeout: Duration::from_millis(5),
+                };
                 let p = Arc::new(BatchProcessor::new(cfg, "batch".into(), Arc::new(Discard)));
                 let senders: Vec<_> = inputs
                     .into_iter()

@@ -6,12 +6,12 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
-//! use lumina_collector::service::{Service, builtin_registry, termination_signal};
+//! use lumina_collector::service::{Host, Service, termination_signal};
 //!
-//! let registry = builtin_registry();
+//! let host = Host::builtin();
 //! let sources = [ConfigSource::embedded_default()];
-//! let (_tree, plan) = config::load_plan(&sources, &ProcessEnv, &registry)?;
-//! let service = Service::start(&plan, &registry).await?;
+//! let (_tree, plan) = config::load_plan(&sources, &ProcessEnv, &host.registry)?;
+//! let service = Service::start(&plan, &host).await?;
 //! service.run_until(termination_signal(), std::time::Duration::from_secs(20)).await;
 //! # Ok(()) }
 //! ```
@@ -22,5 +22,6 @@ pub mod config;
 pub mod diagnostics;
 pub mod exporter;
 pub mod graph;
+pub mod plugin;
 pub mod service;
 pub mod telemetry;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use lumina_collector::config::model::LogLevel;
 use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
 use lumina_collector::diagnostics;
-use lumina_collector::service::{Service, builtin_registry, termination_signal};
+use lumina_collector::service::{Host, Service, termination_signal};
 use lumina_collector::telemetry;
 use lumina_sdk::component::ComponentKind;
 use lumina_sdk::config::Duration;
@@ -93,13 +93,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Fails only if a provider is already installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let registry = builtin_registry();
+    let host = Host::builtin();
+    let registry = &host.registry;
     let srcs = match sources(&cli) {
         Ok(s) => s,
         Err(e) => return report(&e, &[]),
     };
     match cli.command.as_ref().unwrap_or(&Command::Run) {
-        Command::Validate => match config::load_plan(&srcs, &ProcessEnv, &registry) {
+        Command::Validate => match config::load_plan(&srcs, &ProcessEnv, registry) {
             Ok((_, plan)) => {
                 for w in &plan.warnings {
                     println!("warning: {w}");
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
             }
             Err(e) => report(&e, &srcs),
         },
-        Command::PrintConfig => match config::load_plan(&srcs, &ProcessEnv, &registry) {
+        Command::PrintConfig => match config::load_plan(&srcs, &ProcessEnv, registry) {
             Ok((tree, _)) => {
                 print!("{}", config::redacted_yaml(&tree));
                 ExitCode::SUCCESS
@@ -162,8 +163,8 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run => match config::load_plan(&srcs, &ProcessEnv, &registry) {
-            Ok((_, plan)) => match run(&cli, &plan, &registry) {
+        Command::Run => match config::load_plan(&srcs, &ProcessEnv, registry) {
+            Ok((_, plan)) => match run(&cli, &plan, &host) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -175,11 +176,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    cli: &Cli,
-    plan: &config::Plan,
-    registry: &lumina_sdk::component::Registry,
-) -> anyhow::Result<()> {
+fn run(cli: &Cli, plan: &config::Plan, host: &Host) -> anyhow::Result<()> {
     let logs = &plan.service.telemetry.logs;
     telemetry::init_logging(cli.log_level.unwrap_or(logs.level), logs.encoding);
     if cli.config.is_empty() {
@@ -195,7 +192,7 @@ fn run(
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         telemetry::metrics_handle();
-        let service = Service::start(plan, registry)
+        let service = Service::start(plan, host)
             .await
             .context("Lumina could not start")?;
         service

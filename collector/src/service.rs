@@ -4,12 +4,15 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use lumina_sdk::component::Registry;
 use lumina_sdk::config;
 
 use crate::config::Plan;
 use crate::config::model::{HealthCheckConfig, MetricsLevel};
 use crate::graph::{Graph, GraphError};
+use crate::plugin::PluginHost;
 use crate::telemetry::health::{Health, Phase};
 use crate::telemetry::server::{self, Server};
 
@@ -29,15 +32,29 @@ pub enum StartError {
     },
 }
 
-/// Every built-in component, registered.
-pub fn builtin_registry() -> Registry {
-    let mut r = Registry::new();
-    // The built-in table has no duplicates; a failure here is a programming error caught by
-    // the tests, so it is reported rather than hidden.
-    if let Err(e) = lumina_plugins::register_all(&mut r) {
-        tracing::error!(error = %e, "The built-in component table is inconsistent.");
+/// What the collector can build: the component registry and the plugin hosts behind its
+/// `wasm` and `native` types.
+pub struct Host {
+    /// Every component type.
+    pub registry: Registry,
+    /// The plugin hosts (for reloads and health).
+    pub plugins: Arc<PluginHost>,
+}
+
+impl Host {
+    /// The built-in components, plus `wasm` and `native` plugins.
+    pub fn builtin() -> Self {
+        let plugins = PluginHost::new();
+        let mut registry = Registry::new();
+        // The built-in table has no duplicates; a failure here is a programming error caught
+        // by the tests, so it is reported rather than hidden.
+        if let Err(e) = lumina_plugins::register_all(&mut registry)
+            .and_then(|()| plugins.register(&mut registry))
+        {
+            tracing::error!(error = %e, "The built-in component table is inconsistent.");
+        }
+        Self { registry, plugins }
     }
-    r
 }
 
 /// A running collector.
@@ -45,12 +62,16 @@ pub struct Service {
     graph: Graph,
     health: Health,
     servers: Vec<Server>,
+    plugins: Arc<PluginHost>,
 }
 
 impl Service {
     /// Builds and starts everything in `plan`.
-    pub async fn start(plan: &Plan, registry: &Registry) -> Result<Service, StartError> {
-        let health = Health::default();
+    pub async fn start(plan: &Plan, host: &Host) -> Result<Service, StartError> {
+        let registry = &host.registry;
+        let plugins = host.plugins.clone();
+        let board = plugins.clone();
+        let health = Health::with_problems(Arc::new(move || board.quarantined()));
         let mut servers = Vec::new();
         let t = &plan.service.telemetry.metrics;
         if t.level != MetricsLevel::None {
@@ -118,6 +139,7 @@ impl Service {
             graph,
             health,
             servers,
+            plugins,
         })
     }
 
@@ -138,9 +160,22 @@ impl Service {
         tracing::info!("Lumina stopped.");
     }
 
-    /// Runs until `stop` resolves, then shuts down within `timeout`.
+    /// Runs until `stop` resolves, then shuts down within `timeout`. On SIGHUP, WebAssembly
+    /// plugins whose files changed are reloaded.
     pub async fn run_until(self, stop: impl Future<Output = ()>, timeout: Duration) {
-        stop.await;
+        tokio::pin!(stop);
+        let mut hangups = hangup_signals();
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(()) = hangups.recv() => {
+                    let plugins = self.plugins.clone();
+                    // Loading and compiling blocks; keep it off the async workers.
+                    let report = tokio::task::spawn_blocking(move || plugins.reload()).await.unwrap_or_default();
+                    tracing::info!(changes = report.len(), "SIGHUP: checked plugins for changes.");
+                }
+            }
+        }
         self.shutdown(timeout).await;
     }
 }
@@ -149,6 +184,29 @@ async fn stop_all(servers: Vec<Server>) {
     for s in servers {
         s.stop().await;
     }
+}
+
+/// A channel that yields once per SIGHUP (never, where there are no such signals).
+fn hangup_signals() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send(()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot listen for SIGHUP; plugins cannot be reloaded.")
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
 }
 
 /// Resolves on SIGINT (ctrl-c) or SIGTERM.

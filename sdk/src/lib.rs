@@ -41,12 +41,22 @@
 //! - [`component`]: ids, the consumer contract, component traits, factories, the registry.
 //! - [`telemetry`]: metric names and a per-component handle for metrics and drop logs.
 //! - [`voice`]: the voice semantic conventions (attribute keys, event types).
+//! - [`plugin`]: the plugin SDK: traits a WebAssembly or native plugin implements, the
+//!   `export_*!` macros, the host functions a plugin can call, and the native ABI.
 //! - `testkit` (feature `testkit`): batch builders and test doubles.
 
+// Lets generated code that names `lumina_sdk::...` (the plugin bindings) resolve inside this
+// crate too.
+#[cfg(target_arch = "wasm32")]
+extern crate self as lumina_sdk;
+
 pub mod batch;
+#[cfg(feature = "host")]
 pub mod component;
 pub mod config;
+pub mod plugin;
 mod signal;
+#[cfg(feature = "host")]
 pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

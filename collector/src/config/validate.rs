@@ -450,15 +450,27 @@ fn resolve_list(
             continue;
         }
         if section_has {
-            let info = match kind {
-                ComponentKind::Receiver => c.registry.receiver(id.type_name()).map(|f| f.info()),
-                ComponentKind::Processor => c.registry.processor(id.type_name()).map(|f| f.info()),
-                _ => c.registry.exporter(id.type_name()).map(|f| f.info()),
+            let signals = match kind {
+                ComponentKind::Receiver => plan.receivers.get(&id).and_then(|e| {
+                    c.registry
+                        .receiver(id.type_name())
+                        .map(|f| f.supported_signals(&e.config))
+                }),
+                ComponentKind::Processor => plan.processors.get(&id).and_then(|e| {
+                    c.registry
+                        .processor(id.type_name())
+                        .map(|f| f.supported_signals(&e.config))
+                }),
+                _ => plan.exporters.get(&id).and_then(|e| {
+                    c.registry
+                        .exporter(id.type_name())
+                        .map(|f| f.supported_signals(&e.entry.config))
+                }),
             };
-            if let Some(info) = info
-                && !info.supports(signal)
+            if let Some(signals) = signals
+                && !signals.contains(&signal)
             {
-                let supported: Vec<&str> = info.signals.iter().map(|s| s.as_str()).collect();
+                let supported: Vec<&str> = signals.iter().map(|s| s.as_str()).collect();
                 c.err(
                     path,
                     format!("{kind} `{id}` does not support {signal}"),

@@ -38,26 +38,54 @@ pub enum PipelineState {
 pub struct Report {
     /// `running`, or where the collector is instead.
     pub status: Phase,
-    /// Whether every pipeline is running.
+    /// Whether every pipeline is running and no component is set aside.
     pub healthy: bool,
     /// Each pipeline's state.
     pub pipelines: BTreeMap<String, PipelineState>,
+    /// Components that are not working, and why (a quarantined plugin, for example).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, String>,
 }
 
+/// Reports components that are not working.
+pub type ProblemSource = Arc<dyn Fn() -> BTreeMap<String, String> + Send + Sync>;
+
 /// Shared, updatable health.
-#[derive(Clone, Debug)]
-pub struct Health(Arc<RwLock<(Phase, BTreeMap<String, PipelineState>)>>);
+#[derive(Clone)]
+pub struct Health {
+    state: Arc<RwLock<(Phase, BTreeMap<String, PipelineState>)>>,
+    problems: Option<ProblemSource>,
+}
 
 impl Default for Health {
     fn default() -> Self {
-        Self(Arc::new(RwLock::new((Phase::Starting, BTreeMap::new()))))
+        Self {
+            state: Arc::new(RwLock::new((Phase::Starting, BTreeMap::new()))),
+            problems: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
 impl Health {
+    /// Health that also reports the components `problems` names.
+    pub fn with_problems(problems: ProblemSource) -> Self {
+        Self {
+            problems: Some(problems),
+            ..Self::default()
+        }
+    }
+
     /// Sets the collector's phase and every pipeline's state to match.
     pub fn set_phase(&self, phase: Phase) {
-        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.state.write().unwrap_or_else(|p| p.into_inner());
         g.0 = phase;
         let state = match phase {
             Phase::Starting => PipelineState::Starting,
@@ -72,7 +100,7 @@ impl Health {
 
     /// Registers a pipeline (starting).
     pub fn add_pipeline(&self, id: &str) {
-        self.0
+        self.state
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .1
@@ -81,12 +109,16 @@ impl Health {
 
     /// The current report.
     pub fn report(&self) -> Report {
-        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
-        let healthy = g.0 == Phase::Running && g.1.values().all(|s| *s == PipelineState::Running);
+        let components = self.problems.as_ref().map(|p| p()).unwrap_or_default();
+        let g = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let healthy = g.0 == Phase::Running
+            && g.1.values().all(|s| *s == PipelineState::Running)
+            && components.is_empty();
         Report {
             status: g.0,
             healthy,
             pipelines: g.1.clone(),
+            components,
         }
     }
 }

@@ -189,6 +189,11 @@ pub trait ReceiverFactory: Send + Sync {
     fn info(&self) -> ComponentInfo;
     /// Checks a config without side effects.
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
+    /// The signals a component with this (valid) config handles; by default those of `info`.
+    /// Plugins narrow it to what the loaded plugin says.
+    fn supported_signals(&self, _config: &ConfigValue) -> Vec<Signal> {
+        self.info().signals
+    }
     /// Creates a receiver; it starts when the host calls [`Receiver::start`].
     async fn create(
         &self,
@@ -273,6 +278,11 @@ pub trait ProcessorFactory: Send + Sync {
     fn info(&self) -> ComponentInfo;
     /// Checks a config without side effects.
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
+    /// The signals a component with this (valid) config handles; see
+    /// [`ReceiverFactory::supported_signals`].
+    fn supported_signals(&self, _config: &ConfigValue) -> Vec<Signal> {
+        self.info().signals
+    }
     /// Creates a processor for a pipeline of `signal` that forwards to `next`.
     async fn create(
         &self,
@@ -353,6 +363,11 @@ pub trait Exporter: Send + Sync {
 pub trait ExporterFactory: Send + Sync {
     /// What it makes.
     fn info(&self) -> ComponentInfo;
+    /// The signals a component with this (valid) config handles; see
+    /// [`ReceiverFactory::supported_signals`].
+    fn supported_signals(&self, _config: &ConfigValue) -> Vec<Signal> {
+        self.info().signals
+    }
     /// Checks a config without side effects. The host removes its own keys (`sending_queue`,
     /// `retry_on_failure`, `timeout`) before the factory sees the config.
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;

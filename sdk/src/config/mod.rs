@@ -37,12 +37,14 @@ mod de;
 mod error;
 mod types;
 mod value;
+#[cfg(feature = "host")]
 mod yaml;
 
 pub use de::{DeError, from_value};
 pub use error::{ConfigError, ConfigErrors, did_you_mean};
 pub use types::{ByteSize, Duration, DurationError};
 pub use value::{ConfigPath, ConfigValue, Entry, Location, PathSegment, Scalar, ValueKind};
+#[cfg(feature = "host")]
 pub use yaml::parse_yaml;
 
 /// Checks a parsed config for what serde cannot express (ranges, combinations of settings).

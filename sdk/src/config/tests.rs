@@ -1,3 +1,6 @@
+// These tests read YAML, which only the host side can.
+#![cfg(feature = "host")]
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;

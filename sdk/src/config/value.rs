@@ -300,6 +300,19 @@ impl ConfigValue {
         best
     }
 
+    /// Where the key that names the value at `path` was written, if the path ends in a key that
+    /// exists.
+    pub fn key_location_of(&self, path: &ConfigPath) -> Option<Location> {
+        let (last, parent) = path.segments().split_last()?;
+        let PathSegment::Key(k) = last else {
+            return None;
+        };
+        self.at(&ConfigPath(parent.to_vec()))?
+            .entry(k)?
+            .key_location
+            .clone()
+    }
+
     /// A short description of the value's type for messages ("a mapping", "a string").
     pub fn describe(&self) -> &'static str {
         match &self.kind {

@@ -1,0 +1,241 @@
+//! The host's keys of a `wasm/<name>` or `native/<name>` component; the plugin's own settings
+//! go under `config:` and are handed to it as JSON.
+
+use std::path::{Path, PathBuf};
+
+use lumina_sdk::config::{
+    ByteSize, ConfigError, ConfigErrors, ConfigPath, ConfigValue, Duration, PathSegment, Validate,
+};
+use serde::Deserialize;
+
+/// A plugin component.
+///
+/// ```yaml
+/// processors:
+///   wasm/redact:
+///     path: plugins/redact_numbers.wasm     # relative to this config file's directory
+///     config: { keep_last: 4 }              # the plugin's own settings
+///     limits: { memory: 64MiB, fuel: 50000000, timeout: 50ms }
+/// exporters:
+///   wasm/webhook:
+///     path: plugins/webhook.wasm
+///     allow: { http: ["hooks.example:443"] }
+/// receivers:
+///   wasm/cdr:
+///     path: plugins/cdr.wasm
+///     endpoint: 127.0.0.1:4500
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The plugin: a `.wasm` component (`wasm/...`) or a shared library (`native/...`).
+    /// A relative path is taken from the directory of the config file that names it.
+    pub path: PathBuf,
+    /// The plugin's own settings, handed to it as JSON. The plugin checks them.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+    /// Resource limits (WebAssembly only).
+    #[serde(default)]
+    pub limits: Limits,
+    /// Capabilities granted to the plugin; none by default.
+    #[serde(default)]
+    pub allow: Allow,
+    /// Instances run in parallel. Default: the number of CPUs.
+    #[serde(default)]
+    pub instances: Option<usize>,
+    /// When a plugin that keeps failing is set aside.
+    #[serde(default)]
+    pub quarantine: QuarantineConfig,
+    /// Receivers: the `host:port` the host listens on for the plugin.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Receivers: the largest request body taken. Default 16MiB.
+    #[serde(default = "default_body")]
+    pub max_request_body_size: ByteSize,
+}
+
+fn default_body() -> ByteSize {
+    ByteSize::mib(16)
+}
+
+/// Limits on one call of a WebAssembly plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The most linear memory an instance may have. Default 64MiB.
+    pub memory: ByteSize,
+    /// Fuel (roughly, WebAssembly instructions) per call; unlimited if unset.
+    pub fuel: Option<u64>,
+    /// Wall time per call. Default 1s (10s for exporters, whose calls include HTTP).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: ByteSize::mib(64),
+            fuel: None,
+            timeout: None,
+        }
+    }
+}
+
+/// Capabilities.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Allow {
+    /// `host:port`s an exporter may send HTTP requests to.
+    pub http: Vec<String>,
+}
+
+/// Quarantine: after `after` failures in a row (traps, timeouts, limits, panics), calls are
+/// refused for `backoff`, doubling on each further failure up to `max_backoff`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuarantineConfig {
+    /// Failures in a row before quarantine. Default 5.
+    pub after: u32,
+    /// First quarantine length. Default 1s.
+    pub backoff: Duration,
+    /// Longest quarantine. Default 5m.
+    pub max_backoff: Duration,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        Self {
+            after: 5,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Validate for PluginConfig {
+    fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        if self.path.as_os_str().is_empty() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("path"),
+                "must not be empty",
+            ));
+        }
+        if self.instances == Some(0) {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("instances"),
+                "must be at least 1",
+            ));
+        }
+        if self.limits.memory.bytes() < 1 << 20 {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("limits.memory"),
+                "must be at least 1MiB",
+            ));
+        }
+        if self.limits.timeout.is_some_and(|t| t.is_zero()) {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("limits.timeout"),
+                "must be more than 0",
+            ));
+        }
+        if self.limits.fuel == Some(0) {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("limits.fuel"),
+                "must be more than 0",
+            ));
+        }
+        for (i, h) in self.allow.http.iter().enumerate() {
+            if lumina_plugins::common::endpoint::split_host_port(h).is_err() || h.starts_with(':') {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("allow.http").index(i),
+                    format!("`{h}` is not `host:port`"),
+                ));
+            }
+        }
+        if self.quarantine.after == 0 {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("quarantine.after"),
+                "must be at least 1",
+            ));
+        }
+        errors.into_result(())
+    }
+}
+
+/// The plugin file, resolved: relative paths are taken from the directory of the config file
+/// where `path` is written (the working directory for the built-in config).
+pub fn resolve_path(component: &ConfigValue, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let dir = component
+        .get("path")
+        .and_then(|v| v.location.as_ref())
+        .map(|l| PathBuf::from(&*l.source))
+        .filter(|p| !p.as_os_str().to_string_lossy().starts_with('<'))
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let joined = match dir {
+        Some(d) if !d.as_os_str().is_empty() => d.join(path),
+        _ => path.to_path_buf(),
+    };
+    // Absolute, so that a native library is never looked up on the library search path.
+    if joined.is_absolute() {
+        joined
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&joined))
+            .unwrap_or(joined)
+    }
+}
+
+/// Turns a plugin's own config problem (`attributes[1]`) into an error at
+/// `config.attributes[1]`, located at its key in `component` (or at the value, for list items).
+pub fn problem_to_error(
+    component: &ConfigValue,
+    problem: &lumina_sdk::plugin::ConfigProblem,
+) -> ConfigError {
+    let mut path = ConfigPath::parse("config");
+    for seg in parse_problem_path(&problem.path) {
+        path = match seg {
+            PathSegment::Key(k) => path.key(k),
+            PathSegment::Index(i) => path.index(i),
+        };
+    }
+    let location = component
+        .key_location_of(&path)
+        .or_else(|| component.location_of(&path));
+    ConfigError::new(path, format!("the plugin refused it: {}", problem.message)).at_opt(location)
+}
+
+fn parse_problem_path(p: &str) -> Vec<PathSegment> {
+    let mut out = Vec::new();
+    for part in p.split('.').filter(|s| !s.is_empty()) {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(PathSegment::Key(key.to_owned()));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            match idx.trim_end_matches(']').parse() {
+                Ok(i) => out.push(PathSegment::Index(i)),
+                Err(_) => out.push(PathSegment::Key(idx.trim_end_matches(']').to_owned())),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_paths_become_config_paths() {
+        let segs = parse_problem_path("attributes[1].x[2][3]");
+        let rendered = segs.iter().fold(ConfigPath::root(), |p, s| match s {
+            PathSegment::Key(k) => p.key(k.clone()),
+            PathSegment::Index(i) => p.index(*i),
+        });
+        assert_eq!(rendered.to_string(), "attributes[1].x[2][3]");
+        assert!(parse_problem_path("").is_empty());
+    }
+}

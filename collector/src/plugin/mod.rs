@@ -1,0 +1,245 @@
+//! Plugin hosts: WebAssembly components (sandboxed, wasmtime) and native libraries (trusted,
+//! libloading), loaded as components of type `wasm` or `native` of every kind.
+//!
+//! ```yaml
+//! processors:
+//!   wasm/redact: { path: plugins/redact_numbers.wasm, limits: { memory: 64MiB, timeout: 50ms } }
+//! ```
+//!
+//! See `docs/plugins.md` for writing plugins and what the limits and capabilities mean.
+
+mod components;
+pub mod config;
+pub(crate) mod host;
+mod native;
+mod supervise;
+pub(crate) mod wasm;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use lumina_sdk::component::{DuplicateType, Registry};
+use lumina_sdk::config::ConfigValue;
+use lumina_sdk::plugin::Metadata;
+use lumina_sdk::telemetry::ComponentTelemetry;
+
+use self::components::PluginFactory;
+use self::config::{PluginConfig, resolve_path};
+use self::host::HostCtx;
+use self::native::NativeBackend;
+use self::supervise::{Backend, Kind, StatusBoard, Supervised};
+use self::wasm::{CallLimits, LoadError, WasmBackend, WasmRuntime};
+
+/// A loaded plugin, and (for WebAssembly) the handle reloads go through.
+type Loaded = (Arc<dyn Backend>, Option<Arc<WasmBackend>>);
+
+/// How a plugin is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Form {
+    /// A WebAssembly component.
+    Wasm,
+    /// A native shared library.
+    Native,
+}
+
+impl Form {
+    fn type_name(self) -> &'static str {
+        match self {
+            Form::Wasm => "wasm",
+            Form::Native => "native",
+        }
+    }
+}
+
+/// The plugin hosts of one collector: loads plugins, reloads WebAssembly plugins on request,
+/// and reports quarantined ones.
+#[derive(Default)]
+pub struct PluginHost {
+    wasm: Arc<WasmRuntime>,
+    board: Arc<StatusBoard>,
+    live: Mutex<Vec<(String, Weak<WasmBackend>)>>,
+    described: Mutex<HashMap<String, Metadata>>,
+}
+
+impl PluginHost {
+    /// A host with nothing loaded.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Registers the `wasm` and `native` component types for receivers, processors and
+    /// exporters.
+    pub fn register(self: &Arc<Self>, registry: &mut Registry) -> Result<(), DuplicateType> {
+        for form in [Form::Wasm, Form::Native] {
+            registry.add_receiver(Arc::new(PluginFactory {
+                host: self.clone(),
+                form,
+                kind: Kind::Receiver,
+            }))?;
+            registry.add_processor(Arc::new(PluginFactory {
+                host: self.clone(),
+                form,
+                kind: Kind::Processor,
+            }))?;
+            registry.add_exporter(Arc::new(PluginFactory {
+                host: self.clone(),
+                form,
+                kind: Kind::Exporter,
+            }))?;
+        }
+        Ok(())
+    }
+
+    /// Quarantined plugin components and why.
+    pub fn quarantined(&self) -> BTreeMap<String, String> {
+        self.board.snapshot()
+    }
+
+    /// Reloads every running WebAssembly plugin whose file changed. Returns one line per plugin
+    /// that was reloaded or could not be.
+    pub fn reload(&self) -> Vec<String> {
+        let live: Vec<(String, Arc<WasmBackend>)> = {
+            let mut l = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            l.retain(|(_, w)| w.strong_count() > 0);
+            l.iter()
+                .filter_map(|(id, w)| w.upgrade().map(|b| (id.clone(), b)))
+                .collect()
+        };
+        let mut report = Vec::new();
+        for (id, b) in live {
+            match b.reload() {
+                Ok(true) => {
+                    tracing::info!(component = %id, path = %b.path().display(), "Reloaded the plugin; new calls use the new version.");
+                    report.push(format!("{id}: reloaded"));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(component = %id, error = %e, "Could not reload the plugin; the running version stays.");
+                    report.push(format!("{id}: {e}"));
+                }
+            }
+        }
+        report
+    }
+
+    fn limits(kind: Kind, cfg: &PluginConfig) -> CallLimits {
+        let default_timeout = if kind == Kind::Exporter {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(1)
+        };
+        CallLimits {
+            memory: cfg.limits.memory.as_usize(),
+            fuel: cfg.limits.fuel,
+            timeout: cfg.limits.timeout.map_or(default_timeout, |t| t.get()),
+        }
+    }
+
+    fn load(
+        &self,
+        form: Form,
+        kind: Kind,
+        value: &ConfigValue,
+        cfg: &PluginConfig,
+        telemetry: ComponentTelemetry,
+    ) -> Result<Loaded, LoadError> {
+        let path = resolve_path(value, &cfg.path);
+        let config_json = cfg
+            .config
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let limits = Self::limits(kind, cfg);
+        let host = Arc::new(HostCtx::new(
+            telemetry,
+            cfg.allow.http.clone(),
+            limits.timeout,
+        ));
+        match form {
+            Form::Wasm => {
+                let b = Arc::new(WasmBackend::load(
+                    self.wasm.clone(),
+                    kind,
+                    &path,
+                    config_json,
+                    limits,
+                    host,
+                )?);
+                Ok((b.clone(), Some(b)))
+            }
+            Form::Native => Ok((
+                Arc::new(NativeBackend::load(&path, kind, config_json, host)?),
+                None,
+            )),
+        }
+    }
+
+    /// The plugin's description, loading it (and checking its config) the first time.
+    fn metadata_for(
+        &self,
+        form: Form,
+        kind: Kind,
+        value: &ConfigValue,
+        cfg: &PluginConfig,
+    ) -> Result<Metadata, LoadError> {
+        let key = format!(
+            "{form:?}|{kind:?}|{}|{}",
+            resolve_path(value, &cfg.path).display(),
+            cfg.config
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        );
+        if let Some(m) = self
+            .described
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(m.clone());
+        }
+        let telemetry = ComponentTelemetry::new(
+            lumina_sdk::component::ComponentKind::Processor,
+            "validation",
+        );
+        let (backend, _) = self.load(form, kind, value, cfg, telemetry)?;
+        let m = backend.metadata().clone();
+        self.described
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, m.clone());
+        Ok(m)
+    }
+
+    /// Loads a plugin for a running component.
+    fn start(
+        &self,
+        form: Form,
+        kind: Kind,
+        value: &ConfigValue,
+        cfg: &PluginConfig,
+        telemetry: ComponentTelemetry,
+    ) -> Result<Arc<Supervised>, LoadError> {
+        let id = telemetry.id().to_owned();
+        let (backend, wasm) = self.load(form, kind, value, cfg, telemetry.clone())?;
+        if let Some(w) = wasm {
+            self.live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((id, Arc::downgrade(&w)));
+        }
+        let instances = cfg
+            .instances
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let form_name = form.type_name();
+        Ok(Arc::new(Supervised::new(
+            backend,
+            instances,
+            cfg.quarantine.clone(),
+            telemetry,
+            self.board.clone(),
+            form_name,
+        )))
+    }
+}

@@ -1,0 +1,146 @@
+//! What each WebAssembly instance's store holds: WASI with no capabilities, a memory limiter,
+//! and the host functions the plugin imports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::exporter::lumina::plugin::http;
+use super::bindings::processor::lumina::plugin::{host, types};
+use crate::plugin::host::{HostCtx, HttpFailure};
+
+/// Bytes of a plugin's stdout and stderr kept (to show with its failures).
+const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// Caps linear memory and remembers whether it refused to grow (so a trap that follows can be
+/// reported as "memory limit").
+pub(crate) struct Limiter {
+    max_memory: usize,
+    pub(crate) refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max_memory;
+        if !ok {
+            self.refused = true;
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// One instance's store data.
+pub(crate) struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) output: MemoryOutputPipe,
+    host: Arc<HostCtx>,
+}
+
+impl State {
+    /// A store state with no WASI capabilities: no files, no environment, no arguments, no
+    /// network; stdout and stderr go to a bounded buffer.
+    pub(crate) fn new(host: Arc<HostCtx>, max_memory: usize) -> Self {
+        let output = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                max_memory,
+                refused: false,
+            },
+            output,
+            host,
+        }
+    }
+
+    /// What the plugin printed, as text (the tail, if it printed a lot).
+    pub(crate) fn printed(&self) -> String {
+        String::from_utf8_lossy(&self.output.contents())
+            .trim()
+            .to_owned()
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl host::Host for State {
+    fn log(&mut self, level: host::Level, message: String) {
+        let level = match level {
+            host::Level::Trace => crate::plugin::host::Level::Trace,
+            host::Level::Debug => crate::plugin::host::Level::Debug,
+            host::Level::Info => crate::plugin::host::Level::Info,
+            host::Level::Warn => crate::plugin::host::Level::Warn,
+            host::Level::Error => crate::plugin::host::Level::Error,
+        };
+        self.host.log(level, &message);
+    }
+
+    fn counter_add(&mut self, name: String, value: u64, labels: Vec<(String, String)>) {
+        self.host.counter_add(&name, value, labels);
+    }
+
+    fn histogram_record(&mut self, name: String, value: f64, labels: Vec<(String, String)>) {
+        self.host.histogram_record(&name, value, labels);
+    }
+
+    fn now_unix_nanos(&mut self) -> u64 {
+        crate::plugin::host::now_unix_nanos()
+    }
+}
+
+impl types::Host for State {}
+
+impl http::Host for State {
+    fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
+        let req = lumina_sdk::plugin::http::Request {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        };
+        match self.host.http_send(&req, Duration::ZERO) {
+            Ok(r) => Ok(http::Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }),
+            Err(HttpFailure::Denied(m)) => Err(http::HttpError::Denied(m)),
+            Err(HttpFailure::Timeout) => Err(http::HttpError::Timeout),
+            Err(HttpFailure::Unreachable(m)) => Err(http::HttpError::Unreachable(m)),
+            Err(HttpFailure::Invalid(m)) => Err(http::HttpError::Invalid(m)),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The plugin SDK: write a processor, exporter or receiver once, and build it as a WebAssembly
+//! component (`--target wasm32-wasip2`) or as a native library (`cdylib`).
+//!
+//! A plugin implements one of [`ProcessorPlugin`], [`ExporterPlugin`] or [`ReceiverPlugin`]
+//! and names its type in the matching macro: [`export_processor!`](crate::export_processor),
+//! [`export_exporter!`](crate::export_exporter) or [`export_receiver!`](crate::export_receiver).
+//! Enable the SDK feature of the same name (`processor`, `exporter` or `receiver`): it selects
+//! the WIT world the WebAssembly build exports.
+//!
+//! ```ignore
+//! use lumina_sdk::plugin::{ConfigProblem, Outcome, PluginError, ProcessorPlugin};
+//! use lumina_sdk::Batch;
+//!
+//! struct Passthrough;
+//!
+//! impl ProcessorPlugin for Passthrough {
+//!     const NAME: &'static str = "passthrough";
+//!     const VERSION: &'static str = "1.0.0";
+//!     fn init(_config: &str) -> Result<Self, Vec<ConfigProblem>> {
+//!         Ok(Passthrough)
+//!     }
+//!     fn process(&mut self, _batch: Batch) -> Result<Outcome, PluginError> {
+//!         Ok(Outcome::Unchanged)
+//!     }
+//! }
+//!
+//! lumina_sdk::export_processor!(Passthrough);
+//! ```
+//!
+//! In a plugin, [`host`] logs through the collector and records metrics, and [`http`] sends
+//! requests (exporters; only to hosts the operator allowed). The contract is the WIT package
+//! `lumina:plugin@0.1.0` in `sdk/wit/v0.1.0`, and for native plugins the C ABI in [`native`].
+
+pub mod host;
+pub mod http;
+#[doc(hidden)]
+pub mod macros;
+pub mod native;
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod wasm;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::{ConfigValue, Validate, parse};
+use crate::{Batch, Signal};
+
+/// Why a plugin could not handle a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    /// The same batch may succeed later (a destination was down, a timeout).
+    #[error("{0}")]
+    Retryable(String),
+    /// Trying again will not help (the batch is invalid for this plugin).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// One problem with a plugin's config.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigProblem {
+    /// Where in the plugin's config, dotted with indices (`attributes[1]`); empty for the whole.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Metadata {
+    /// A short name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The signals it handles.
+    pub signals: Vec<Signal>,
+}
+
+/// What a processor did with a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Pass it on unchanged (cheapest: nothing is copied back).
+    Unchanged,
+    /// Drop it on purpose.
+    Dropped,
+    /// Pass this batch on instead.
+    Replaced(Batch),
+}
+
+/// [`Outcome`] with the replacement already encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodedOutcome {
+    /// Pass it on unchanged.
+    Unchanged,
+    /// Drop it on purpose.
+    Dropped,
+    /// Pass this encoded request on instead.
+    Replaced(Vec<u8>),
+}
+
+/// A request a receiver plugin is given: what the host received on its listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The HTTP path.
+    pub path: String,
+    /// The `Content-Type` header, or empty.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What a receiver plugin made of a request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Received {
+    /// Batches to send down the pipelines.
+    pub batches: Vec<Batch>,
+    /// Parts of the request that were rejected, and why.
+    pub rejected: Vec<String>,
+}
+
+/// A processor: changes, drops or passes on batches.
+pub trait ProcessorPlugin: Sized + 'static {
+    /// A short name.
+    const NAME: &'static str;
+    /// The plugin's version.
+    const VERSION: &'static str;
+    /// The signals it handles.
+    const SIGNALS: &'static [Signal] = &Signal::ALL;
+
+    /// Reads the config (JSON; empty when the operator gave none). Must have no side effects:
+    /// `lumina validate` calls it.
+    fn init(config: &str) -> Result<Self, Vec<ConfigProblem>>;
+
+    /// Handles one decoded batch.
+    fn process(&mut self, batch: Batch) -> Result<Outcome, PluginError>;
+
+    /// Handles one encoded batch. The default decodes, calls [`Self::process`] and encodes a
+    /// replacement; override it to work on the bytes directly.
+    fn process_encoded(
+        &mut self,
+        signal: Signal,
+        bytes: &[u8],
+    ) -> Result<EncodedOutcome, PluginError> {
+        let batch = decode(signal, bytes)?;
+        Ok(match self.process(batch)? {
+            Outcome::Unchanged => EncodedOutcome::Unchanged,
+            Outcome::Dropped => EncodedOutcome::Dropped,
+            Outcome::Replaced(b) => EncodedOutcome::Replaced(b.encode_protobuf()),
+        })
+    }
+}
+
+/// An exporter: sends batches out (through [`http::send`] when built for WebAssembly).
+pub trait ExporterPlugin: Sized + 'static {
+    /// A short name.
+    const NAME: &'static str;
+    /// The plugin's version.
+    const VERSION: &'static str;
+    /// The signals it handles.
+    const SIGNALS: &'static [Signal] = &Signal::ALL;
+
+    /// Reads the config; see [`ProcessorPlugin::init`].
+    fn init(config: &str) -> Result<Self, Vec<ConfigProblem>>;
+
+    /// Sends one decoded batch.
+    fn export(&mut self, batch: &Batch) -> Result<(), PluginError>;
+
+    /// Sends one encoded batch. The default decodes and calls [`Self::export`].
+    fn export_encoded(&mut self, signal: Signal, bytes: &[u8]) -> Result<(), PluginError> {
+        let batch = decode(signal, bytes)?;
+        self.export(&batch)
+    }
+}
+
+/// A receiver: turns what the host received on its listener into batches.
+pub trait ReceiverPlugin: Sized + 'static {
+    /// A short name.
+    const NAME: &'static str;
+    /// The plugin's version.
+    const VERSION: &'static str;
+    /// The signals it produces.
+    const SIGNALS: &'static [Signal] = &[Signal::Logs];
+
+    /// Reads the config; see [`ProcessorPlugin::init`].
+    fn init(config: &str) -> Result<Self, Vec<ConfigProblem>>;
+
+    /// Decodes one request. An error rejects it as a whole.
+    fn receive(&mut self, request: &Request) -> Result<Received, PluginError>;
+}
+
+fn decode(signal: Signal, bytes: &[u8]) -> Result<Batch, PluginError> {
+    Batch::decode_protobuf(signal, bytes).map_err(|e| PluginError::Permanent(e.to_string()))
+}
+
+/// Parses a plugin's JSON config into `T` with every problem reported (each with its path),
+/// then runs `T`'s [`Validate`]. An empty config reads as `{}`, so a plugin whose settings all
+/// have defaults needs no `config:` at all.
+pub fn parse_config<T: DeserializeOwned + Validate>(json: &str) -> Result<T, Vec<ConfigProblem>> {
+    let value: serde_json::Value = if json.trim().is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_str(json).map_err(|e| {
+            vec![ConfigProblem {
+                path: String::new(),
+                message: format!("the config is not valid JSON: {e}"),
+            }]
+        })?
+    };
+    let value = if value.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        value
+    };
+    parse::<T>(&ConfigValue::from(value)).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| ConfigProblem {
+                path: if e.path.is_root() {
+                    String::new()
+                } else {
+                    e.path.to_string()
+                },
+                message: match e.hint {
+                    Some(h) => format!("{} ({h})", e.message),
+                    None => e.message,
+                },
+            })
+            .collect()
+    })
+}

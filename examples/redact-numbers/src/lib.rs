@@ -106,7 +106,7 @@ impl RedactNumbers {
         let mut n = 0;
         for kv in attrs
             .iter_mut()
-            .filter(|kv| self.cfg.attributes.iter().any(|a| *a == kv.key))
+            .filter(|kv| self.cfg.attributes.contains(&kv.key))
         {
             if let Some(Value::StringValue(s)) = kv.value.as_mut().and_then(|v| v.value.as_mut())
                 && let Some(masked) = self.mask_value(s)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, lints, every test (unit, integration
 # and end-to-end against real clients), and `lumina validate` over every file in configs/.
-# It installs what the tests need (the OpenTelemetry Python SDK in a cached virtualenv).
+# It installs what the tests need (the OpenTelemetry Python SDK and componentize-py in a cached
+# virtualenv, the wasm32-wasip2 target) and builds the example plugins the tests load.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -21,6 +22,9 @@ step "Test tools (OpenTelemetry Python SDK)"
 LUMINA_PYTHON="$("$root/scripts/setup-python.sh")"
 export LUMINA_PYTHON
 "$LUMINA_PYTHON" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc' && echo "ok: $LUMINA_PYTHON"
+
+step "Example plugins (WebAssembly and native) for the end-to-end tests"
+"$root/scripts/build-plugins.sh"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -123,12 +123,13 @@ fn main() -> ExitCode {
             Err(e) => report(&e, &srcs),
         },
         Command::Components => {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(
-                out,
-                "{:<10} {:<18} {:<24} {:<12} DESCRIPTION",
-                "KIND", "TYPE", "SIGNALS", "STABILITY"
-            );
+            let mut rows: Vec<[String; 5]> = vec![[
+                "KIND".into(),
+                "TYPE".into(),
+                "SIGNALS".into(),
+                "STABILITY".into(),
+                "DESCRIPTION".into(),
+            ]];
             for kind in [
                 ComponentKind::Receiver,
                 ComponentKind::Processor,
@@ -149,18 +150,40 @@ fn main() -> ExitCode {
                             .collect::<Vec<_>>()
                             .join(",")
                     };
-                    let _ = writeln!(
-                        out,
-                        "{:<10} {:<18} {:<24} {:<12} {}",
-                        kind, info.type_name, signals, info.stability, info.description
-                    );
+                    rows.push([
+                        kind.to_string(),
+                        info.type_name.to_string(),
+                        signals,
+                        info.stability.to_string(),
+                        info.description.to_string(),
+                    ]);
                 }
             }
-            let _ = writeln!(
-                out,
-                "{:<10} {:<18} {:<24} {:<12} Serves pipeline health over HTTP.",
-                "extension", "health_check", "-", "beta"
-            );
+            rows.push([
+                "extension".into(),
+                "health_check".into(),
+                "-".into(),
+                "beta".into(),
+                "Serves pipeline health over HTTP.".into(),
+            ]);
+            let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+            let widths = [width(0), width(1), width(2), width(3)];
+            let mut out = std::io::stdout().lock();
+            for r in &rows {
+                let _ = writeln!(
+                    out,
+                    "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    w0 = widths[0],
+                    w1 = widths[1],
+                    w2 = widths[2],
+                    w3 = widths[3]
+                );
+            }
             ExitCode::SUCCESS
         }
         Command::Run => match config::load_plan(&srcs, &ProcessEnv, registry) {

@@ -32,6 +32,12 @@ fn components_lists_every_built_in_type() {
         ("exporter", "debug"),
         ("exporter", "file"),
         ("exporter", "nop"),
+        ("receiver", "wasm"),
+        ("processor", "wasm"),
+        ("exporter", "wasm"),
+        ("receiver", "native"),
+        ("processor", "native"),
+        ("exporter", "native"),
         ("connector", "forward"),
         ("extension", "health_check"),
     ] {

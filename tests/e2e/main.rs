@@ -10,4 +10,5 @@ mod clients;
 mod golden;
 mod graph;
 mod loadgen;
+mod plugins;
 mod shutdown;

@@ -28,6 +28,28 @@ pub(crate) fn http() -> reqwest::Client {
 
 pub(crate) use lumina_sdk::testkit::free_port;
 
+/// A plugin built by `scripts/build-plugins.sh` (in `LUMINA_PLUGIN_DIR`, else
+/// `<target>/plugins`).
+pub(crate) fn plugin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("LUMINA_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // CARGO_BIN_EXE_lumina is <target>/<profile>/lumina.
+            lumina_bin()
+                .parent()
+                .and_then(Path::parent)
+                .map(|t| t.join("plugins"))
+                .unwrap()
+        });
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the example plugins with scripts/build-plugins.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
 /// The python of the virtualenv that has the OpenTelemetry SDK (created on first use by
 /// `scripts/setup-python.sh`; `LUMINA_PYTHON` overrides).
 pub(crate) fn python() -> PathBuf {

@@ -34,6 +34,30 @@ use self::wasm::{CallLimits, LoadError, WasmBackend, WasmRuntime};
 /// A loaded plugin, and (for WebAssembly) the handle reloads go through.
 type Loaded = (Arc<dyn Backend>, Option<Arc<WasmBackend>>);
 
+/// A processor plugin loaded on its own, outside any pipeline (for benchmarks and tools).
+/// Calls block.
+pub struct LoadedProcessor {
+    backend: Arc<dyn Backend>,
+}
+
+impl LoadedProcessor {
+    /// Processes one encoded batch.
+    pub fn process(
+        &self,
+        signal: lumina_sdk::Signal,
+        batch: &[u8],
+    ) -> Result<lumina_sdk::plugin::EncodedOutcome, String> {
+        self.backend
+            .process(signal, batch)
+            .map_err(|e| e.to_string())
+    }
+
+    /// What the plugin says about itself.
+    pub fn metadata(&self) -> &Metadata {
+        self.backend.metadata()
+    }
+}
+
 /// How a plugin is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Form {
@@ -89,6 +113,36 @@ impl PluginHost {
             }))?;
         }
         Ok(())
+    }
+
+    /// Loads a processor plugin outside any pipeline: `form` is `wasm` or `native`, `config`
+    /// the component's settings as YAML would give them (`path`, `config`, `limits`, ...).
+    pub fn load_processor(
+        &self,
+        form: &str,
+        component: &ConfigValue,
+    ) -> Result<LoadedProcessor, String> {
+        let form = match form {
+            "wasm" => Form::Wasm,
+            "native" => Form::Native,
+            other => {
+                return Err(format!(
+                    "unknown plugin form `{other}`; expected `wasm` or `native`"
+                ));
+            }
+        };
+        let cfg: PluginConfig = lumina_sdk::config::parse(component).map_err(|e| e.to_string())?;
+        let telemetry = ComponentTelemetry::new(
+            lumina_sdk::component::ComponentKind::Processor,
+            format!("{}/standalone", form.type_name()),
+        );
+        let (backend, _) = self
+            .load(form, Kind::Processor, component, &cfg, telemetry)
+            .map_err(|e| match e {
+                LoadError::Config(p) => format!("the plugin refused its config: {p:?}"),
+                LoadError::Other(m) => m,
+            })?;
+        Ok(LoadedProcessor { backend })
     }
 
     /// Quarantined plugin components and why.

@@ -206,7 +206,11 @@ impl Supervised {
         &self,
         f: impl FnOnce(&dyn Backend) -> Result<T, CallError> + Send + 'static,
     ) -> Result<T, CallError> {
-        self.check_quarantine()?;
+        if let Err(e) = self.check_quarantine() {
+            let refused = Err(e);
+            self.record::<T>(&refused, Duration::ZERO);
+            return refused;
+        }
         let _permit = self
             .permits
             .acquire()

@@ -439,9 +439,14 @@ impl WasmBackend {
             LoadError::Config(p) => format!("the new version refused the config: {p:?}"),
             LoadError::Other(m) => m,
         })?;
-        if metadata.signals != self.metadata.signals {
+        if !self
+            .metadata
+            .signals
+            .iter()
+            .all(|s| metadata.signals.contains(s))
+        {
             return Err(format!(
-                "the new version handles {:?} instead of {:?}; restart to change a plugin's signals",
+                "the new version handles {:?}, not all of {:?}; restart to change a plugin's signals",
                 metadata.signals, self.metadata.signals
             ));
         }

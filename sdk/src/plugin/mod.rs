@@ -7,7 +7,7 @@
 //! Enable the SDK feature of the same name (`processor`, `exporter` or `receiver`): it selects
 //! the WIT world the WebAssembly build exports.
 //!
-//! ```ignore
+//! ```
 //! use lumina_sdk::plugin::{ConfigProblem, Outcome, PluginError, ProcessorPlugin};
 //! use lumina_sdk::Batch;
 //!

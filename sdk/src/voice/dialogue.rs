@@ -1,0 +1,152 @@
+//! [`Dialogue`] and [`Event`]: what `dialogue_assembly` emits, as typed values and as the log
+//! records that carry them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::value::{any_to_json, int_kv, json_to_any, string_kv};
+use super::{
+    DIALOGUE_END, DIALOGUE_UPDATE, DialogueStatus, Direction, EventType, FieldError, Source, attr,
+    parse_time,
+};
+use crate::proto::logs::v1::LogRecord;
+
+/// One call leg, assembled from its events. Serialised (JSON, and the body of a dialogue
+/// record) with exactly these camelCase names; times are RFC 3339 in UTC; a field not known
+/// yet is `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dialogue {
+    /// Partition key: `organizationId#accountId`.
+    #[serde(rename = "PK")]
+    pub pk: String,
+    /// Sort key: the dialogue id.
+    #[serde(rename = "SK")]
+    pub sk: String,
+    /// The dialogue id.
+    pub dialogue_id: String,
+    /// The call's GUID.
+    pub call_guid: String,
+    /// The leg's GUID.
+    pub leg_guid: String,
+    /// The calling number.
+    pub caller_number: Option<String>,
+    /// The called number.
+    pub called_number: Option<String>,
+    /// The CALL_STARTED event's time.
+    pub start_time: Option<String>,
+    /// The ending event's time.
+    pub end_time: Option<String>,
+    /// Whole seconds from `startTime` to `endTime`.
+    pub duration: Option<u64>,
+    /// Where the dialogue stands.
+    pub status: DialogueStatus,
+    /// Which way the call goes.
+    pub direction: Option<Direction>,
+    /// Every event, ordered by timestamp then event id, each event id once.
+    pub events: Vec<Event>,
+    /// The tenant.
+    pub organization_id: String,
+    /// The account.
+    pub account_id: String,
+    /// When the collector first saw the dialogue.
+    pub created_at: String,
+    /// When the collector last changed it.
+    pub updated_at: String,
+    /// The CALL_ANSWERED event's time.
+    pub answer_time: Option<String>,
+    /// Why it ended: the ending event's `data.reason`, `TRANSFERRED`, or `IDLE_TIMEOUT`.
+    pub end_reason: Option<String>,
+    /// Numbers that took part: caller, called, then transfer targets, each once.
+    pub participants: Vec<String>,
+    /// The home region id (1-6), if an event carried one.
+    pub region_id: Option<u8>,
+    /// Increases by one with every change; the highest revision is the newest.
+    pub revision: u64,
+}
+
+/// One event of a dialogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The event id.
+    pub event_id: String,
+    /// The dialogue it belongs to.
+    pub dialogue_id: String,
+    /// What happened.
+    pub event_type: EventType,
+    /// When, RFC 3339.
+    pub timestamp: String,
+    /// Event-specific data.
+    pub data: Value,
+    /// GP or RT.
+    pub source: Option<Source>,
+}
+
+/// Which record a dialogue travels in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogueRecordKind {
+    /// `lumina.dialogue.update`: the dialogue changed.
+    Update,
+    /// `lumina.dialogue.end`: the dialogue ended (again, if a late event changed it).
+    End,
+}
+
+impl DialogueRecordKind {
+    /// The record's `event_name`.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            DialogueRecordKind::Update => DIALOGUE_UPDATE,
+            DialogueRecordKind::End => DIALOGUE_END,
+        }
+    }
+}
+
+impl Dialogue {
+    /// The dialogue as a log record: `event_name` says which kind, the body is the dialogue
+    /// as a map, and the ids are attributes too (for routing and partition keys).
+    pub fn to_log_record(&self, kind: DialogueRecordKind) -> LogRecord {
+        let time = parse_time(&self.updated_at).unwrap_or(0).max(0) as u64;
+        let body = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut attributes = vec![
+            string_kv(attr::DIALOGUE_ID, &self.dialogue_id),
+            string_kv(attr::ORGANIZATION_ID, &self.organization_id),
+            string_kv(attr::ACCOUNT_ID, &self.account_id),
+            string_kv(attr::CALL_GUID, &self.call_guid),
+            string_kv(attr::LEG_GUID, &self.leg_guid),
+        ];
+        if let Some(r) = self.region_id {
+            attributes.push(int_kv(attr::REGION_ID, i64::from(r)));
+        }
+        LogRecord {
+            time_unix_nano: time,
+            observed_time_unix_nano: time,
+            event_name: kind.event_name().into(),
+            body: Some(json_to_any(&body)),
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    /// Reads a dialogue record; `None` if the record is not one (another `event_name`).
+    pub fn from_log_record(
+        record: &LogRecord,
+    ) -> Option<Result<(DialogueRecordKind, Dialogue), FieldError>> {
+        let kind = match record.event_name.as_str() {
+            DIALOGUE_UPDATE => DialogueRecordKind::Update,
+            DIALOGUE_END => DialogueRecordKind::End,
+            _ => return None,
+        };
+        let body = record.body.as_ref().map_or(Value::Null, any_to_json);
+        Some(
+            serde_json::from_value(body)
+                .map(|d| (kind, d))
+                .map_err(|e| FieldError::new("body", format!("is not a dialogue: {e}"))),
+        )
+    }
+
+    /// The partition key for an organization and account.
+    pub fn partition_key(organization_id: &str, account_id: &str) -> String {
+        format!("{organization_id}#{account_id}")
+    }
+}

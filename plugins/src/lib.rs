@@ -14,6 +14,8 @@
 //! | exporter | `file` | OTLP/JSON lines or length-prefixed protobuf |
 //! | exporter | `nop` | discards (tests, benchmarks) |
 //! | connector | `forward` | joins pipelines of one signal |
+//! | receiver | `gp`, `rt` | voice events: OTLP logs and native JSON, validated |
+//! | processor | `dialogue_assembly` | voice events → Dialogue records, durable state |
 
 pub mod batch;
 pub mod common;
@@ -24,6 +26,7 @@ pub mod nop;
 pub mod otlp;
 pub mod otlp_exporter;
 pub mod otlphttp;
+pub mod voice;
 
 use std::sync::Arc;
 
@@ -33,7 +36,10 @@ use lumina_sdk::component::{DuplicateType, Registry};
 pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_receiver(Arc::new(otlp::OtlpReceiverFactory))?;
     registry.add_receiver(Arc::new(nop::NopReceiverFactory))?;
+    registry.add_receiver(Arc::new(voice::receiver::VoiceReceiverFactory::gp()))?;
+    registry.add_receiver(Arc::new(voice::receiver::VoiceReceiverFactory::rt()))?;
     registry.add_processor(Arc::new(batch::BatchProcessorFactory))?;
+    registry.add_processor(Arc::new(voice::assembly::AssemblyFactory))?;
     registry.add_exporter(Arc::new(otlp_exporter::OtlpExporterFactory))?;
     registry.add_exporter(Arc::new(otlphttp::OtlpHttpExporterFactory))?;
     registry.add_exporter(Arc::new(debug::DebugExporterFactory))?;

@@ -219,7 +219,10 @@ fn read<'a>(
         Some(d) => Some(Direction::parse(&d).ok_or_else(|| {
             FieldError::new(
                 n.direction,
-                format!("`{d}` is not a direction; expected {}", Direction::expected()),
+                format!(
+                    "`{d}` is not a direction; expected {}",
+                    Direction::expected()
+                ),
             )
         })?),
     };
@@ -286,10 +289,7 @@ impl VoiceEvent {
             Field::Str(s) => parse_time(s).map_err(|m| FieldError::new(JSON.timestamp, m)),
             other => Err(FieldError::new(
                 JSON.timestamp,
-                format!(
-                    "must be an RFC 3339 time string, got {}",
-                    type_name(&other)
-                ),
+                format!("must be an RFC 3339 time string, got {}", type_name(&other)),
             )),
         };
         let data = match obj.get(JSON.data) {

@@ -59,18 +59,54 @@ fn every_bad_field_is_named() {
     let cases: Vec<(serde_json::Value, &str, &str)> = vec![
         (json!({"eventId": null}), "eventId", "is missing"),
         (json!({"eventId": ""}), "eventId", "is empty"),
-        (json!({"eventId": 7}), "eventId", "must be a string, got a number"),
-        (json!({"eventType": "CALL_EXPLODED"}), "eventType", "`CALL_EXPLODED` is not an event type"),
-        (json!({"timestamp": "yesterday"}), "timestamp", "is not an RFC 3339 time"),
-        (json!({"timestamp": 1_700_000_000}), "timestamp", "must be an RFC 3339 time string"),
-        (json!({"timestamp": "1970-01-01T00:00:01Z"}), "timestamp", "before 2000-01-01"),
-        (json!({"organizationId": null}), "organizationId", "is missing"),
+        (
+            json!({"eventId": 7}),
+            "eventId",
+            "must be a string, got a number",
+        ),
+        (
+            json!({"eventType": "CALL_EXPLODED"}),
+            "eventType",
+            "`CALL_EXPLODED` is not an event type",
+        ),
+        (
+            json!({"timestamp": "yesterday"}),
+            "timestamp",
+            "is not an RFC 3339 time",
+        ),
+        (
+            json!({"timestamp": 1_700_000_000}),
+            "timestamp",
+            "must be an RFC 3339 time string",
+        ),
+        (
+            json!({"timestamp": "1970-01-01T00:00:01Z"}),
+            "timestamp",
+            "before 2000-01-01",
+        ),
+        (
+            json!({"organizationId": null}),
+            "organizationId",
+            "is missing",
+        ),
         (json!({"callGuid": ["x"]}), "callGuid", "got a list"),
-        (json!({"legGuid": "x".repeat(300)}), "legGuid", "the limit is 256"),
-        (json!({"direction": "SIDEWAYS"}), "direction", "expected `INBOUND` or `OUTBOUND`"),
+        (
+            json!({"legGuid": "x".repeat(300)}),
+            "legGuid",
+            "the limit is 256",
+        ),
+        (
+            json!({"direction": "SIDEWAYS"}),
+            "direction",
+            "expected `INBOUND` or `OUTBOUND`",
+        ),
         (json!({"regionId": 9}), "regionId", "from 1 to 6, got 9"),
         (json!({"regionId": "2"}), "regionId", "got a string"),
-        (json!({"data": "text"}), "data", "must be an object, got a string"),
+        (
+            json!({"data": "text"}),
+            "data",
+            "must be an object, got a string",
+        ),
     ];
     for (patch, field, message) in cases {
         let mut v = native();
@@ -93,17 +129,16 @@ fn log_record_fields_fall_back_to_the_resource_and_errors_name_attributes() {
         .attributes
         .retain(|kv| kv.key != attr::ORGANIZATION_ID);
     let resource = vec![value::string_kv(attr::ORGANIZATION_ID, "org-1")];
-    assert_eq!(
-        VoiceEvent::from_log_record(&record, &resource).unwrap(),
-        e
-    );
+    assert_eq!(VoiceEvent::from_log_record(&record, &resource).unwrap(), e);
     let err = VoiceEvent::from_log_record(&record, &[]).unwrap_err();
     assert_eq!(err.field, attr::ORGANIZATION_ID);
 
     let mut no_time = e.to_log_record();
     no_time.time_unix_nano = 0;
     assert_eq!(
-        VoiceEvent::from_log_record(&no_time, &[]).unwrap_err().field,
+        VoiceEvent::from_log_record(&no_time, &[])
+            .unwrap_err()
+            .field,
         "time_unix_nano"
     );
     let mut text_body = e.to_log_record();
@@ -173,13 +208,36 @@ fn a_dialogue_round_trips_through_its_record_with_exact_field_names() {
     assert_eq!(kind, DialogueRecordKind::End);
     assert_eq!(back, d);
     let body = value::any_to_json(record.body.as_ref().unwrap());
-    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     keys.sort_unstable();
     let mut expected = vec![
-        "PK", "SK", "dialogueId", "callGuid", "legGuid", "callerNumber", "calledNumber",
-        "startTime", "endTime", "duration", "status", "direction", "events", "organizationId",
-        "accountId", "createdAt", "updatedAt", "answerTime", "endReason", "participants",
-        "regionId", "revision",
+        "PK",
+        "SK",
+        "dialogueId",
+        "callGuid",
+        "legGuid",
+        "callerNumber",
+        "calledNumber",
+        "startTime",
+        "endTime",
+        "duration",
+        "status",
+        "direction",
+        "events",
+        "organizationId",
+        "accountId",
+        "createdAt",
+        "updatedAt",
+        "answerTime",
+        "endReason",
+        "participants",
+        "regionId",
+        "revision",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected);

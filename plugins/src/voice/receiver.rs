@@ -1,0 +1,550 @@
+//! The `gp` and `rt` receivers: OTLP (gRPC and HTTP) for voice components that speak OTLP, and
+//! `POST /v1/events` for the platform's native JSON events (one object or an array).
+//!
+//! Every event is checked against the voice conventions. An invalid event is rejected with a
+//! message that names the event and the field; the valid events of the same request go on
+//! (OTLP partial success; for native JSON, a reply that lists each rejection). Accepted events
+//! are normalised (dialogue id derived when absent, `voice.event.source` set to `GP` or `RT`,
+//! event name `lumina.voice.event`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use lumina_sdk::component::{
+    Accepted, ComponentError, ComponentInfo, ComponentKind, ConsumeError, Consumer, CreateContext,
+    DynConsumer, Receiver, ReceiverFactory, ReceiverOutputs, Stability,
+};
+use lumina_sdk::config::{
+    ByteSize, ConfigError, ConfigErrors, ConfigPath, ConfigValue, Validate, parse,
+};
+use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
+use lumina_sdk::proto::common::v1::InstrumentationScope;
+use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
+use lumina_sdk::voice::{FieldError, Source, VoiceEvent, attr};
+use lumina_sdk::{Batch, Payload, Signal};
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::endpoint::listen_address;
+use crate::common::status::http_status;
+use crate::otlp::config::{OtlpReceiverConfig, Protocols};
+use crate::otlp::{grpc, http};
+
+/// At most this many rejections are spelled out in one reply; the rest are counted.
+const MAX_LISTED: usize = 20;
+
+/// Settings of a `gp` or `rt` receiver.
+///
+/// ```yaml
+/// receivers:
+///   gp:
+///     protocols:
+///       grpc: { endpoint: 127.0.0.1:4327 }
+///       http: { endpoint: 127.0.0.1:4328 }   # OTLP at /v1/logs, native JSON at /v1/events
+///     max_event_data_size: 64KiB
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceReceiverConfig {
+    /// The protocols to serve, with the `otlp` receiver's keys.
+    pub protocols: Protocols,
+    /// The largest `data` of one event, as JSON. Larger events are rejected. Default 64KiB.
+    pub max_event_data_size: ByteSize,
+    /// The most events one native JSON request may hold. Default 10000.
+    pub max_events_per_request: usize,
+}
+
+impl Default for VoiceReceiverConfig {
+    fn default() -> Self {
+        Self {
+            protocols: Protocols::default(),
+            max_event_data_size: ByteSize::kib(64),
+            max_events_per_request: 10_000,
+        }
+    }
+}
+
+impl Validate for VoiceReceiverConfig {
+    fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        let otlp = OtlpReceiverConfig {
+            protocols: self.protocols.clone(),
+        };
+        if let Err(e) = otlp.validate() {
+            errors.extend(e);
+        }
+        if self.max_events_per_request == 0 {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("max_events_per_request"),
+                "must be at least 1",
+            ));
+        }
+        errors.into_result(())
+    }
+}
+
+/// Makes `gp` or `rt` receivers.
+pub struct VoiceReceiverFactory {
+    source: Source,
+}
+
+impl VoiceReceiverFactory {
+    /// The `gp` receiver's factory.
+    pub fn gp() -> Self {
+        Self { source: Source::Gp }
+    }
+
+    /// The `rt` receiver's factory.
+    pub fn rt() -> Self {
+        Self { source: Source::Rt }
+    }
+}
+
+#[async_trait]
+impl ReceiverFactory for VoiceReceiverFactory {
+    fn info(&self) -> ComponentInfo {
+        let name = match self.source {
+            Source::Gp => "gp",
+            Source::Rt => "rt",
+        };
+        ComponentInfo::new(
+            name,
+            ComponentKind::Receiver,
+            Stability::Alpha,
+            &[Signal::Logs],
+            match self.source {
+                Source::Gp => "Receives Global Platform voice events: OTLP logs and native JSON.",
+                Source::Rt => "Receives RealTime voice events: OTLP logs and native JSON.",
+            },
+        )
+    }
+
+    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
+        parse::<VoiceReceiverConfig>(config).map(|_| ())
+    }
+
+    async fn create(
+        &self,
+        config: &ConfigValue,
+        ctx: CreateContext,
+    ) -> Result<Box<dyn Receiver>, ComponentError> {
+        let cfg: VoiceReceiverConfig = parse(config)?;
+        Ok(Box::new(VoiceReceiver {
+            cfg,
+            ctx,
+            source: self.source,
+            shutdown: CancellationToken::new(),
+            tasks: Vec::new(),
+        }))
+    }
+}
+
+/// A running `gp` or `rt` receiver.
+pub struct VoiceReceiver {
+    cfg: VoiceReceiverConfig,
+    ctx: CreateContext,
+    source: Source,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[async_trait]
+impl Receiver for VoiceReceiver {
+    async fn start(&mut self, outputs: ReceiverOutputs) -> Result<(), ComponentError> {
+        let id = self.ctx.id.to_string();
+        let Some(logs) = outputs.logs.clone() else {
+            return Err(ComponentError::Other(
+                "no logs pipeline uses this receiver; voice events are logs".into(),
+            ));
+        };
+        let checker = Arc::new(Checker {
+            source: self.source,
+            max_data: self.cfg.max_event_data_size.as_usize(),
+            telemetry: self.ctx.telemetry.clone(),
+            log: RateLimit::per_10s(),
+        });
+        let validated: DynConsumer = Arc::new(Validated {
+            checker: checker.clone(),
+            next: logs.clone(),
+        });
+        let only_logs = ReceiverOutputs {
+            logs: Some(validated),
+            traces: None,
+            metrics: None,
+        };
+        let grpc_listener = match &self.cfg.protocols.grpc {
+            Some(g) => Some((
+                grpc::bind(&listen_address(&g.endpoint).map_err(ComponentError::Other)?).await?,
+                g,
+            )),
+            None => None,
+        };
+        let http_listener = match &self.cfg.protocols.http {
+            Some(h) => {
+                let addr = listen_address(&h.endpoint).map_err(ComponentError::Other)?;
+                let l = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| ComponentError::Bind {
+                        endpoint: addr,
+                        source,
+                    })?;
+                Some((l, h))
+            }
+            None => None,
+        };
+        if let Some((listener, g)) = grpc_listener {
+            tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving voice events over OTLP/gRPC.");
+            self.tasks.push(grpc::serve(
+                listener,
+                g,
+                &only_logs,
+                self.shutdown.clone(),
+                id.clone(),
+            ));
+        }
+        if let Some((listener, h)) = http_listener {
+            tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving voice events over HTTP (OTLP at /v1/logs, native JSON at /v1/events).");
+            let state = http::HttpState::new(h.clone(), self.ctx.telemetry.clone());
+            let events = EventsState {
+                http: state.clone(),
+                checker,
+                next: logs,
+                max_events: self.cfg.max_events_per_request,
+            };
+            let router = http::otlp_router(&state, &only_logs)
+                .route("/v1/events", post(post_events).with_state(events));
+            let router = http::with_response_headers(router, h)?;
+            self.tasks
+                .push(http::serve(listener, router, self.shutdown.clone(), id));
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) -> Result<(), ComponentError> {
+        self.shutdown.cancel();
+        for t in self.tasks.drain(..) {
+            t.await
+                .map_err(|e| ComponentError::Other(format!("server task failed: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// One rejected event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    /// The event's position in the request (0-based).
+    pub index: usize,
+    /// The event's id, when it had a readable one.
+    pub event_id: Option<String>,
+    /// The bad field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Rejection {
+    fn describe(&self) -> String {
+        match &self.event_id {
+            Some(id) => format!(
+                "event {} (`{id}`): `{}` {}",
+                self.index, self.field, self.message
+            ),
+            None => format!("event {}: `{}` {}", self.index, self.field, self.message),
+        }
+    }
+}
+
+/// Checks and normalises events; counts and logs rejections.
+struct Checker {
+    source: Source,
+    max_data: usize,
+    telemetry: ComponentTelemetry,
+    log: RateLimit,
+}
+
+impl Checker {
+    /// Checks one event (already read) against the receiver's own limits and tags it.
+    fn accept(&self, mut e: VoiceEvent, data_field: &str) -> Result<VoiceEvent, FieldError> {
+        let len = e.data_len();
+        if len > self.max_data {
+            return Err(FieldError::new(
+                data_field,
+                format!(
+                    "is {len} bytes as JSON; the limit is {} (max_event_data_size)",
+                    self.max_data
+                ),
+            ));
+        }
+        e.source = Some(self.source);
+        Ok(e)
+    }
+
+    fn rejected(&self, rejections: &[Rejection]) {
+        if rejections.is_empty() {
+            return;
+        }
+        self.telemetry
+            .counter(
+                names::RECEIVER_REFUSED,
+                &[("signal", "logs".into()), ("reason", "invalid".into())],
+            )
+            .increment(rejections.len() as u64);
+        if let Some(suppressed) = self.log.check() {
+            tracing::warn!(
+                component = %self.telemetry.id(),
+                rejected = rejections.len(),
+                suppressed_since_last_log = suppressed,
+                "Rejected invalid voice events; the first: {}.",
+                rejections[0].describe()
+            );
+        }
+    }
+}
+
+/// A summary of rejections for an OTLP partial-success message.
+fn summary(rejections: &[Rejection]) -> String {
+    let mut parts: Vec<String> = rejections
+        .iter()
+        .take(MAX_LISTED)
+        .map(Rejection::describe)
+        .collect();
+    if rejections.len() > MAX_LISTED {
+        parts.push(format!("and {} more", rejections.len() - MAX_LISTED));
+    }
+    parts.join("; ")
+}
+
+/// The logs consumer the OTLP side feeds: drops invalid records (reporting each), normalises
+/// the rest, and passes them on.
+struct Validated {
+    checker: Arc<Checker>,
+    next: DynConsumer,
+}
+
+#[async_trait]
+impl Consumer for Validated {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let Payload::Logs(mut req) = batch.into_payload() else {
+            return Err(ConsumeError::Rejected {
+                message: "voice receivers take logs only".into(),
+            });
+        };
+        let mut rejections = Vec::new();
+        let mut index = 0;
+        let mut kept = 0usize;
+        for rl in &mut req.resource_logs {
+            let resource = rl
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.clone())
+                .unwrap_or_default();
+            for sl in &mut rl.scope_logs {
+                sl.log_records.retain_mut(|record| {
+                    let i = index;
+                    index += 1;
+                    let result = VoiceEvent::from_log_record(record, &resource)
+                        .and_then(|e| self.checker.accept(e, "body"));
+                    match result {
+                        Ok(e) => {
+                            e.normalise(record);
+                            kept += 1;
+                            true
+                        }
+                        Err(err) => {
+                            rejections.push(Rejection {
+                                index: i,
+                                event_id: record_event_id(record),
+                                field: err.field,
+                                message: err.message,
+                            });
+                            false
+                        }
+                    }
+                });
+            }
+            rl.scope_logs.retain(|s| !s.log_records.is_empty());
+        }
+        req.resource_logs.retain(|r| !r.scope_logs.is_empty());
+        self.checker.rejected(&rejections);
+        let ours = (!rejections.is_empty())
+            .then(|| Accepted::partial(rejections.len() as u64, summary(&rejections)))
+            .unwrap_or_default();
+        if kept == 0 {
+            return Ok(ours);
+        }
+        let theirs = self.next.consume(Batch::logs(req)).await?;
+        Ok(Accepted {
+            rejected: ours.rejected + theirs.rejected,
+            message: match (ours.message, theirs.message) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            },
+        })
+    }
+}
+
+fn record_event_id(record: &LogRecord) -> Option<String> {
+    record
+        .attributes
+        .iter()
+        .find(|kv| kv.key == attr::EVENT_ID)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| match &v.value {
+            Some(lumina_sdk::proto::common::v1::any_value::Value::StringValue(s)) => {
+                Some(s.clone())
+            }
+            _ => None,
+        })
+}
+
+#[derive(Clone)]
+struct EventsState {
+    http: http::HttpState,
+    checker: Arc<Checker>,
+    next: DynConsumer,
+    max_events: usize,
+}
+
+fn json_reply(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    r
+}
+
+/// `POST /v1/events`: one native JSON event or an array of them.
+async fn post_events(State(st): State<EventsState>, headers: HeaderMap, body: Body) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.is_empty() && !ct.starts_with("application/json") {
+        let reply = http::ErrorReply {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: format!("unsupported Content-Type `{ct}`; send application/json"),
+            retry_after: None,
+            encoding: http::Encoding::Json,
+        };
+        return st
+            .http
+            .bad_request(Signal::Logs, "content_type", reply)
+            .into_response();
+    }
+    let bytes = match st
+        .http
+        .read_body(Signal::Logs, &headers, body, http::Encoding::Json)
+        .await
+    {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let reply = http::ErrorReply {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("the body is not JSON: {e}"),
+                retry_after: None,
+                encoding: http::Encoding::Json,
+            };
+            return st
+                .http
+                .bad_request(Signal::Logs, "decode", reply)
+                .into_response();
+        }
+    };
+    let items = match value {
+        serde_json::Value::Array(a) => a,
+        other => vec![other],
+    };
+    if items.len() > st.max_events {
+        let reply = http::ErrorReply {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "the request holds {} events; the limit is {} (max_events_per_request)",
+                items.len(),
+                st.max_events
+            ),
+            retry_after: None,
+            encoding: http::Encoding::Json,
+        };
+        return st
+            .http
+            .bad_request(Signal::Logs, "too_large", reply)
+            .into_response();
+    }
+    let mut records = Vec::with_capacity(items.len());
+    let mut rejections = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match VoiceEvent::from_json(item).and_then(|e| st.checker.accept(e, "data")) {
+            Ok(e) => records.push(e.to_log_record()),
+            Err(err) => rejections.push(Rejection {
+                index,
+                event_id: item
+                    .get("eventId")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+                field: err.field,
+                message: err.message,
+            }),
+        }
+    }
+    st.checker.rejected(&rejections);
+    let total = items.len();
+    let mut accepted = records.len();
+    if !records.is_empty() {
+        let batch = Batch::logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: format!("lumina.{}", st.checker.source.as_str().to_lowercase()),
+                        ..Default::default()
+                    }),
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        });
+        match st.next.consume(batch).await {
+            Ok(a) => accepted -= (a.rejected as usize).min(accepted),
+            Err(e) => {
+                let (status, _) = http_status(&e);
+                return json_reply(
+                    status,
+                    serde_json::json!({
+                        "error": e.to_string(),
+                        "retryable": e.is_retryable(),
+                        "accepted": 0,
+                        "rejected": rejections,
+                    }),
+                );
+            }
+        }
+    }
+    let status = if accepted == 0 && total > 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    json_reply(
+        status,
+        serde_json::json!({ "accepted": accepted, "rejected": rejections }),
+    )
+}

@@ -16,6 +16,7 @@
 //! | connector | `forward` | joins pipelines of one signal |
 //! | receiver | `gp`, `rt` | voice events: OTLP logs and native JSON, validated |
 //! | processor | `dialogue_assembly` | voice events → Dialogue records, durable state |
+//! | connector | `voice_metrics` | dialogue records → call metrics |
 
 pub mod batch;
 pub mod common;
@@ -46,6 +47,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(Arc::new(file::FileExporterFactory))?;
     registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
     registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
+    registry.add_connector(Arc::new(voice::metrics::VoiceMetricsFactory))?;
     Ok(())
 }
 

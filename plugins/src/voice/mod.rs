@@ -4,4 +4,5 @@
 
 pub mod assembly;
 pub mod fold;
+pub mod metrics;
 pub mod receiver;

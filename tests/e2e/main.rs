@@ -12,3 +12,4 @@ mod graph;
 mod loadgen;
 mod plugins;
 mod shutdown;
+mod voice;

@@ -87,6 +87,27 @@ pub(crate) struct Collector {
     pub(crate) http: u16,
     /// Port of the telemetry endpoint (`{metrics}`).
     pub(crate) metrics: u16,
+    /// Ports substituted for `{port:NAME}`, by name.
+    pub(crate) ports: std::collections::HashMap<String, u16>,
+    /// The arguments `lumina` was started with (to start it again).
+    argv: Vec<std::ffi::OsString>,
+}
+
+/// Replaces each distinct `{port:NAME}` in `text` with a free port.
+fn named_ports(text: &str) -> (String, std::collections::HashMap<String, u16>) {
+    let mut ports = std::collections::HashMap::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{port:") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('}').unwrap() + i;
+        let name = rest[i + 6..end].to_owned();
+        let port = *ports.entry(name).or_insert_with(free_port);
+        out.push_str(&port.to_string());
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    (out, ports)
 }
 
 impl Collector {
@@ -100,6 +121,7 @@ impl Collector {
     pub(crate) async fn start_with(config: &str, args: &[&str]) -> Collector {
         let dir = tempfile::tempdir().unwrap();
         let (grpc, http, metrics) = (free_port(), free_port(), free_port());
+        let (config, ports) = named_ports(config);
         let text = config
             .replace("{grpc}", &grpc.to_string())
             .replace("{http}", &http.to_string())
@@ -114,27 +136,56 @@ impl Collector {
             format!("service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{metrics}\n"),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("lumina.log")).unwrap();
-        let child = Command::new(lumina_bin())
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--config")
-            .arg(&overlay)
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "--config".into(),
+            cfg.into(),
+            "--config".into(),
+            overlay.into(),
+        ];
+        argv.extend(args.iter().map(Into::into));
         let mut c = Collector {
-            child: Some(child),
+            child: None,
             dir: Some(dir),
             grpc,
             http,
             metrics,
+            ports,
+            argv,
         };
+        c.spawn();
         c.wait_ready().await;
         c
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("lumina.log"))
+            .unwrap();
+        let child = Command::new(lumina_bin())
+            .args(&self.argv)
+            .current_dir(self.dir.as_ref().unwrap().path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all), then starts it again with the same
+    /// config, directory and ports, and waits until it is healthy.
+    pub(crate) async fn kill_and_restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    /// The port substituted for `{port:NAME}`.
+    pub(crate) fn port(&self, name: &str) -> u16 {
+        self.ports[name]
     }
 
     async fn wait_ready(&mut self) {

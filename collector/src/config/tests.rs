@@ -39,7 +39,7 @@ service:
 #[test]
 fn the_embedded_default_is_valid() {
     let plan = check(&[("local.yaml", EMBEDDED_DEFAULT)]).unwrap();
-    assert_eq!(plan.pipelines.len(), 3);
+    assert_eq!(plan.pipelines.len(), 5);
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 }
 

@@ -529,6 +529,8 @@ pub struct SendReport {
     pub retries: u64,
     /// Requests given up on.
     pub failed: u64,
+    /// Why the first few failed requests failed.
+    pub errors: Vec<String>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -653,7 +655,20 @@ pub async fn send(
                     let give_up = Instant::now() + target.retry_for;
                     let mut backoff = Duration::from_millis(50);
                     loop {
-                        match send_once(conn, &events).await {
+                        let outcome = match send_once(conn, &events).await {
+                            // A connection broken mid-request (the collector died) reaches
+                            // tonic's client as UNKNOWN "transport error": the request may or
+                            // may not have arrived. Events are idempotent (deduplicated by id),
+                            // so it is sent again like any refusal.
+                            Outcome::Failed { reason } if reason.contains("transport error") => {
+                                Outcome::Refused {
+                                    retry_after: None,
+                                    reason,
+                                }
+                            }
+                            other => other,
+                        };
+                        match outcome {
                             Outcome::Accepted { rejected } => {
                                 let mut r = report.lock().unwrap_or_else(|p| p.into_inner());
                                 r.events += n;
@@ -685,10 +700,13 @@ pub async fn send(
                                     *conn = c;
                                 }
                             }
-                            Outcome::Refused { .. } | Outcome::Failed { .. } => {
+                            Outcome::Refused { reason, .. } | Outcome::Failed { reason } => {
                                 let mut r = report.lock().unwrap_or_else(|p| p.into_inner());
                                 r.events += n;
                                 r.failed += 1;
+                                if r.errors.len() < 5 {
+                                    r.errors.push(reason);
+                                }
                                 break;
                             }
                         }

@@ -564,10 +564,10 @@ impl Consumer for Assembly {
                 }
             }
         }
-        if !invalid.is_empty() {
-            if let Some(suppressed) = self.shared.invalid_log.check() {
-                tracing::warn!(component = %self.shared.id, rejected = invalid.len(), suppressed_since_last_log = suppressed, "Records that are not voice events were rejected; the first: {}.", invalid[0]);
-            }
+        if !invalid.is_empty()
+            && let Some(suppressed) = self.shared.invalid_log.check()
+        {
+            tracing::warn!(component = %self.shared.id, rejected = invalid.len(), suppressed_since_last_log = suppressed, "Records that are not voice events were rejected; the first: {}.", invalid[0]);
         }
         let shared = self.shared.clone();
         let out = tokio::task::spawn_blocking(move || shared.apply(events))

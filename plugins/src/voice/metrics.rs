@@ -432,7 +432,6 @@ impl Connector for VoiceMetrics {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
     use lumina_sdk::component::{ComponentId, ComponentKind};

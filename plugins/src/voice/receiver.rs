@@ -375,9 +375,11 @@ impl Consumer for Validated {
         }
         req.resource_logs.retain(|r| !r.scope_logs.is_empty());
         self.checker.rejected(&rejections);
-        let ours = (!rejections.is_empty())
-            .then(|| Accepted::partial(rejections.len() as u64, summary(&rejections)))
-            .unwrap_or_default();
+        let ours = if rejections.is_empty() {
+            Accepted::all()
+        } else {
+            Accepted::partial(rejections.len() as u64, summary(&rejections))
+        };
         if kept == 0 {
             return Ok(ours);
         }

@@ -1,7 +1,6 @@
 //! Property tests: any permutation and duplication of a call's events gives the dialogue the
 //! call's scenario says it should have. The expected dialogue is built from the scenario, not
 //! by the code under test.
-#![expect(clippy::unwrap_used, reason = "tests")]
 
 use proptest::prelude::*;
 use serde_json::json;

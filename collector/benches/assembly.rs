@@ -4,7 +4,11 @@
 //!
 //! Command: `cargo bench -p lumina-collector --bench assembly`
 //! Machine: see BENCHMARKS.md (2-core x86_64 VM); numbers there are from this command.
-#![expect(clippy::unwrap_used, clippy::print_stderr, reason = "benchmark setup and report")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "benchmark setup and report"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +44,9 @@ async fn processor(dir: &std::path::Path) -> Arc<dyn Processor> {
     ctx.pipeline = Some("logs".into());
     AssemblyFactory
         .create(
-            &ConfigValue::from(serde_json::json!({ "storage": { "directory": dir.display().to_string() } })),
+            &ConfigValue::from(
+                serde_json::json!({ "storage": { "directory": dir.display().to_string() } }),
+            ),
             ctx,
             Signal::Logs,
             Arc::new(Discard) as DynConsumer,

@@ -104,7 +104,7 @@ fn the_embedded_default_validates_without_a_config() {
     let (code, out, err) = lumina(&["validate"], std::path::Path::new("."));
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("3 pipeline(s): logs, traces, metrics"),
+        out.contains("5 pipeline(s): logs/voice, metrics/voice, logs, traces, metrics"),
         "{out}"
     );
 }

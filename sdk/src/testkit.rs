@@ -302,10 +302,20 @@ impl CollectingConsumer {
 
     /// Waits until at least `n` items have arrived; `false` if `timeout` passed first.
     pub async fn wait_for_items(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_for(timeout, |_| self.items() >= n).await
+    }
+
+    /// Waits until `done` holds for the batches received so far, checking each time a batch
+    /// arrives; `false` if `timeout` passed first.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Batch]) -> bool,
+    ) -> bool {
         tokio::time::timeout(timeout, async {
             loop {
                 let notified = self.arrived.notified();
-                if self.items() >= n {
+                if done(&self.batches()) {
                     return;
                 }
                 notified.await;

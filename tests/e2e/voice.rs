@@ -7,15 +7,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lumina_callsim::{Plan, Progress, SimConfig, Target, Wire, generate, native_json, truth_json};
 use lumina_sdk::voice::{Dialogue, Source};
 use lumina_sdk::{Batch, Payload, Signal};
 use serde_json::{Value, json};
 
-use crate::harness::{Collector, http, python, workspace};
+use crate::harness::{Collector, http, python, wait_for, workspace};
 
 const CONFIG: &str = r#"
 receivers:
@@ -123,31 +122,28 @@ async fn assert_matches_truth(c: &Collector, plan: &Plan, timeout: Duration) {
         .iter()
         .map(|d| (d.dialogue_id.clone(), truth_json(d)))
         .collect();
-    let deadline = Instant::now() + timeout;
-    loop {
+    wait_for(timeout, || {
         let got = dialogues(&c.path("dialogues.jsonl"));
         if got == expected {
-            return;
+            return Ok(());
         }
-        if Instant::now() > deadline {
-            let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
-            let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
-            let wrong = expected
-                .iter()
-                .find(|(k, v)| got.get(*k).is_some_and(|g| g != *v));
-            panic!(
-                "dialogues do not match the ground truth after {timeout:?}: {} expected, {} got, {missing} missing, {extra} unexpected; first wrong: {}\nlog:\n{}",
-                expected.len(),
-                got.len(),
-                wrong.map_or("none".into(), |(k, v)| format!(
-                    "{k}\nexpected {v}\n     got {}",
-                    got[k]
-                )),
-                c.log()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
+        let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
+        let wrong = expected
+            .iter()
+            .find(|(k, v)| got.get(*k).is_some_and(|g| g != *v));
+        Err(format!(
+            "dialogues do not match the ground truth: {} expected, {} got, {missing} missing, {extra} unexpected; first wrong: {}\nlog:\n{}",
+            expected.len(),
+            got.len(),
+            wrong.map_or("none".into(), |(k, v)| format!(
+                "{k}\nexpected {v}\n     got {}",
+                got[k]
+            )),
+            c.log()
+        ))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,11 +209,9 @@ async fn kill_9_mid_stream_then_restart_loses_and_corrupts_nothing() {
         tokio::spawn(async move { lumina_callsim::send(&plan, &t, progress).await })
     };
     let third = plan.sends.len() as u64 / 3;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while progress.acknowledged.load(Ordering::SeqCst) < third {
-        assert!(Instant::now() < deadline, "the stream did not get going");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), progress.wait_acknowledged(third))
+        .await
+        .expect("the stream did not get going");
     c.kill_and_restart().await;
     let report = sender.await.unwrap().unwrap();
     assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
@@ -388,23 +382,17 @@ async fn malformed_events_are_rejected_by_name_and_the_valid_ones_assembled() {
     assert!(r.text().await.unwrap().contains("not JSON"));
 
     // The valid events were assembled: started, DTMF, ended.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let d = wait_for(Duration::from_secs(20), || {
         let got = dialogues(&c.path("dialogues.jsonl"));
-        if let Some(d) = got.get("dlg-bad")
-            && d["events"].as_array().unwrap().len() == 3
-        {
-            assert_eq!(d["status"], "FAILED");
-            assert_eq!(d["endReason"], "NO_ANSWER");
-            assert_eq!(d["events"][1]["source"], "GP");
-            break;
+        match got.get("dlg-bad") {
+            Some(d) if d["events"].as_array().is_some_and(|e| e.len() == 3) => Ok(d.clone()),
+            _ => Err(format!("valid events not assembled: {got:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "valid events not assembled: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(d["status"], "FAILED");
+    assert_eq!(d["endReason"], "NO_ANSWER");
+    assert_eq!(d["events"][1]["source"], "GP");
     assert_eq!(
         c.metric(
             "lumina_receiver_refused_items_total",

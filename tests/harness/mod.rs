@@ -66,12 +66,32 @@ pub(crate) fn python() -> PathBuf {
 
 /// Polls `check` every 20 ms until it is true; panics with `what` after `timeout`.
 pub(crate) async fn wait_until<F: FnMut() -> bool>(timeout: Duration, what: &str, mut check: F) {
+    wait_for(timeout, || {
+        if check() {
+            Ok(())
+        } else {
+            Err(format!("waiting for {what}"))
+        }
+    })
+    .await
+}
+
+/// Polls `check` every 20 ms until it gives `Ok`; after `timeout`, panics with the last
+/// `Err` (which should say what is still missing). For state with no event to wait on, such
+/// as what the collector writes to a file.
+pub(crate) async fn wait_for<T>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(why) => assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?}: {why}"
+            ),
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

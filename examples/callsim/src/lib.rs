@@ -540,6 +540,25 @@ pub struct SendReport {
 pub struct Progress {
     /// Events acknowledged so far.
     pub acknowledged: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn add_acknowledged(&self, n: u64) {
+        self.acknowledged.fetch_add(n, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until at least `n` events have been acknowledged.
+    pub async fn wait_acknowledged(&self, n: u64) {
+        loop {
+            let changed = self.changed.notified();
+            if self.acknowledged.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 enum Conn {
@@ -674,9 +693,7 @@ pub async fn send(
                                 r.events += n;
                                 r.acknowledged += n - rejected.min(n);
                                 r.rejected += rejected;
-                                progress
-                                    .acknowledged
-                                    .fetch_add(n - rejected.min(n), Ordering::SeqCst);
+                                progress.add_acknowledged(n - rejected.min(n));
                                 break;
                             }
                             Outcome::Refused { retry_after, .. } if Instant::now() < give_up => {

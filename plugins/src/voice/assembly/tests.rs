@@ -40,8 +40,13 @@ fn batch(events: &[VoiceEvent]) -> Batch {
 
 /// Every dialogue record the consumer got: (kind, dialogue), in order.
 fn records(c: &CollectingConsumer) -> Vec<(DialogueRecordKind, Dialogue)> {
-    c.batches()
-        .into_iter()
+    records_of(&c.batches())
+}
+
+fn records_of(batches: &[Batch]) -> Vec<(DialogueRecordKind, Dialogue)> {
+    batches
+        .iter()
+        .cloned()
         .flat_map(|b| match b.into_payload() {
             Payload::Logs(r) => r
                 .resource_logs
@@ -153,14 +158,11 @@ async fn state_survives_a_restart_and_pending_dialogues_are_emitted_again() {
     // The processor on the same directory emits it on its first check.
     std::fs::rename(&path, dir.path().join("dialogue_assembly-logs.redb")).unwrap();
     let (p, out) = processor(dir.path(), json!({ "check_interval": "20ms" })).await;
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
-    while records(&out).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pending dialogue was not re-emitted"
-        );
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    assert!(
+        out.wait_for(StdDuration::from_secs(10), |b| !records_of(b).is_empty())
+            .await,
+        "pending dialogue was not re-emitted"
+    );
     assert_eq!(records(&out)[0].1.dialogue_id, "d1");
     p.shutdown().await.unwrap();
 }
@@ -176,20 +178,16 @@ async fn idle_dialogues_close_with_the_configured_status_and_are_evicted_after_g
     p.consume(batch(&[event("a1", "c1", "CALL_STARTED", 0)]))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
-    loop {
-        let r = records(&out);
-        if let Some((DialogueRecordKind::End, d)) = r.last() {
-            assert_eq!(d.status, DialogueStatus::Completed);
-            assert_eq!(d.end_reason.as_deref(), Some("IDLE_TIMEOUT"));
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no idle timeout: {r:?}"
-        );
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    let closed = out
+        .wait_for(StdDuration::from_secs(10), |b| {
+            matches!(records_of(b).last(), Some((DialogueRecordKind::End, _)))
+        })
+        .await;
+    let r = records(&out);
+    assert!(closed, "no idle timeout: {r:?}");
+    let (_, d) = r.last().unwrap();
+    assert_eq!(d.status, DialogueStatus::Completed);
+    assert_eq!(d.end_reason.as_deref(), Some("IDLE_TIMEOUT"));
     p.shutdown().await.unwrap();
 }
 

@@ -674,20 +674,7 @@ pub async fn send(
                     let give_up = Instant::now() + target.retry_for;
                     let mut backoff = Duration::from_millis(50);
                     loop {
-                        let outcome = match send_once(conn, &events).await {
-                            // A connection broken mid-request (the collector died) reaches
-                            // tonic's client as UNKNOWN "transport error": the request may or
-                            // may not have arrived. Events are idempotent (deduplicated by id),
-                            // so it is sent again like any refusal.
-                            Outcome::Failed { reason } if reason.contains("transport error") => {
-                                Outcome::Refused {
-                                    retry_after: None,
-                                    reason,
-                                }
-                            }
-                            other => other,
-                        };
-                        match outcome {
+                        match send_once(conn, &events).await {
                             Outcome::Accepted { rejected } => {
                                 let mut r = report.lock().unwrap_or_else(|p| p.into_inner());
                                 r.events += n;

@@ -173,7 +173,11 @@ async fn grpc_send(
         Err(s) => {
             let (retryable, retry_after) = grpc_retry(&s);
             let reason = format!("{:?}: {}", s.code(), s.message());
-            if retryable {
+            // A status with a source error was made on this side: the connection broke before
+            // a reply (e.g. the collector died mid-request). Nothing says the server refused
+            // the data, and it may not have it: send it again, like a refusal.
+            let transport = std::error::Error::source(&s).is_some();
+            if retryable || transport {
                 Outcome::Refused {
                     retry_after,
                     reason,

@@ -23,6 +23,7 @@ receivers:
       grpc: { endpoint: "127.0.0.1:{port:gp_grpc}" }
       http: { endpoint: "127.0.0.1:{port:gp_http}" }
     max_event_data_size: 1KiB
+    max_events_per_request: 250
   rt:
     protocols:
       grpc: { endpoint: "127.0.0.1:{port:rt_grpc}" }
@@ -380,6 +381,18 @@ async fn malformed_events_are_rejected_by_name_and_the_valid_ones_assembled() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("not JSON"));
+    let many: Vec<Value> = (0..251)
+        .map(|i| good(&format!("m-{i}"), "CALL_HELD", 1))
+        .collect();
+    let r = http()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(Value::Array(many).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("max_events_per_request"));
 
     // The valid events were assembled: started, DTMF, ended.
     let d = wait_for(Duration::from_secs(20), || {

@@ -64,45 +64,14 @@ pub struct OtlpReceiver {
 #[async_trait]
 impl Receiver for OtlpReceiver {
     async fn start(&mut self, outputs: ReceiverOutputs) -> Result<(), ComponentError> {
-        let id = self.ctx.id.to_string();
-        // Bind every listener before serving on any, so a failure leaves nothing running.
-        let grpc = match &self.cfg.protocols.grpc {
-            Some(g) => Some((
-                grpc::bind(&listen_address(&g.endpoint).map_err(ComponentError::Other)?).await?,
-                g,
-            )),
-            None => None,
-        };
-        let http = match &self.cfg.protocols.http {
-            Some(h) => {
-                let addr = listen_address(&h.endpoint).map_err(ComponentError::Other)?;
-                let l = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| ComponentError::Bind {
-                        endpoint: addr,
-                        source,
-                    })?;
-                Some((l, h))
-            }
-            None => None,
-        };
-        if let Some((listener, g)) = grpc {
-            tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving OTLP/gRPC.");
-            self.tasks.push(grpc::serve(
-                listener,
-                g,
-                &outputs,
-                self.shutdown.clone(),
-                id.clone(),
-            ));
-        }
-        if let Some((listener, h)) = http {
-            tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving OTLP/HTTP.");
-            let state = http::HttpState::new(h.clone(), self.ctx.telemetry.clone());
-            let router = http::with_response_headers(http::otlp_router(&state, &outputs), h)?;
-            self.tasks
-                .push(http::serve(listener, router, self.shutdown.clone(), id));
-        }
+        self.tasks = serve(
+            &self.cfg.protocols,
+            &outputs,
+            axum::Router::new(),
+            &self.ctx,
+            &self.shutdown,
+        )
+        .await?;
         Ok(())
     }
 
@@ -114,6 +83,59 @@ impl Receiver for OtlpReceiver {
         }
         Ok(())
     }
+}
+
+/// Binds the listeners of `protocols` (all of them before serving on any, so a failure leaves
+/// nothing running), then serves OTLP for `outputs` on them, with `extra` routes beside the
+/// OTLP ones on HTTP, until `shutdown` is cancelled. Receivers that also speak OTLP (the voice
+/// receivers) start through this too.
+pub(crate) async fn serve(
+    protocols: &config::Protocols,
+    outputs: &ReceiverOutputs,
+    extra: axum::Router,
+    ctx: &CreateContext,
+    shutdown: &CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, ComponentError> {
+    let id = ctx.id.to_string();
+    let grpc = match &protocols.grpc {
+        Some(g) => Some((
+            grpc::bind(&listen_address(&g.endpoint).map_err(ComponentError::Other)?).await?,
+            g,
+        )),
+        None => None,
+    };
+    let http = match &protocols.http {
+        Some(h) => {
+            let addr = listen_address(&h.endpoint).map_err(ComponentError::Other)?;
+            let l = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ComponentError::Bind {
+                    endpoint: addr,
+                    source,
+                })?;
+            Some((l, h))
+        }
+        None => None,
+    };
+    let mut tasks = Vec::new();
+    if let Some((listener, g)) = grpc {
+        tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving OTLP/gRPC.");
+        tasks.push(grpc::serve(
+            listener,
+            g,
+            outputs,
+            shutdown.clone(),
+            id.clone(),
+        ));
+    }
+    if let Some((listener, h)) = http {
+        tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving OTLP/HTTP.");
+        let state = http::HttpState::new(h.clone(), ctx.telemetry.clone());
+        let router =
+            http::with_response_headers(http::otlp_router(&state, outputs).merge(extra), h)?;
+        tasks.push(http::serve(listener, router, shutdown.clone(), id));
+    }
+    Ok(tasks)
 }
 
 #[cfg(test)]

@@ -371,35 +371,37 @@ impl Shared {
     fn apply(&self, events: Vec<VoiceEvent>) -> Result<Vec<(Dialogue, bool)>, String> {
         let now = now_nanos();
         let mut store = self.lock();
-        let mut changed: Vec<String> = Vec::new();
+        // Every dialogue the batch touched, in first-touch order, and those it changed.
         let mut touched: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut changed: HashSet<String> = HashSet::new();
         for e in &events {
             let state = store
                 .dialogues
                 .entry(e.dialogue_id.clone())
                 .or_insert_with(|| DialogueState::new(&e.dialogue_id, now));
             if state.apply(e, now) {
-                if !changed.contains(&e.dialogue_id) {
-                    changed.push(e.dialogue_id.clone());
-                }
-            } else if !touched.contains(&e.dialogue_id) {
+                changed.insert(e.dialogue_id.clone());
+            }
+            if seen.insert(e.dialogue_id.clone()) {
                 touched.push(e.dialogue_id.clone());
             }
         }
-        if !changed.is_empty() {
-            store.commit(&changed)?;
-        }
-        let mut out: Vec<(Dialogue, bool)> = Vec::new();
-        for id in changed
+        let to_commit: Vec<String> = touched
             .iter()
-            .chain(touched.iter().filter(|id| store.pending.contains_key(*id)))
-        {
-            if let Some(s) = store.dialogues.get(id)
-                && !out.iter().any(|(d, _)| &d.dialogue_id == id)
-            {
-                out.push((s.dialogue(), s.is_finished()));
-            }
+            .filter(|id| changed.contains(*id))
+            .cloned()
+            .collect();
+        if !to_commit.is_empty() {
+            store.commit(&to_commit)?;
         }
+        // Changed dialogues, and unchanged ones still pending (a retried batch).
+        let out = touched
+            .iter()
+            .filter(|id| changed.contains(*id) || store.pending.contains_key(*id))
+            .filter_map(|id| store.dialogues.get(id))
+            .map(|s| (s.dialogue(), s.is_finished()))
+            .collect();
         Ok(out)
     }
 

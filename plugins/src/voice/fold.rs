@@ -121,17 +121,9 @@ impl DialogueState {
         v
     }
 
-    /// The event that ends the dialogue: the first CALL_ENDED or CALL_TRANSFERRED.
-    fn ending(&self) -> Option<&StoredEvent> {
-        self.ordered()
-            .into_iter()
-            .map(|(_, e)| e)
-            .find(|e| matches!(e.t, EventType::CallEnded | EventType::CallTransferred))
-    }
-
     /// Whether an ending event has arrived.
     pub fn has_ended(&self) -> bool {
-        self.ending().is_some()
+        self.events.values().any(|e| is_ending(e.t))
     }
 
     /// Whether the dialogue is finished: ended, or closed by the idle timeout.
@@ -172,7 +164,8 @@ impl DialogueState {
         let transferred = ordered
             .iter()
             .any(|(_, e)| e.t == EventType::CallTransferred);
-        let ending = self.ending();
+        // The event that ends the dialogue: the first CALL_ENDED or CALL_TRANSFERRED.
+        let ending = ordered.iter().map(|(_, e)| *e).find(|e| is_ending(e.t));
 
         let (status, end, end_reason) = if let Some(end) = ending {
             if transferred {
@@ -266,6 +259,10 @@ impl DialogueState {
             revision: self.revision,
         }
     }
+}
+
+fn is_ending(t: EventType) -> bool {
+    matches!(t, EventType::CallEnded | EventType::CallTransferred)
 }
 
 #[cfg(test)]

@@ -32,10 +32,9 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::endpoint::listen_address;
 use crate::common::status::http_status;
 use crate::otlp::config::{OtlpReceiverConfig, Protocols};
-use crate::otlp::{grpc, http};
+use crate::otlp::http;
 
 /// At most this many rejections are spelled out in one reply; the rest are counted.
 const MAX_LISTED: usize = 20;
@@ -158,7 +157,6 @@ pub struct VoiceReceiver {
 #[async_trait]
 impl Receiver for VoiceReceiver {
     async fn start(&mut self, outputs: ReceiverOutputs) -> Result<(), ComponentError> {
-        let id = self.ctx.id.to_string();
         let Some(logs) = outputs.logs.clone() else {
             return Err(ComponentError::Other(
                 "no logs pipeline uses this receiver; voice events are logs".into(),
@@ -179,51 +177,26 @@ impl Receiver for VoiceReceiver {
             traces: None,
             metrics: None,
         };
-        let grpc_listener = match &self.cfg.protocols.grpc {
-            Some(g) => Some((
-                grpc::bind(&listen_address(&g.endpoint).map_err(ComponentError::Other)?).await?,
-                g,
-            )),
-            None => None,
+        let events = match &self.cfg.protocols.http {
+            Some(h) => axum::Router::new().route(
+                "/v1/events",
+                post(post_events).with_state(EventsState {
+                    http: http::HttpState::new(h.clone(), self.ctx.telemetry.clone()),
+                    checker,
+                    next: logs,
+                    max_events: self.cfg.max_events_per_request,
+                }),
+            ),
+            None => axum::Router::new(),
         };
-        let http_listener = match &self.cfg.protocols.http {
-            Some(h) => {
-                let addr = listen_address(&h.endpoint).map_err(ComponentError::Other)?;
-                let l = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| ComponentError::Bind {
-                        endpoint: addr,
-                        source,
-                    })?;
-                Some((l, h))
-            }
-            None => None,
-        };
-        if let Some((listener, g)) = grpc_listener {
-            tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving voice events over OTLP/gRPC.");
-            self.tasks.push(grpc::serve(
-                listener,
-                g,
-                &only_logs,
-                self.shutdown.clone(),
-                id.clone(),
-            ));
-        }
-        if let Some((listener, h)) = http_listener {
-            tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving voice events over HTTP (OTLP at /v1/logs, native JSON at /v1/events).");
-            let state = http::HttpState::new(h.clone(), self.ctx.telemetry.clone());
-            let events = EventsState {
-                http: state.clone(),
-                checker,
-                next: logs,
-                max_events: self.cfg.max_events_per_request,
-            };
-            let router = http::otlp_router(&state, &only_logs)
-                .route("/v1/events", post(post_events).with_state(events));
-            let router = http::with_response_headers(router, h)?;
-            self.tasks
-                .push(http::serve(listener, router, self.shutdown.clone(), id));
-        }
+        self.tasks = crate::otlp::serve(
+            &self.cfg.protocols,
+            &only_logs,
+            events,
+            &self.ctx,
+            &self.shutdown,
+        )
+        .await?;
         Ok(())
     }
 
@@ -345,13 +318,12 @@ impl Consumer for Validated {
             let resource = rl
                 .resource
                 .as_ref()
-                .map(|r| r.attributes.clone())
-                .unwrap_or_default();
+                .map_or(&[][..], |r| r.attributes.as_slice());
             for sl in &mut rl.scope_logs {
                 sl.log_records.retain_mut(|record| {
                     let i = index;
                     index += 1;
-                    let result = VoiceEvent::from_log_record(record, &resource)
+                    let result = VoiceEvent::from_log_record(record, resource)
                         .and_then(|e| self.checker.accept(e, "body"));
                     match result {
                         Ok(e) => {

@@ -64,26 +64,85 @@ async fn processor(
     dir: &std::path::Path,
     extra: serde_json::Value,
 ) -> (Arc<dyn Processor>, Arc<CollectingConsumer>) {
+    let out = Arc::new(CollectingConsumer::new());
+    (processor_to(dir, extra, out.clone()).await, out)
+}
+
+async fn processor_to(
+    dir: &std::path::Path,
+    extra: serde_json::Value,
+    next: DynConsumer,
+) -> Arc<dyn Processor> {
     let mut cfg = json!({ "storage": { "directory": dir.display().to_string() } });
     for (k, v) in extra.as_object().unwrap() {
         cfg[k] = v.clone();
     }
-    let out = Arc::new(CollectingConsumer::new());
     let mut ctx = CreateContext::new(
         ComponentId::new("dialogue_assembly"),
         ComponentKind::Processor,
     );
     ctx.pipeline = Some("logs".into());
-    let p = AssemblyFactory
-        .create(
-            &ConfigValue::from(cfg),
-            ctx,
-            Signal::Logs,
-            out.clone() as DynConsumer,
-        )
+    AssemblyFactory
+        .create(&ConfigValue::from(cfg), ctx, Signal::Logs, next)
         .await
-        .unwrap();
-    (p, out)
+        .unwrap()
+}
+
+/// Refuses (retryably) while `down` is set, then collects.
+#[derive(Default)]
+struct Flaky {
+    down: std::sync::atomic::AtomicBool,
+    out: CollectingConsumer,
+}
+
+#[async_trait::async_trait]
+impl Consumer for Flaky {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConsumeError::Failed {
+                component: "next".into(),
+                message: "down".into(),
+                retryable: true,
+            });
+        }
+        self.out.consume(batch).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_retried_after_downstream_failed_emits_its_dialogues_although_nothing_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let next = Arc::new(Flaky::default());
+    next.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A long check interval: only the retried batch can bring the dialogue out.
+    let p = processor_to(dir.path(), json!({ "check_interval": "1h" }), next.clone()).await;
+    let b = || {
+        batch(&[
+            event("a1", "c1", "CALL_STARTED", 0),
+            event("a2", "c1", "CALL_ENDED", 9),
+        ])
+    };
+    let err = p.consume(b()).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(records(&next.out).is_empty());
+    next.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The sender retries: the events are duplicates now, but the dialogue is still pending.
+    p.consume(b()).await.unwrap();
+    let kinds: Vec<_> = records(&next.out)
+        .iter()
+        .map(|(k, d)| (*k, d.revision))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (DialogueRecordKind::Update, 2),
+            (DialogueRecordKind::End, 2)
+        ]
+    );
+    // Handed over: a further copy emits nothing.
+    p.consume(b()).await.unwrap();
+    assert_eq!(records(&next.out).len(), 2);
+    p.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -326,41 +326,20 @@ pub fn generate(cfg: &SimConfig) -> Plan {
                     legs.push((leg, cfg.idle_status, Some("IDLE_TIMEOUT"), None));
                 }
             }
-            Kind::Abandoned => {
-                leg.add(
-                    Source::Gp,
-                    EventType::CallEnded,
-                    answer,
-                    json!({"reason": "ABANDONED"}),
-                );
-                legs.push((leg, DialogueStatus::Failed, Some("ABANDONED"), None));
-            }
-            Kind::Busy => {
-                leg.add(
-                    Source::Gp,
-                    EventType::CallEnded,
-                    t0 + S,
-                    json!({"reason": "BUSY"}),
-                );
-                legs.push((leg, DialogueStatus::Failed, Some("BUSY"), None));
-            }
-            Kind::NoAnswer => {
-                leg.add(
-                    Source::Gp,
-                    EventType::CallEnded,
-                    t0 + 30 * S,
-                    json!({"reason": "NO_ANSWER"}),
-                );
-                legs.push((leg, DialogueStatus::Failed, Some("NO_ANSWER"), None));
-            }
-            Kind::Failed => {
-                leg.add(
-                    Source::Gp,
-                    EventType::CallEnded,
-                    t0 + 2 * S,
-                    json!({"reason": "ERROR", "sipCode": 503}),
-                );
-                legs.push((leg, DialogueStatus::Failed, Some("ERROR"), None));
+            Kind::Abandoned | Kind::Busy | Kind::NoAnswer | Kind::Failed => {
+                // Unanswered: when it ended, why, and the data its end event carries.
+                let (at, reason, data) = match kind {
+                    Kind::Abandoned => (answer, "ABANDONED", json!({"reason": "ABANDONED"})),
+                    Kind::Busy => (t0 + S, "BUSY", json!({"reason": "BUSY"})),
+                    Kind::NoAnswer => (t0 + 30 * S, "NO_ANSWER", json!({"reason": "NO_ANSWER"})),
+                    _ => (
+                        t0 + 2 * S,
+                        "ERROR",
+                        json!({"reason": "ERROR", "sipCode": 503}),
+                    ),
+                };
+                leg.add(Source::Gp, EventType::CallEnded, at, data);
+                legs.push((leg, DialogueStatus::Failed, Some(reason), None));
             }
             Kind::Transferred => {
                 let target = number(&mut rng, "+44161");

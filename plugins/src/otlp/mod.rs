@@ -76,12 +76,7 @@ impl Receiver for OtlpReceiver {
     }
 
     async fn shutdown(&mut self) -> Result<(), ComponentError> {
-        self.shutdown.cancel();
-        for t in self.tasks.drain(..) {
-            t.await
-                .map_err(|e| ComponentError::Other(format!("server task failed: {e}")))?;
-        }
-        Ok(())
+        crate::otlp::stop(&self.shutdown, &mut self.tasks).await
     }
 }
 
@@ -136,6 +131,19 @@ pub(crate) async fn serve(
         tasks.push(http::serve(listener, router, shutdown.clone(), id));
     }
     Ok(tasks)
+}
+
+/// Stops the servers [`serve`] started and waits for their requests in flight to finish.
+pub(crate) async fn stop(
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(), ComponentError> {
+    shutdown.cancel();
+    for t in tasks.drain(..) {
+        t.await
+            .map_err(|e| ComponentError::Other(format!("server task failed: {e}")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

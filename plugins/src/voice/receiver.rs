@@ -201,12 +201,7 @@ impl Receiver for VoiceReceiver {
     }
 
     async fn shutdown(&mut self) -> Result<(), ComponentError> {
-        self.shutdown.cancel();
-        for t in self.tasks.drain(..) {
-            t.await
-                .map_err(|e| ComponentError::Other(format!("server task failed: {e}")))?;
-        }
-        Ok(())
+        crate::otlp::stop(&self.shutdown, &mut self.tasks).await
     }
 }
 

@@ -50,6 +50,22 @@ enum Command {
     Components,
     /// Print the resolved configuration (files merged, variables expanded, secrets redacted).
     PrintConfig,
+    /// Work with dead letters (what exporters gave up on).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqCommand {
+    /// Send dead letters again, each to the exporter that gave it up, once the cause is fixed.
+    /// What fails again goes back to that exporter's dead-letter file.
+    Replay {
+        /// Dead-letter files (OTLP/JSON lines). Default: the dead-letter file of every
+        /// exporter in the configuration.
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Turns transparent huge pages off for this process. Decoding OTLP grows many short-lived
@@ -186,6 +202,18 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Dlq {
+            command: DlqCommand::Replay { files },
+        } => match config::load_plan(&srcs, &ProcessEnv, registry) {
+            Ok((_, plan)) => match replay(&cli, &plan, &host, files) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => report(&e, &srcs),
+        },
         Command::Run => match config::load_plan(&srcs, &ProcessEnv, registry) {
             Ok((_, plan)) => match run(&cli, &plan, &host) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -197,6 +225,43 @@ fn main() -> ExitCode {
             Err(e) => report(&e, &srcs),
         },
     }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's report")]
+fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> anyhow::Result<()> {
+    let logs = &plan.service.telemetry.logs;
+    telemetry::init_logging(cli.log_level.unwrap_or(logs.level), logs.encoding);
+    let files = if files.is_empty() {
+        lumina_collector::exporter::replay::default_files(plan)
+    } else {
+        files.to_vec()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(lumina_collector::exporter::replay::replay(
+        plan,
+        &host.registry,
+        &files,
+    ))?;
+    let total = |m: &std::collections::BTreeMap<String, usize>| m.values().sum::<usize>();
+    println!(
+        "Replayed {} file(s): {} item(s) delivered, {} failed again (dead-lettered again).",
+        report.files,
+        total(&report.delivered),
+        total(&report.failed)
+    );
+    for (id, n) in &report.delivered {
+        println!("  {id}: {n} delivered");
+    }
+    for (id, n) in &report.failed {
+        println!("  {id}: {n} failed again");
+    }
+    if total(&report.failed) > 0 {
+        anyhow::bail!("some dead letters failed again; they are back in the dead-letter files");
+    }
+    Ok(())
 }
 
 fn run(cli: &Cli, plan: &config::Plan, host: &Host) -> anyhow::Result<()> {

@@ -359,6 +359,14 @@ pub enum Step {
     Permanent,
     /// Fail retryably for only the first `n` items of the batch.
     PartialRetryable(usize),
+    /// Answer per item: the first `retry` items fail retryably, the next `reject` are refused
+    /// for good, the rest are delivered.
+    PerItem {
+        /// Items worth another attempt.
+        retry: usize,
+        /// Items refused for good.
+        reject: usize,
+    },
     /// Take this long, then succeed.
     Delay(Duration),
 }
@@ -428,6 +436,22 @@ impl Exporter for ScriptedExporter {
                     let _ = self.delivered.consume(p).await;
                 }
                 return Err(ExportError::retryable("scripted partial failure").only(failed));
+            }
+            Step::PerItem { retry, reject } => {
+                let mut parts = batch.clone().split(1).into_iter();
+                let mut take = |n: usize| Batch::merge(parts.by_ref().take(n)).ok().flatten();
+                let retry = take(retry).unwrap_or_else(|| Batch::empty(batch.signal()));
+                let rejected = take(reject)
+                    .map(|b| vec![crate::component::Rejected::new(b, "scripted rejection")])
+                    .unwrap_or_default();
+                if let Some(rest) = Batch::merge(parts).ok().flatten() {
+                    let _ = self.delivered.consume(rest).await;
+                }
+                return Err(ExportError::per_item(
+                    "scripted per-item failure",
+                    retry,
+                    rejected,
+                ));
             }
             Step::Delay(d) => tokio::time::sleep(d).await,
         }

@@ -210,6 +210,46 @@ service: {pipelines: {logs: {receivers: [otlp], exporters: [debug]}}}
 }
 
 #[test]
+fn dead_letter_exporters_are_resolved_and_bad_ones_reported() {
+    let good = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters:
+  otlp: {endpoint: 127.0.0.1:1, dead_letter: {exporter: file/dlq}}
+  file/dlq: {path: dlq.jsonl}
+service: {pipelines: {logs: {receivers: [otlp], exporters: [otlp]}}}
+";
+    let plan = check(&[("g.yaml", good)]).unwrap();
+    let otlp = &plan.exporters[&"otlp".parse().unwrap()];
+    assert_eq!(otlp.dead_letter, Some("file/dlq".parse().unwrap()));
+    // A dead-letter sink counts as used.
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+    let bad = "
+receivers: {otlp: {protocols: {grpc:}}}
+exporters:
+  otlp: {endpoint: 127.0.0.1:1, dead_letter: {exporter: file/dql}}
+  debug: {dead_letter: {exporter: debug}}
+  file/a: {path: a, dead_letter: {exporter: otlp}}
+  file/b: {path: b, dead_letter: {exporter: file/dlq, path: x}}
+  file/dlq: {path: dlq.jsonl}
+service: {pipelines: {logs: {receivers: [otlp], exporters: [otlp, debug, file/a, file/b]}}}
+";
+    let e = check(&[("b.yaml", bad)]).unwrap_err().join("\n");
+    assert!(e.contains("exporters.otlp.dead_letter.exporter: exporter `file/dql` is not defined (did you mean `file/dlq`?)"), "{e}");
+    assert!(
+        e.contains(
+            "exporters.debug.dead_letter.exporter: an exporter cannot be its own dead-letter sink"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("exporters.file/b.dead_letter.path: give either `exporter` or `path`, not both"),
+        "{e}"
+    );
+    assert!(e.contains("exporters.file/a.dead_letter.exporter: `otlp` sends its own dead letters to another exporter"), "{e}");
+}
+
+#[test]
 fn a_receiver_and_an_exporter_may_share_an_id_but_a_connector_may_not() {
     let same = "
 receivers: {otlp: {protocols: {grpc:}}}

@@ -30,8 +30,10 @@ pub struct ComponentEntry {
 pub struct ExporterEntry {
     /// The exporter.
     pub entry: ComponentEntry,
-    /// Queue, retry and timeout settings.
+    /// Queue, retry, timeout and dead-letter settings.
     pub settings: ExporterSettings,
+    /// The exporter that takes this one's dead letters, when not a file.
+    pub dead_letter: Option<ComponentId>,
 }
 
 /// A pipeline, resolved.
@@ -70,6 +72,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The exporter that serves as `e`'s dead-letter sink, if any.
+    pub fn dead_letter_target<'a>(&self, e: &'a ExporterEntry) -> Option<&'a ComponentId> {
+        e.dead_letter.as_ref()
+    }
+
     /// The pipelines that list `connector` as a receiver.
     pub fn downstream_of(&self, connector: &ComponentId) -> Vec<&PipelinePlan> {
         self.pipelines
@@ -236,9 +243,11 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
             ExporterEntry {
                 entry: ComponentEntry { config: own, ..e },
                 settings,
+                dead_letter: None,
             },
         );
     }
+    check_dead_letters(&mut c, &mut exporters);
     for e in extensions.values() {
         if e.id.type_name() == "health_check"
             && let Err(errs) = config::parse::<HealthCheckConfig>(&e.config)
@@ -285,6 +294,57 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
         Ok(plan)
     } else {
         Err(c.errors.sorted())
+    }
+}
+
+/// Resolves each exporter's `dead_letter.exporter`: it must name another defined exporter
+/// whose own dead letters go to a file (no chains, no loops).
+fn check_dead_letters(c: &mut Checker<'_>, exporters: &mut BTreeMap<ComponentId, ExporterEntry>) {
+    let names: Vec<String> = exporters.keys().map(ToString::to_string).collect();
+    let mut resolved = Vec::new();
+    for (id, e) in exporters.iter() {
+        let Some(raw) = &e.settings.dead_letter.exporter else {
+            continue;
+        };
+        let path = e.entry.path.key("dead_letter").key("exporter");
+        let target = match ComponentId::from_str(raw) {
+            Ok(t) => t,
+            Err(err) => {
+                c.err(path, err.to_string(), None);
+                continue;
+            }
+        };
+        let Some(t) = exporters.get(&target) else {
+            let hint = did_you_mean(raw, names.iter().map(String::as_str))
+                .map(|n| format!("did you mean `{n}`?"))
+                .or_else(|| Some("define it under `exporters:`".into()));
+            c.err(path, format!("exporter `{target}` is not defined"), hint);
+            continue;
+        };
+        if &target == id {
+            c.err(
+                path,
+                "an exporter cannot be its own dead-letter sink",
+                Some(
+                    "name another exporter, or leave `dead_letter` out for the default file".into(),
+                ),
+            );
+            continue;
+        }
+        if t.settings.dead_letter.exporter.is_some() {
+            c.err(
+                path,
+                format!("`{target}` sends its own dead letters to another exporter; a dead-letter exporter must keep its own in a file"),
+                Some(format!("remove `dead_letter.exporter` from `{target}`")),
+            );
+            continue;
+        }
+        resolved.push((id.clone(), target));
+    }
+    for (id, target) in resolved {
+        if let Some(e) = exporters.get_mut(&id) {
+            e.dead_letter = Some(target);
+        }
     }
 }
 
@@ -699,10 +759,15 @@ fn unused(plan: &Plan) -> Vec<String> {
             "processor `{id}` is defined but not used in any pipeline"
         ));
     }
+    let sinks: Vec<&ComponentId> = plan
+        .exporters
+        .values()
+        .filter_map(|e| e.dead_letter.as_ref())
+        .collect();
     for id in plan
         .exporters
         .keys()
-        .filter(|id| !used(id, |p| &p.exporters))
+        .filter(|id| !used(id, |p| &p.exporters) && !sinks.contains(id))
     {
         out.push(format!(
             "exporter `{id}` is defined but not used in any pipeline"

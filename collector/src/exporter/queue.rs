@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::dead_letter::{DEAD_LETTERED, DeadLetters, GiveUp};
 use super::settings::{ExporterSettings, Sizer, WhenFull};
 
 /// How long a refused sender is asked to wait before trying again.
@@ -37,7 +38,6 @@ struct Queue {
 
 /// Why a batch was given up.
 struct Failure {
-    reason: &'static str,
     message: String,
     retryable: bool,
 }
@@ -55,14 +55,16 @@ pub struct QueuedExporter {
     stop: CancellationToken,
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     log_limit: RateLimit,
+    dead_letters: Arc<DeadLetters>,
 }
 
 impl QueuedExporter {
-    /// Wraps `exporter` and starts its queue workers.
+    /// Wraps `exporter` and starts its queue workers; what it gives up goes to `dead_letters`.
     pub fn start(
         exporter: Arc<dyn Exporter>,
         settings: ExporterSettings,
         telemetry: ComponentTelemetry,
+        dead_letters: Arc<DeadLetters>,
     ) -> Arc<Self> {
         let q = &settings.sending_queue;
         let queue = q.enabled.then(|| {
@@ -90,6 +92,7 @@ impl QueuedExporter {
             stop: CancellationToken::new(),
             workers: std::sync::Mutex::new(Vec::new()),
             log_limit: RateLimit::per_10s(),
+            dead_letters,
         });
         if let Some(queue) = &this.queue {
             let mut workers = this.workers.lock().unwrap_or_else(|p| p.into_inner());
@@ -127,12 +130,39 @@ impl QueuedExporter {
         }
     }
 
-    fn log_failure(&self, signal: Signal, items: usize, f: &Failure) {
-        if let Some(suppressed) = self.log_limit.check() {
-            tracing::error!(
-                component = %self.telemetry.id(), %signal, items, reason = f.reason, suppressed_since_last_log = suppressed,
-                "Gave up sending {items} {}: {}.", signal.item_name(), f.message
-            );
+    /// Gives `batch` up: counts it, hands it to the dead-letter sink with `message`, and logs
+    /// (rate-limited) where it went.
+    async fn give_up(&self, batch: Batch, why: GiveUp, message: &str) {
+        let signal = batch.signal();
+        let items = batch.len();
+        if items == 0 {
+            return;
+        }
+        let reason = why.label();
+        self.counter(names::EXPORTER_FAILED, signal, Some(reason))
+            .increment(items as u64);
+        let letter = format!("{reason}: {message}");
+        match self
+            .dead_letters
+            .send(batch, &letter, &self.telemetry)
+            .await
+        {
+            Ok(place) => {
+                self.counter(DEAD_LETTERED, signal, Some(reason))
+                    .increment(items as u64);
+                if let Some(suppressed) = self.log_limit.check() {
+                    tracing::error!(
+                        component = %self.telemetry.id(), %signal, items, reason, suppressed_since_last_log = suppressed,
+                        "Gave up sending {items} {} and wrote them to the {place}: {message}.", signal.item_name()
+                    );
+                }
+            }
+            Err(e) => self.telemetry.dropped(
+                signal,
+                items as u64,
+                "dead_letter_failed",
+                &format!("gave up sending them ({message}) and {e}"),
+            ),
         }
     }
 
@@ -160,7 +190,8 @@ impl QueuedExporter {
         r
     }
 
-    /// Sends a batch, retrying what may succeed later, and counts the outcome of every item.
+    /// Sends a batch, retrying what may succeed later, and counts the outcome of every item;
+    /// what is given up goes to the dead-letter sink.
     async fn deliver(&self, mut batch: Batch) -> Result<(), Failure> {
         let signal = batch.signal();
         let retry = &self.settings.retry_on_failure;
@@ -168,11 +199,11 @@ impl QueuedExporter {
         let mut interval = retry.initial_interval.get();
         loop {
             if self.stop.is_cancelled() {
-                return Err(self.shutdown_drop(&batch));
+                return Err(self.shutdown_drop(batch).await);
             }
             let result = tokio::select! {
                 r = self.attempt(&batch) => r,
-                _ = self.stop.cancelled() => return Err(self.shutdown_drop(&batch)),
+                _ = self.stop.cancelled() => return Err(self.shutdown_drop(batch).await),
             };
             let mut err = match result {
                 Ok(()) => {
@@ -182,51 +213,57 @@ impl QueuedExporter {
                 }
                 Err(e) => e,
             };
+            let rejected = std::mem::take(&mut err.rejected);
+            let rejected_items: usize = rejected.iter().map(|r| r.batch.len()).sum();
+            for r in rejected {
+                self.give_up(r.batch, GiveUp::Permanent, &r.reason).await;
+            }
             if let Some(part) = err.failed.take() {
-                let delivered = batch.len().saturating_sub(part.len());
+                let delivered = batch
+                    .len()
+                    .saturating_sub(part.len())
+                    .saturating_sub(rejected_items);
                 self.counter(names::EXPORTER_SENT, signal, None)
                     .increment(delivered as u64);
                 batch = part;
+                if batch.is_empty() {
+                    // Everything else was delivered or refused for good (and dead-lettered).
+                    return Ok(());
+                }
             }
-            let give_up = |reason, retryable| Failure {
-                reason,
-                message: err.message.clone(),
-                retryable,
-            };
-            let failure = if !err.retryable {
-                Some(give_up("permanent", false))
-            } else if !retry.enabled {
-                Some(give_up("retry_disabled", true))
-            } else {
-                None
-            };
             let wait = jitter(interval, retry.randomization_factor)
                 .max(err.retry_after.unwrap_or_default());
             let over_time = !retry.max_elapsed_time.is_zero()
                 && started.elapsed() + wait > retry.max_elapsed_time.get();
-            let failure = failure.or_else(|| {
-                over_time.then(|| Failure {
-                    reason: "retries_exhausted",
-                    message: format!(
+            let failure = if !err.retryable {
+                Some((GiveUp::Permanent, err.message.clone()))
+            } else if !retry.enabled {
+                Some((GiveUp::RetryDisabled, err.message.clone()))
+            } else if over_time {
+                Some((
+                    GiveUp::RetriesExhausted,
+                    format!(
                         "still failing after {:.0?}: {}",
                         started.elapsed(),
                         err.message
                     ),
-                    retryable: true,
-                })
-            });
-            if let Some(f) = failure {
-                self.counter(names::EXPORTER_FAILED, signal, Some(f.reason))
-                    .increment(batch.len() as u64);
-                self.log_failure(signal, batch.len(), &f);
-                return Err(f);
+                ))
+            } else {
+                None
+            };
+            if let Some((why, message)) = failure {
+                self.give_up(batch, why, &message).await;
+                return Err(Failure {
+                    message,
+                    retryable: why != GiveUp::Permanent,
+                });
             }
             self.counter(names::EXPORTER_RETRIES, signal, None)
                 .increment(1);
             tracing::debug!(component = %self.telemetry.id(), %signal, items = batch.len(), wait = ?wait, error = %err.message, "Send failed; retrying.");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.stop.cancelled() => return Err(self.shutdown_drop(&batch)),
+                _ = self.stop.cancelled() => return Err(self.shutdown_drop(batch).await),
             }
             interval = interval
                 .mul_f64(retry.multiplier)
@@ -234,12 +271,11 @@ impl QueuedExporter {
         }
     }
 
-    fn shutdown_drop(&self, batch: &Batch) -> Failure {
+    /// At the shutdown deadline: what could not be sent is kept as dead letters.
+    async fn shutdown_drop(&self, batch: Batch) -> Failure {
         let message = "the shutdown deadline passed before it could be sent".to_owned();
-        self.telemetry
-            .dropped(batch.signal(), batch.len() as u64, "shutdown", &message);
+        self.give_up(batch, GiveUp::Shutdown, &message).await;
         Failure {
-            reason: "shutdown",
             message,
             retryable: true,
         }

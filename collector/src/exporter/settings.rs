@@ -1,11 +1,59 @@
-//! The host's settings for every exporter: its sending queue, retries and per-attempt timeout.
-//! They sit beside the exporter's own keys, as in the OpenTelemetry Collector.
+//! The host's settings for every exporter: its sending queue, retries, per-attempt timeout and
+//! dead-letter sink. They sit beside the exporter's own keys, as in the OpenTelemetry Collector.
 
+use std::path::PathBuf;
+
+use lumina_sdk::component::ComponentId;
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
 use serde::Deserialize;
 
 /// The keys the host takes out of an exporter's config before the exporter sees it.
-pub const HOST_KEYS: [&str; 3] = ["sending_queue", "retry_on_failure", "timeout"];
+pub const HOST_KEYS: [&str; 4] = [
+    "sending_queue",
+    "retry_on_failure",
+    "timeout",
+    "dead_letter",
+];
+
+/// Where the default dead-letter files go, relative to the working directory.
+pub const DEFAULT_DEAD_LETTER_DIR: &str = "lumina-data/dead_letters";
+
+/// `dead_letter`: where items go that the exporter gives up on (refused for good by the
+/// destination, or still failing when retries run out). Nothing is dropped silently: by
+/// default they are appended to `lumina-data/dead_letters/<exporter id>.jsonl`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterSettings {
+    /// Another exporter (of any type) that takes the dead letters instead of a file.
+    pub exporter: Option<String>,
+    /// The dead-letter file (OTLP/JSON lines) when no `exporter` is given.
+    pub path: Option<PathBuf>,
+}
+
+impl DeadLetterSettings {
+    /// The file this exporter's dead letters go to when they go to a file.
+    pub fn file_for(&self, exporter: &ComponentId) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| default_dead_letter_file(exporter))
+    }
+}
+
+/// `lumina-data/dead_letters/<type>_<name>.jsonl`.
+pub fn default_dead_letter_file(exporter: &ComponentId) -> PathBuf {
+    let name: String = exporter
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from(DEFAULT_DEAD_LETTER_DIR).join(format!("{name}.jsonl"))
+}
 
 /// What the queue counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -103,6 +151,8 @@ pub struct ExporterSettings {
     pub retry_on_failure: RetrySettings,
     /// Time limit of one send attempt. Default 5s; 0 means none.
     pub timeout: Duration,
+    /// Where given-up items go.
+    pub dead_letter: DeadLetterSettings,
 }
 
 impl Default for ExporterSettings {
@@ -111,6 +161,7 @@ impl Default for ExporterSettings {
             sending_queue: QueueSettings::default(),
             retry_on_failure: RetrySettings::default(),
             timeout: Duration::from_secs(5),
+            dead_letter: DeadLetterSettings::default(),
         }
     }
 }
@@ -144,6 +195,12 @@ impl Validate for ExporterSettings {
             errors.push(ConfigError::new(
                 r.key("initial_interval"),
                 "must be more than 0",
+            ));
+        }
+        if self.dead_letter.exporter.is_some() && self.dead_letter.path.is_some() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("dead_letter.path"),
+                "give either `exporter` or `path`, not both",
             ));
         }
         errors.into_result(())

@@ -23,6 +23,7 @@ use lumina_sdk::telemetry::names;
 use crate::config::Plan;
 use crate::config::model::PipelineId;
 use crate::exporter::QueuedExporter;
+use crate::exporter::dead_letter::DeadLetters;
 use fanout::Fanout;
 use observe::{Counted, ReceiverOutput};
 
@@ -65,38 +66,15 @@ pub struct Graph {
     /// The pipelines that feed each connector.
     upstreams: BTreeMap<ConnectorKey, Vec<PipelineId>>,
     exporters: BTreeMap<ComponentId, Arc<QueuedExporter>>,
+    /// Exporters that serve as another's dead-letter sink.
+    dead_letter_sinks: Vec<ComponentId>,
 }
 
 impl Graph {
     /// Creates every component the plan's pipelines use. Exporter queues start at once;
     /// receivers start with [`Graph::start`].
     pub async fn build(plan: &Plan, registry: &Registry) -> Result<Graph, GraphError> {
-        let mut exporters = BTreeMap::new();
-        for p in &plan.pipelines {
-            for id in p
-                .exporters
-                .iter()
-                .filter(|id| plan.exporters.contains_key(*id))
-            {
-                if exporters.contains_key(id) {
-                    continue;
-                }
-                let e = &plan.exporters[id];
-                let factory = registry
-                    .exporter(id.type_name())
-                    .ok_or_else(|| unknown(ComponentKind::Exporter, id))?;
-                let ctx = CreateContext::new(id.clone(), ComponentKind::Exporter);
-                let telemetry = ctx.telemetry.clone();
-                let exporter = factory
-                    .create(&e.entry.config, ctx)
-                    .await
-                    .map_err(fail(ComponentKind::Exporter, id))?;
-                exporters.insert(
-                    id.clone(),
-                    QueuedExporter::start(exporter, e.settings.clone(), telemetry),
-                );
-            }
-        }
+        let exporters = build_exporters(plan, registry).await?;
 
         let mut entries: BTreeMap<PipelineId, DynConsumer> = BTreeMap::new();
         let mut connectors: BTreeMap<ConnectorKey, Arc<dyn Connector>> = BTreeMap::new();
@@ -225,6 +203,11 @@ impl Graph {
             pipelines,
             connectors,
             upstreams,
+            dead_letter_sinks: plan
+                .exporters
+                .values()
+                .filter_map(|e| plan.dead_letter_target(e).cloned())
+                .collect(),
             exporters,
         })
     }
@@ -294,13 +277,74 @@ impl Graph {
                 }
             }
         }
-        let exporters = self.exporters.iter().map(|(id, q)| async move {
-            if let Err(e) = q.shutdown(deadline).await {
-                tracing::error!(component = %id, error = %e, "An exporter did not stop cleanly.");
-            }
-        });
-        futures::future::join_all(exporters).await;
+        // Exporters that feed a dead-letter exporter first, so what they give up at the
+        // deadline still reaches it.
+        let (sinks, feeders): (Vec<_>, Vec<_>) = self
+            .exporters
+            .iter()
+            .partition(|(id, _)| self.dead_letter_sinks.contains(*id));
+        for group in [feeders, sinks] {
+            let stops = group.into_iter().map(|(id, q)| async move {
+                if let Err(e) = q.shutdown(deadline).await {
+                    tracing::error!(component = %id, error = %e, "An exporter did not stop cleanly.");
+                }
+            });
+            futures::future::join_all(stops).await;
+        }
     }
+}
+
+/// Creates every exporter the pipelines use and every exporter that serves as another's
+/// dead-letter sink; the sinks first, so the exporters that feed them can be wired to them.
+async fn build_exporters(
+    plan: &Plan,
+    registry: &Registry,
+) -> Result<BTreeMap<ComponentId, Arc<QueuedExporter>>, GraphError> {
+    let mut wanted: Vec<&ComponentId> = Vec::new();
+    for id in plan.pipelines.iter().flat_map(|p| &p.exporters) {
+        if let Some(e) = plan.exporters.get(id) {
+            wanted.push(id);
+            if let Some(target) = plan.dead_letter_target(e) {
+                wanted.push(target);
+            }
+        }
+    }
+    // Exporters with a file sink first: dead-letter exporters always have one (validation
+    // refuses chains), so they exist before the exporters that point at them.
+    wanted.sort_by_key(|id| (plan.dead_letter_target(&plan.exporters[*id]).is_some(), *id));
+    wanted.dedup();
+    let mut exporters: BTreeMap<ComponentId, Arc<QueuedExporter>> = BTreeMap::new();
+    for id in wanted {
+        let e = &plan.exporters[id];
+        let factory = registry
+            .exporter(id.type_name())
+            .ok_or_else(|| unknown(ComponentKind::Exporter, id))?;
+        let ctx = CreateContext::new(id.clone(), ComponentKind::Exporter);
+        let telemetry = ctx.telemetry.clone();
+        let exporter = factory
+            .create(&e.entry.config, ctx)
+            .await
+            .map_err(fail(ComponentKind::Exporter, id))?;
+        let file = e.settings.dead_letter.file_for(id);
+        let dead_letters = match plan.dead_letter_target(e) {
+            None => DeadLetters::file(id, file),
+            Some(target) => {
+                let consumer = exporters.get(target).cloned().ok_or_else(|| GraphError {
+                    kind: ComponentKind::Exporter,
+                    id: id.clone(),
+                    source: ComponentError::Other(format!(
+                        "its dead-letter exporter `{target}` was not built"
+                    )),
+                })?;
+                DeadLetters::exporter(id, target.clone(), consumer, file)
+            }
+        };
+        exporters.insert(
+            id.clone(),
+            QueuedExporter::start(exporter, e.settings.clone(), telemetry, dead_letters),
+        );
+    }
+    Ok(exporters)
 }
 
 fn unknown(kind: ComponentKind, id: &ComponentId) -> GraphError {

@@ -12,5 +12,5 @@ pub use registry::{DuplicateType, Registry};
 pub use traits::{
     ComponentError, ComponentInfo, Connector, ConnectorFactory, ConnectorOutputs, CreateContext,
     ExportError, Exporter, ExporterFactory, ProcessError, Processor, ProcessorFactory, Receiver,
-    ReceiverFactory, ReceiverOutputs, Transform, TransformProcessor,
+    ReceiverFactory, ReceiverOutputs, Rejected, Transform, TransformProcessor,
 };

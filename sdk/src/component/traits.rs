@@ -307,6 +307,29 @@ pub struct ExportError {
     pub retry_after: Option<Duration>,
     /// When only part of the batch failed: that part. `None` means the whole batch.
     pub failed: Option<Batch>,
+    /// Items the destination refused for good, each part with its reason (an OpenSearch
+    /// mapping error, a record over Kinesis' size limit). They are not retried; the host hands
+    /// them to the exporter's dead-letter sink. They are not part of `failed`.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Part of a batch that a destination refused for good, and why.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// The refused items.
+    pub batch: Batch,
+    /// The destination's reason, for the operator and the dead-letter record.
+    pub reason: String,
+}
+
+impl Rejected {
+    /// Part of a batch refused for `reason`.
+    pub fn new(batch: Batch, reason: impl Into<String>) -> Self {
+        Self {
+            batch,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl ExportError {
@@ -317,6 +340,7 @@ impl ExportError {
             retryable: true,
             retry_after: None,
             failed: None,
+            rejected: Vec::new(),
         }
     }
 
@@ -327,6 +351,7 @@ impl ExportError {
             retryable: false,
             retry_after: None,
             failed: None,
+            rejected: Vec::new(),
         }
     }
 
@@ -340,6 +365,19 @@ impl ExportError {
     pub fn only(mut self, part: Batch) -> Self {
         self.failed = Some(part);
         self
+    }
+
+    /// The outcome of a destination that answers per item: `retry` may succeed if sent again
+    /// (empty when nothing is worth retrying), `rejected` failed for good. Everything else in
+    /// the batch was delivered.
+    pub fn per_item(message: impl Into<String>, retry: Batch, rejected: Vec<Rejected>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: !retry.is_empty(),
+            retry_after: None,
+            failed: Some(retry),
+            rejected,
+        }
     }
 }
 

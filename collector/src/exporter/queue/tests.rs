@@ -21,13 +21,29 @@ fn settings(queue_size: usize, consumers: usize) -> ExporterSettings {
     s
 }
 
-/// A queue over `exporter` whose metrics are labelled with a name unique to the test.
+fn dead_letter_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("lumina-queue-tests-{}", std::process::id()))
+        .join(format!("{name}.jsonl"))
+}
+
+/// The dead letters the queue named `name` wrote.
+fn dead_letters(name: &str) -> Vec<crate::exporter::dead_letter::Letter> {
+    crate::exporter::dead_letter::read_file(&dead_letter_file(name)).unwrap_or_default()
+}
+
+/// A queue over `exporter` whose metrics are labelled with a name unique to the test, and
+/// whose dead letters go to a file of that name.
 fn queue(name: &str, exporter: Arc<ScriptedExporter>, s: ExporterSettings) -> Arc<QueuedExporter> {
     metrics_handle();
+    let path = dead_letter_file(name);
+    let _ = std::fs::remove_file(&path);
+    let id: lumina_sdk::component::ComponentId = name.parse().unwrap();
     QueuedExporter::start(
         exporter,
         s,
         ComponentTelemetry::new(ComponentKind::Exporter, name),
+        crate::exporter::dead_letter::DeadLetters::file(&id, path),
     )
 }
 
@@ -67,6 +83,47 @@ async fn permanent_failures_are_not_retried_and_are_counted() {
     assert_eq!(
         metric(names::EXPORTER_FAILED, "q_perm", &[("reason", "permanent")]),
         3.0
+    );
+    let letters = dead_letters("q_perm");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].batch.len(), 3);
+    assert_eq!(letters[0].exporter, "q_perm");
+    assert_eq!(letters[0].reason, "permanent: scripted permanent failure");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_item_answers_retry_what_failed_and_dead_letter_what_was_refused() {
+    let exp = Arc::new(ScriptedExporter::new([Step::PerItem {
+        retry: 2,
+        reject: 1,
+    }]));
+    let q = queue("q_per_item", exp.clone(), settings(10, 1));
+    q.consume(testkit::logs(1, 6)).await.unwrap();
+    assert!(
+        exp.delivered()
+            .wait_for_items(5, StdDuration::from_secs(5))
+            .await
+    );
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(1))
+        .await
+        .unwrap();
+    // Only the two retryable items were sent again.
+    assert_eq!(exp.attempt_sizes(), vec![6, 2]);
+    let mut ids = exp.delivered().item_ids();
+    ids.sort();
+    assert_eq!(ids, vec!["0", "1", "3", "4", "5"]);
+    assert_eq!(metric(names::EXPORTER_SENT, "q_per_item", &[]), 5.0);
+    let letters = dead_letters("q_per_item");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(testkit::item_ids(&letters[0].batch), vec!["2"]);
+    assert_eq!(letters[0].reason, "permanent: scripted rejection");
+    assert_eq!(
+        metric(
+            crate::exporter::dead_letter::DEAD_LETTERED,
+            "q_per_item",
+            &[("reason", "permanent")]
+        ),
+        1.0
     );
 }
 
@@ -184,6 +241,15 @@ async fn gives_up_after_max_elapsed_time() {
         2.0
     );
     assert!(exp.attempt_sizes().len() > 2);
+    let letters = dead_letters("q_exhausted");
+    assert_eq!(letters.iter().map(|l| l.batch.len()).sum::<usize>(), 2);
+    assert!(
+        letters[0]
+            .reason
+            .starts_with("retries_exhausted: still failing after"),
+        "{}",
+        letters[0].reason
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -207,7 +273,7 @@ async fn shutdown_sends_what_is_queued() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn what_is_left_at_the_deadline_is_dropped_and_counted() {
+async fn what_is_left_at_the_deadline_is_kept_as_dead_letters() {
     let exp = Arc::new(ScriptedExporter::default());
     exp.set_down(true);
     let q = queue("q_deadline", exp.clone(), settings(100, 1));
@@ -218,9 +284,18 @@ async fn what_is_left_at_the_deadline_is_dropped_and_counted() {
         .await
         .unwrap();
     assert_eq!(
-        metric(names::DROPPED, "q_deadline", &[("reason", "shutdown")]),
+        metric(
+            crate::exporter::dead_letter::DEAD_LETTERED,
+            "q_deadline",
+            &[("reason", "shutdown")]
+        ),
         6.0
     );
+    let kept: usize = dead_letters("q_deadline")
+        .iter()
+        .map(|l| l.batch.len())
+        .sum();
+    assert_eq!(kept, 6);
 }
 
 #[tokio::test(start_paused = true)]

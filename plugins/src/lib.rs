@@ -17,6 +17,7 @@
 //! | receiver | `gp`, `rt` | voice events: OTLP logs and native JSON, validated |
 //! | processor | `dialogue_assembly` | voice events → Dialogue records, durable state |
 //! | connector | `voice_metrics` | dialogue records → call metrics |
+//! | connector | `region_router` | each tenant's events → its home region's pipelines |
 
 pub mod batch;
 pub mod common;
@@ -48,6 +49,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
     registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
     registry.add_connector(Arc::new(voice::metrics::VoiceMetricsFactory))?;
+    registry.add_connector(Arc::new(voice::router::RegionRouterFactory))?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@
 //! | connector | `voice_metrics` | dialogue records → call metrics |
 //! | connector | `region_router` | each tenant's events → its home region's pipelines |
 
+pub mod aws;
 pub mod batch;
 pub mod common;
 pub mod debug;
@@ -47,6 +48,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(Arc::new(debug::DebugExporterFactory))?;
     registry.add_exporter(Arc::new(file::FileExporterFactory))?;
     registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
+    registry.add_exporter(Arc::new(aws::kinesis::KinesisExporterFactory))?;
     registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
     registry.add_connector(Arc::new(voice::metrics::VoiceMetricsFactory))?;
     registry.add_connector(Arc::new(voice::router::RegionRouterFactory))?;

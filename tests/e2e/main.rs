@@ -4,6 +4,7 @@
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod aws;
 mod backpressure;
 mod cli;
 mod clients;

@@ -28,6 +28,8 @@ pub(crate) fn http() -> reqwest::Client {
 
 pub(crate) use lumina_sdk::testkit::free_port;
 
+pub(crate) mod services;
+
 /// A plugin built by `scripts/build-plugins.sh` (in `LUMINA_PLUGIN_DIR`, else
 /// `<target>/plugins`).
 pub(crate) fn plugin(name: &str) -> PathBuf {
@@ -93,6 +95,25 @@ pub(crate) async fn wait_for<T>(
             ),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Like [`wait_for`] for checks that must await (a query to a service).
+pub(crate) async fn wait_for_async<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(why) => assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?}: {why}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -185,6 +206,7 @@ impl Collector {
             .unwrap();
         let child = Command::new(lumina_bin())
             .args(&self.argv)
+            .envs(services::AWS_ENV)
             .current_dir(self.dir.as_ref().unwrap().path())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

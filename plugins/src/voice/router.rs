@@ -570,7 +570,8 @@ struct RegionRouter {
     shared: Arc<Shared>,
     stop: CancellationToken,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
-    /// How many times the tenants file was reloaded (or tried).
+    /// How many times the tenants file was reloaded (or tried); the tests wait on it.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests wait on reloads"))]
     reloads: tokio::sync::watch::Receiver<u64>,
 }
 

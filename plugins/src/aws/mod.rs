@@ -1,0 +1,59 @@
+//! The AWS exporters (`kinesis`, `opensearch`, `appsync`) and what they share: region,
+//! endpoint override and credentials from the standard AWS chain (environment, shared
+//! profile, web identity, container and instance roles), never from Lumina's own config.
+//!
+//! The SDK is built on rustls with the `ring` provider, the same TLS stack as the rest of
+//! the collector, so no second crypto library (aws-lc) is compiled in. SDK-level retries are
+//! off: the host's `retry_on_failure` retries with backoff and, for Kinesis, per record.
+
+pub mod appsync;
+pub mod kinesis;
+pub mod opensearch;
+pub mod sign;
+pub mod voice_json;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
+use serde::Deserialize;
+
+/// The AWS keys every AWS exporter takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSettings {
+    /// The AWS region (`eu-west-1`). Default: from the environment / profile.
+    pub region: Option<String>,
+    /// An endpoint URL to use instead of the region's (local stand-ins, VPC endpoints).
+    pub endpoint: Option<String>,
+}
+
+impl AwsSettings {
+    /// Checks the endpoint is a URL.
+    pub fn check(&self, errors: &mut ConfigErrors) {
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("endpoint"),
+                format!("`{e}` must be an http:// or https:// URL"),
+            ));
+        }
+    }
+
+    /// Loads the SDK configuration: region, endpoint, credentials chain, HTTP client.
+    pub async fn load(&self) -> SdkConfig {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if let Some(r) = &self.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(e) = &self.endpoint {
+            loader = loader.endpoint_url(e.clone());
+        }
+        loader.load().await
+    }
+}

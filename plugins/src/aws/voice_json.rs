@@ -1,0 +1,117 @@
+//! Log records one at a time, each with the one-record batch it came from (so a destination
+//! that answers per record can retry or dead-letter exactly that record) and, where it is
+//! one, its voice meaning: a voice event or a dialogue record.
+
+use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
+use lumina_sdk::proto::common::v1::{KeyValue, any_value};
+use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lumina_sdk::voice::{Dialogue, DialogueRecordKind, EVENT_NAME, VoiceEvent};
+use lumina_sdk::{Batch, Payload};
+use serde_json::Value;
+
+/// What a record means in the voice domain.
+#[derive(Debug, Clone)]
+pub enum VoiceRecord {
+    /// A voice event (`lumina.voice.event`).
+    Event(Box<VoiceEvent>),
+    /// A dialogue record (`lumina.dialogue.update` / `.end`).
+    Dialogue(DialogueRecordKind, Box<Dialogue>),
+}
+
+impl VoiceRecord {
+    /// The record as JSON: the native event JSON, or the Dialogue JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            VoiceRecord::Event(e) => e.to_json(),
+            VoiceRecord::Dialogue(_, d) => serde_json::to_value(d).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// One log record.
+pub struct Record {
+    /// A batch holding only this record, with its resource and scope.
+    pub batch: Batch,
+    /// Its resource's attributes.
+    pub resource: Vec<KeyValue>,
+    /// The record.
+    pub record: LogRecord,
+}
+
+impl Record {
+    /// A string (or integer) attribute of the record, else of its resource.
+    pub fn attr(&self, key: &str) -> Option<String> {
+        let find = |attrs: &[KeyValue]| {
+            attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+                match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(s) => Some(s.clone()),
+                    any_value::Value::IntValue(i) => Some(i.to_string()),
+                    _ => None,
+                }
+            })
+        };
+        find(&self.record.attributes).or_else(|| find(&self.resource))
+    }
+
+    /// The record's voice meaning, or why it has none.
+    pub fn voice(&self) -> Result<VoiceRecord, String> {
+        if let Some(d) = Dialogue::from_log_record(&self.record) {
+            return d
+                .map(|(k, d)| VoiceRecord::Dialogue(k, Box::new(d)))
+                .map_err(|e| format!("a bad dialogue record: {e}"));
+        }
+        if self.record.event_name == EVENT_NAME || self.record.event_name.is_empty() {
+            return VoiceEvent::from_log_record(&self.record, &self.resource)
+                .map(|e| VoiceRecord::Event(Box::new(e)))
+                .map_err(|e| format!("not a voice event: {e}"));
+        }
+        Err(format!(
+            "`{}` records are neither voice events nor dialogue records",
+            self.record.event_name
+        ))
+    }
+}
+
+/// Splits a logs batch into its records. Other signals give nothing.
+pub fn records(batch: &Batch) -> Vec<Record> {
+    let Payload::Logs(req) = batch.payload() else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(batch.len());
+    for rl in &req.resource_logs {
+        let resource = rl
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.clone())
+            .unwrap_or_default();
+        for sl in &rl.scope_logs {
+            for rec in &sl.log_records {
+                let one = ExportLogsServiceRequest {
+                    resource_logs: vec![ResourceLogs {
+                        resource: rl.resource.clone(),
+                        schema_url: rl.schema_url.clone(),
+                        scope_logs: vec![ScopeLogs {
+                            scope: sl.scope.clone(),
+                            schema_url: sl.schema_url.clone(),
+                            log_records: vec![rec.clone()],
+                        }],
+                    }],
+                };
+                out.push(Record {
+                    batch: Batch::logs(one),
+                    resource: resource.clone(),
+                    record: rec.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Merges one-record batches back into one batch (empty when there are none).
+pub fn merge(parts: impl IntoIterator<Item = Batch>) -> Batch {
+    Batch::merge(parts)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Batch::empty(lumina_sdk::Signal::Logs))
+}

@@ -1,0 +1,244 @@
+//! Local stand-ins for AWS services (kinesalite, the Amplify AppSync simulator), installed by
+//! `scripts/setup-services.sh` and started on free 127.0.0.1 ports, stopped by PID.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{free_port, workspace};
+
+/// The directory with `node_modules` and the start scripts (`LUMINA_SERVICES_DIR` overrides).
+pub(crate) fn services_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Ok(p) = std::env::var("LUMINA_SERVICES_DIR") {
+            return PathBuf::from(p);
+        }
+        let out = Command::new(workspace().join("scripts/setup-services.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "scripts/setup-services.sh failed");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
+/// A Node-run stand-in. Killed when dropped.
+pub(crate) struct NodeService {
+    child: Option<Child>,
+    script: String,
+    args: Vec<String>,
+    /// Its port.
+    pub(crate) port: u16,
+}
+
+impl NodeService {
+    /// Starts `node <script> <port> <args...>` and waits for its `ready` line.
+    pub(crate) fn start(script: &str, args: &[String]) -> NodeService {
+        let mut s = NodeService {
+            child: None,
+            script: script.to_owned(),
+            args: args.to_vec(),
+            port: free_port(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let dir = services_dir();
+        let mut child = Command::new("node")
+            .arg(dir.join(&self.script))
+            .arg(self.port.to_string())
+            .args(&self.args)
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                if line.starts_with("ready") {
+                    let _ = tx.send(());
+                    break;
+                }
+            }
+            // Keep draining so the service never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(60));
+        if ready.is_err() {
+            let _ = child.kill();
+            panic!("{} did not start", self.script);
+        }
+        self.child = Some(child);
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL): the service is down until [`NodeService::restart`].
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub(crate) fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for NodeService {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Environment for processes that talk to the stand-ins: fixed test credentials (kinesalite
+/// needs a well-formed signature but checks nothing) and no instance-metadata lookups.
+pub(crate) const AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "AKIDLUMINATEST"),
+    ("AWS_SECRET_ACCESS_KEY", "lumina-test-secret"),
+    ("AWS_REGION", "eu-west-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// Kinesalite with helpers to create streams and read them back.
+pub(crate) struct Kinesis {
+    /// The process.
+    pub(crate) service: NodeService,
+    client: aws_sdk_kinesis::Client,
+}
+
+/// One record read back.
+#[derive(Debug, Clone)]
+pub(crate) struct KinesisRecord {
+    pub(crate) partition_key: String,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Kinesis {
+    /// Starts kinesalite (in memory).
+    pub(crate) async fn start() -> Kinesis {
+        let service = NodeService::start("kinesalite.js", &[]);
+        let creds = aws_sdk_kinesis::config::Credentials::new(
+            AWS_ENV[0].1,
+            AWS_ENV[1].1,
+            None,
+            None,
+            "lumina-tests",
+        );
+        let conf = aws_sdk_kinesis::Config::builder()
+            .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+            .region(aws_sdk_kinesis::config::Region::new("eu-west-1"))
+            .endpoint_url(service.url())
+            .credentials_provider(creds)
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        Kinesis {
+            service,
+            client: aws_sdk_kinesis::Client::from_conf(conf),
+        }
+    }
+
+    /// Creates a stream with `shards` shards and waits until it is ACTIVE.
+    pub(crate) async fn create_stream(&self, name: &str, shards: i32) {
+        self.client
+            .create_stream()
+            .stream_name(name)
+            .shard_count(shards)
+            .send()
+            .await
+            .unwrap();
+        super::wait_for_async(Duration::from_secs(30), || async {
+            let d = self
+                .client
+                .describe_stream()
+                .stream_name(name)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let status = d
+                .stream_description()
+                .map(|s| s.stream_status().as_str().to_owned());
+            if status.as_deref() == Some("ACTIVE") {
+                Ok(())
+            } else {
+                Err(format!("stream {name} is {status:?}"))
+            }
+        })
+        .await;
+    }
+
+    /// Every record in the stream, shard by shard, oldest first.
+    pub(crate) async fn records(&self, name: &str) -> Vec<KinesisRecord> {
+        let d = self
+            .client
+            .describe_stream()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        let shards: Vec<String> = d
+            .stream_description()
+            .unwrap()
+            .shards()
+            .iter()
+            .map(|s| s.shard_id().to_owned())
+            .collect();
+        let mut out = Vec::new();
+        for shard in shards {
+            let mut iterator = self
+                .client
+                .get_shard_iterator()
+                .stream_name(name)
+                .shard_id(shard)
+                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator()
+                .map(str::to_owned);
+            while let Some(it) = iterator {
+                let r = self
+                    .client
+                    .get_records()
+                    .shard_iterator(it)
+                    .limit(10_000)
+                    .send()
+                    .await
+                    .unwrap();
+                if r.records().is_empty() {
+                    break;
+                }
+                for rec in r.records() {
+                    out.push(KinesisRecord {
+                        partition_key: rec.partition_key().unwrap_or_default().to_owned(),
+                        data: rec.data().as_ref().to_vec(),
+                    });
+                }
+                iterator = r.next_shard_iterator().map(str::to_owned);
+            }
+        }
+        out
+    }
+}

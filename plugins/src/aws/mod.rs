@@ -12,10 +12,20 @@ pub mod opensearch;
 pub mod sign;
 pub mod voice_json;
 
+#[cfg(test)]
+mod fixtures;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
 use serde::Deserialize;
+
+/// The SDK's HTTP client: hyper with rustls on `ring`.
+pub fn http_client() -> aws_sdk_kinesis::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
 
 /// The AWS keys every AWS exporter takes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,11 +52,8 @@ impl AwsSettings {
 
     /// Loads the SDK configuration: region, endpoint, credentials chain, HTTP client.
     pub async fn load(&self) -> SdkConfig {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(http_client())
             .retry_config(aws_config::retry::RetryConfig::disabled());
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));

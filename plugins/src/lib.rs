@@ -49,6 +49,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(Arc::new(file::FileExporterFactory))?;
     registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
     registry.add_exporter(Arc::new(aws::kinesis::KinesisExporterFactory))?;
+    registry.add_exporter(Arc::new(aws::opensearch::OpenSearchExporterFactory))?;
     registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
     registry.add_connector(Arc::new(voice::metrics::VoiceMetricsFactory))?;
     registry.add_connector(Arc::new(voice::router::RegionRouterFactory))?;

@@ -35,6 +35,29 @@ impl TlsClientConfig {
     }
 }
 
+/// An HTTP client (reqwest, rustls) with these TLS settings.
+pub fn http_client(tls: &TlsClientConfig) -> Result<reqwest::Client, ComponentError> {
+    ensure_crypto_provider();
+    let mut builder =
+        reqwest::Client::builder().danger_accept_invalid_certs(tls.insecure_skip_verify);
+    if let Some(ca) = &tls.ca_file {
+        let pem = TlsClientConfig::read(ca, "CA file")?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| ComponentError::Other(format!("invalid CA file: {e}")))?;
+        builder = builder.tls_certs_only(certs);
+    }
+    if let (Some(c), Some(k)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem = TlsClientConfig::read(c, "certificate")?;
+        pem.extend(TlsClientConfig::read(k, "key")?);
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| ComponentError::Other(format!("invalid client certificate: {e}")))?;
+        builder = builder.identity(id);
+    }
+    builder
+        .build()
+        .map_err(|e| ComponentError::Other(format!("cannot build the HTTP client: {e}")))
+}
+
 /// Installs the process-wide rustls crypto provider (ring) if none is installed yet.
 pub fn ensure_crypto_provider() {
     // Fails only when a provider is already installed, which is what we want.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::common::compression::Compression;
 use crate::common::status::{http_retryable, parse_retry_after};
-use crate::common::tls::{TlsClientConfig, ensure_crypto_provider};
+use crate::common::tls::{TlsClientConfig, http_client};
 
 /// How request bodies are encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -128,25 +128,7 @@ impl ExporterFactory for OtlpHttpExporterFactory {
         _ctx: CreateContext,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
         let cfg: OtlpHttpExporterConfig = config::parse(config)?;
-        ensure_crypto_provider();
-        let mut builder =
-            reqwest::Client::builder().danger_accept_invalid_certs(cfg.tls.insecure_skip_verify);
-        if let Some(ca) = &cfg.tls.ca_file {
-            let pem = TlsClientConfig::read(ca, "CA file")?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| ComponentError::Other(format!("invalid CA file: {e}")))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        if let (Some(c), Some(k)) = (&cfg.tls.cert_file, &cfg.tls.key_file) {
-            let mut pem = TlsClientConfig::read(c, "certificate")?;
-            pem.extend(TlsClientConfig::read(k, "key")?);
-            let id = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| ComponentError::Other(format!("invalid client certificate: {e}")))?;
-            builder = builder.identity(id);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ComponentError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let client = http_client(&cfg.tls)?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name = reqwest::header::HeaderName::try_from(k.as_str())

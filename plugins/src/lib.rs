@@ -13,6 +13,9 @@
 //! | exporter | `debug` | writes to the log or stdout |
 //! | exporter | `file` | OTLP/JSON lines or length-prefixed protobuf |
 //! | exporter | `nop` | discards (tests, benchmarks) |
+//! | exporter | `kinesis` | log records to a Kinesis data stream |
+//! | exporter | `opensearch` | dialogues and events into OpenSearch |
+//! | exporter | `appsync` | dialogue updates and events as AppSync mutations |
 //! | connector | `forward` | joins pipelines of one signal |
 //! | receiver | `gp`, `rt` | voice events: OTLP logs and native JSON, validated |
 //! | processor | `dialogue_assembly` | voice events → Dialogue records, durable state |
@@ -50,6 +53,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
     registry.add_exporter(Arc::new(aws::kinesis::KinesisExporterFactory))?;
     registry.add_exporter(Arc::new(aws::opensearch::OpenSearchExporterFactory))?;
+    registry.add_exporter(Arc::new(aws::appsync::AppSyncExporterFactory))?;
     registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
     registry.add_connector(Arc::new(voice::metrics::VoiceMetricsFactory))?;
     registry.add_connector(Arc::new(voice::router::RegionRouterFactory))?;

@@ -242,3 +242,198 @@ impl Kinesis {
         out
     }
 }
+
+/// The Amplify AppSync simulator with `configs/appsync/schema.graphql`.
+pub(crate) struct AppSync {
+    /// The process.
+    pub(crate) service: NodeService,
+    /// Its API key.
+    pub(crate) api_key: String,
+}
+
+impl AppSync {
+    /// Starts the simulator.
+    pub(crate) fn start() -> AppSync {
+        let api_key = "da2-lumina-test-key".to_owned();
+        let schema = workspace().join("configs/appsync/schema.graphql");
+        let service = NodeService::start(
+            "appsync.js",
+            &[schema.display().to_string(), api_key.clone()],
+        );
+        AppSync { service, api_key }
+    }
+
+    /// The GraphQL endpoint.
+    pub(crate) fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.service.url())
+    }
+
+    /// Subscribes (AppSync real-time protocol over WebSocket) with `query`; every `data`
+    /// message's payload arrives on the returned channel.
+    pub(crate) async fn subscribe(
+        &self,
+        query: &str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<serde_json::Value> {
+        use base64::Engine;
+        use futures::{SinkExt, StreamExt};
+        use serde_json::json;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+        let b64 =
+            |v: &serde_json::Value| base64::engine::general_purpose::STANDARD.encode(v.to_string());
+        let auth =
+            json!({"host": format!("127.0.0.1:{}", self.service.port), "x-api-key": self.api_key});
+        let url = format!(
+            "ws://127.0.0.1:{}/graphql/realtime?header={}&payload={}",
+            self.service.port,
+            b64(&auth),
+            b64(&json!({}))
+        );
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "graphql-ws".parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let text = |v: serde_json::Value| Message::text(v.to_string());
+        async fn next_of(
+            ws: &mut (
+                     impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                     + Unpin
+                 ),
+            kind: &str,
+        ) -> serde_json::Value {
+            loop {
+                let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("no `{kind}` from the AppSync simulator"))
+                    .unwrap()
+                    .unwrap();
+                if let Message::Text(t) = m {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    match v["type"].as_str() {
+                        Some(k) if k == kind => return v,
+                        Some("ka") => continue,
+                        _ => panic!("expected `{kind}`, got {v}"),
+                    }
+                }
+            }
+        }
+        ws.send(text(json!({"type": "connection_init"})))
+            .await
+            .unwrap();
+        next_of(&mut ws, "connection_ack").await;
+        let data = json!({"query": query, "variables": {}}).to_string();
+        ws.send(text(json!({
+            "id": "1",
+            "type": "start",
+            "payload": {"data": data, "extensions": {"authorization": auth}},
+        })))
+        .await
+        .unwrap();
+        next_of(&mut ws, "start_ack").await;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Text(t) = m
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
+                    && v["type"] == "data"
+                    && tx.send(v["payload"]["data"].clone()).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// The OpenSearch emulator (`awsim-opensearch`) served from the test process. It keeps the
+/// last write of a document whatever its version (it has no external versioning), so it also
+/// records the source of every document `_bulk` requests index, for checks of what reached it.
+pub(crate) struct OpenSearch {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) url: String,
+    /// `(index, source)` of every `index` operation of every `_bulk` request, in order.
+    pub(crate) indexed: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Indexed = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+async fn record_bulk(
+    axum::extract::State(indexed): axum::extract::State<Indexed>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !req.uri().path().ends_with("/_bulk") {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let mut out = Vec::new();
+    for pair in lines.chunks(2) {
+        if let (Some(index), Some(source)) = (pair[0]["index"]["_index"].as_str(), pair.get(1)) {
+            out.push((index.to_owned(), source.clone()));
+        }
+    }
+    let resp = next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await;
+    if resp.status().is_success() {
+        indexed.lock().unwrap().extend(out);
+    }
+    resp
+}
+
+impl OpenSearch {
+    /// Serves an in-memory emulator on a free port.
+    pub(crate) async fn start() -> OpenSearch {
+        let state =
+            std::sync::Arc::new(awsim_opensearch::state::OpenSearchState::ephemeral().unwrap());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let indexed: Indexed = Default::default();
+        let app = awsim_opensearch::router(state).layer(axum::middleware::from_fn_with_state(
+            indexed.clone(),
+            record_bulk,
+        ));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        OpenSearch { url, indexed, task }
+    }
+
+    /// GETs (or POSTs `body` to) `path` and returns the JSON reply.
+    pub(crate) async fn call(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let client = super::http();
+        let url = format!("{}{path}", self.url);
+        let req = match body {
+            Some(b) => client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(b.to_string()),
+            None => client.get(url),
+        };
+        let text = req.send().await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Drop for OpenSearch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -323,3 +323,215 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_stream_loses_nothing_and_the_other_exporters_keep_delivering_meanwhile() {
+    let data = tempfile::tempdir().unwrap();
+    let mut kinesis = Kinesis::start_persistent(data.path()).await;
+    for (_, region) in TENANTS {
+        kinesis.create_stream(&stream_of(region), 1).await;
+    }
+    let opensearch = OpenSearch::start().await;
+    let appsync = AppSync::start();
+    let c = Collector::start(&routing_config(
+        &kinesis.service.url(),
+        &tier2(&opensearch.url, &appsync),
+    ))
+    .await;
+    // Kinesis goes away before the calls come in.
+    kinesis.service.kill();
+    let plan = Arc::new(generate(&SimConfig {
+        calls: 40,
+        organizations: 3,
+        seed: 5,
+        ..SimConfig::default()
+    }));
+    let report = lumina_callsim::send(&plan, &target(&c), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    // Meanwhile OpenSearch gets every dialogue to its final state.
+    wait_for_async(Duration::from_secs(60), || async {
+        let indexed = opensearch.indexed.lock().unwrap().clone();
+        let ended = plan
+            .truth
+            .iter()
+            .filter(|d| {
+                indexed.iter().any(|(_, s)| {
+                    s["dialogueId"] == d.dialogue_id.as_str() && s["status"] == d.status.as_str()
+                })
+            })
+            .count();
+        if ended == plan.truth.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{ended} of {} dialogues in OpenSearch",
+                plan.truth.len()
+            ))
+        }
+    })
+    .await;
+    // ... while every Kinesis exporter was failing and retrying.
+    for (_, region) in TENANTS {
+        let component = format!("kinesis/{region}");
+        let labels = [("component", component.as_str())];
+        assert!(
+            c.metric("lumina_exporter_send_retries_total", &labels)
+                .await
+                > 0.0
+        );
+        assert_eq!(
+            c.metric("lumina_exporter_sent_items_total", &labels).await,
+            0.0
+        );
+    }
+    // Kinesis is back: everything queued arrives, each event once.
+    kinesis.service.restart();
+    assert_streams(&kinesis, &plan).await;
+    c.stop().await.assert_clean();
+}
+
+/// An OpenSearch `_bulk` endpoint that, while `broken`, refuses the listed document ids with
+/// the documented mapping-error item (400 `mapper_parsing_exception`).
+#[derive(Default)]
+struct MappingErrors {
+    broken: std::sync::atomic::AtomicBool,
+    refuse: Vec<String>,
+    /// Ids of the documents it stored.
+    stored: std::sync::Mutex<Vec<String>>,
+}
+
+async fn mapping_errors_bulk(
+    axum::extract::State(s): axum::extract::State<Arc<MappingErrors>>,
+    body: String,
+) -> axum::Json<Value> {
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let broken = s.broken.load(std::sync::atomic::Ordering::SeqCst);
+    let mut items = Vec::new();
+    for pair in lines.chunks(2) {
+        let id = pair[0]["index"]["_id"].as_str().unwrap().to_owned();
+        let index = pair[0]["index"]["_index"].clone();
+        if broken && s.refuse.contains(&id) {
+            items.push(serde_json::json!({"index": {"_index": index, "_id": id, "status": 400,
+                "error": {"type": "mapper_parsing_exception", "reason": "failed to parse field [data.digits] of type [long]"}}}));
+        } else {
+            s.stored.lock().unwrap().push(id.clone());
+            items.push(serde_json::json!({"index": {"_index": index, "_id": id, "status": 201, "result": "created"}}));
+        }
+    }
+    let errors = items.iter().any(|i| i["index"]["status"] == 400);
+    axum::Json(serde_json::json!({"took": 1, "errors": errors, "items": items}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_documents_are_dead_lettered_with_reasons_and_replayed_once_fixed() {
+    let server = Arc::new(MappingErrors {
+        broken: true.into(),
+        refuse: vec!["ev-2".into(), "ev-4".into()],
+        ..Default::default()
+    });
+    let app = axum::Router::new()
+        .route("/_bulk", axum::routing::post(mapping_errors_bulk))
+        .with_state(server.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let c = Collector::start(&format!(
+        r#"
+receivers:
+  gp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{{port:gp}}" }} }} }}
+exporters:
+  opensearch:
+    endpoints: [{url}]
+    retry_on_failure: {{ initial_interval: 100ms }}
+service:
+  pipelines:
+    logs: {{ receivers: [gp], exporters: [opensearch] }}
+"#
+    ))
+    .await;
+    let events: Vec<Value> = (1..=5)
+        .map(|i| {
+            serde_json::json!({
+                "eventId": format!("ev-{i}"), "eventType": "DTMF_RECEIVED",
+                "timestamp": "2026-11-23T10:00:00Z", "organizationId": "org-1", "accountId": "acc-1",
+                "callGuid": "call-1", "legGuid": "leg-1", "data": {"digits": "12#"},
+            })
+        })
+        .collect();
+    let resp = crate::harness::http()
+        .post(format!("http://127.0.0.1:{}/v1/events", c.port("gp")))
+        .header("content-type", "application/json")
+        .body(Value::Array(events).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    // The three good ones are stored; the two refused ones are dead letters, with the reason.
+    let dlq = c.path("lumina-data/dead_letters/opensearch.jsonl");
+    let letters = crate::harness::wait_for(Duration::from_secs(30), || {
+        let letters =
+            lumina_collector::exporter::dead_letter::read_file(&dlq).map_err(|e| e.to_string())?;
+        let n: usize = letters.iter().map(|l| l.batch.len()).sum();
+        if n == 2 {
+            Ok(letters)
+        } else {
+            Err(format!("{n} dead letters"))
+        }
+    })
+    .await;
+    for l in &letters {
+        assert_eq!(l.exporter, "opensearch");
+        assert_eq!(
+            l.reason,
+            "permanent: 400 mapper_parsing_exception: failed to parse field [data.digits] of type [long]"
+        );
+    }
+    let mut stored = server.stored.lock().unwrap().clone();
+    stored.sort();
+    assert_eq!(stored, vec!["ev-1", "ev-3", "ev-5"]);
+    assert_eq!(
+        c.metric(
+            "lumina_exporter_dead_lettered_items_total",
+            &[("component", "opensearch"), ("reason", "permanent")]
+        )
+        .await,
+        2.0
+    );
+
+    // The mapping is fixed; `lumina dlq replay` delivers the dead letters.
+    server
+        .broken
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let out = std::process::Command::new(crate::harness::lumina_bin())
+        .args(["dlq", "replay", "--config"])
+        .arg(c.path("config.yaml"))
+        .current_dir(c.path(""))
+        .envs(crate::harness::services::AWS_ENV)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 item(s) delivered, 0 failed again"),
+        "{stdout}"
+    );
+    let mut stored = server.stored.lock().unwrap().clone();
+    stored.sort();
+    assert_eq!(stored, vec!["ev-1", "ev-2", "ev-3", "ev-4", "ev-5"]);
+    // Nothing is left to replay.
+    assert!(!dlq.exists());
+    assert!(
+        !c.path("lumina-data/dead_letters/opensearch.jsonl.replay")
+            .exists()
+    );
+    c.stop().await.assert_clean();
+}

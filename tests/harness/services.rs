@@ -133,7 +133,19 @@ pub(crate) struct KinesisRecord {
 impl Kinesis {
     /// Starts kinesalite (in memory).
     pub(crate) async fn start() -> Kinesis {
-        let service = NodeService::start("kinesalite.js", &[]);
+        Self::with_service(NodeService::start("kinesalite.js", &[])).await
+    }
+
+    /// Starts kinesalite keeping its streams in `dir`, so they survive a restart.
+    pub(crate) async fn start_persistent(dir: &std::path::Path) -> Kinesis {
+        Self::with_service(NodeService::start(
+            "kinesalite.js",
+            &[dir.display().to_string()],
+        ))
+        .await
+    }
+
+    async fn with_service(service: NodeService) -> Kinesis {
         let creds = aws_sdk_kinesis::config::Credentials::new(
             AWS_ENV[0].1,
             AWS_ENV[1].1,

@@ -535,3 +535,63 @@ service:
     );
     c.stop().await.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutation_appsync_refuses_is_dead_lettered_with_its_graphql_error() {
+    let appsync = AppSync::start();
+    let c = Collector::start(&format!(
+        r#"
+receivers:
+  gp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{{port:gp}}" }} }} }}
+exporters:
+  appsync:
+    url: {}
+    auth: {{ api_key: {} }}
+    events: {{ mutation: publishEvent, input_type: EventInput, selection: "eventId callerNumber" }}
+service:
+  pipelines:
+    logs: {{ receivers: [gp], exporters: [appsync] }}
+"#,
+        appsync.graphql_url(),
+        appsync.api_key
+    ))
+    .await;
+    let event = serde_json::json!({
+        "eventId": "ev-1", "eventType": "CALL_STARTED", "timestamp": "2026-11-23T10:00:00Z",
+        "organizationId": "org-1", "accountId": "acc-1", "callGuid": "call-1", "legGuid": "leg-1",
+    });
+    let resp = crate::harness::http()
+        .post(format!("http://127.0.0.1:{}/v1/events", c.port("gp")))
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    // `Event` has no `callerNumber`: the simulator refuses the document, which is not retried.
+    let dlq = c.path("lumina-data/dead_letters/appsync.jsonl");
+    let letters = crate::harness::wait_for(Duration::from_secs(30), || {
+        lumina_collector::exporter::dead_letter::read_file(&dlq).map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.starts_with("permanent: "),
+        "{}",
+        letters[0].reason
+    );
+    assert!(
+        letters[0].reason.contains("callerNumber"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        c.metric(
+            "lumina_exporter_send_retries_total",
+            &[("component", "appsync")]
+        )
+        .await,
+        0.0
+    );
+    c.stop().await.assert_clean();
+}

@@ -31,14 +31,29 @@ pub struct ReplayReport {
     pub failed: BTreeMap<String, usize>,
 }
 
-/// The dead-letter files of every exporter in `plan` whose dead letters go to a file.
+/// The dead-letter files of `plan`: each exporter's own dead-letter file, and the `path` of
+/// every `file` exporter that serves as another's dead-letter sink.
 pub fn default_files(plan: &Plan) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = plan
         .exporters
         .iter()
-        .filter(|(_, e)| e.dead_letter.is_none())
         .map(|(id, e)| e.settings.dead_letter.file_for(id))
         .collect();
+    for target in plan
+        .exporters
+        .values()
+        .filter_map(|e| e.dead_letter.as_ref())
+    {
+        if target.type_name() == "file"
+            && let Some(path) = plan.exporters[target]
+                .entry
+                .config
+                .get("path")
+                .and_then(|v| v.as_str())
+        {
+            files.push(PathBuf::from(path));
+        }
+    }
     files.sort();
     files.dedup();
     files

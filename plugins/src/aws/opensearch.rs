@@ -260,8 +260,11 @@ impl ExporterFactory for OpenSearchExporterFactory {
 
 /// The endpoint of an Amazon OpenSearch Service domain.
 async fn discover(aws: &AwsSettings, domain: &str) -> Result<String, String> {
-    let sdk = aws.load().await;
-    let client = aws_sdk_opensearch::Client::new(&sdk);
+    describe(&aws.load().await, domain).await
+}
+
+async fn describe(sdk: &aws_config::SdkConfig, domain: &str) -> Result<String, String> {
+    let client = aws_sdk_opensearch::Client::new(sdk);
     let out = client
         .describe_domain()
         .domain_name(domain)

@@ -250,3 +250,58 @@ async fn a_second_endpoint_takes_over_when_the_first_is_down_and_records_that_ar
         err.rejected[0].reason
     );
 }
+
+/// `DescribeDomain` as the Amazon OpenSearch Service API reference documents it
+/// (`GET /2021-01-01/opensearch/domain/{DomainName}`, REST-JSON; an unknown domain is a 409
+/// `ResourceNotFoundException`). No stand-in in reach implements this API.
+async fn describe_domain(
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    if name != "voice" {
+        let e = json!({"message": format!("Domain not found: {name}")});
+        return (
+            StatusCode::CONFLICT,
+            [("x-amzn-errortype", "ResourceNotFoundException")],
+            axum::Json(e),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"DomainStatus": {
+        "ARN": "arn:aws:es:eu-west-1:123456789012:domain/voice",
+        "DomainId": "123456789012/voice",
+        "DomainName": "voice",
+        "Endpoint": "search-voice-abc123.eu-west-1.es.amazonaws.com",
+        "Created": true, "Deleted": false, "Processing": false,
+        "ClusterConfig": {"InstanceType": "r6g.large.search", "InstanceCount": 2},
+    }}))
+    .into_response()
+}
+
+#[tokio::test]
+async fn the_endpoint_of_a_domain_is_looked_up_by_name() {
+    let url = listen(axum::Router::new().route(
+        "/2021-01-01/opensearch/domain/{name}",
+        axum::routing::get(describe_domain),
+    ))
+    .await;
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+            ),
+        )
+        .http_client(crate::aws::http_client())
+        .build();
+    assert_eq!(
+        describe(&sdk, "voice").await.unwrap(),
+        "https://search-voice-abc123.eu-west-1.es.amazonaws.com"
+    );
+    let err = describe(&sdk, "nope").await.unwrap_err();
+    assert!(
+        err.contains("ResourceNotFoundException") && err.contains("Domain not found: nope"),
+        "{err}"
+    );
+}

@@ -57,14 +57,14 @@ fn hex(b: &[u8]) -> String {
 /// What arrived for one run: log records (attributes + body), spans (trace id, span id, name)
 /// and counter points (seq → value), each with its resource attributes.
 #[derive(Default, Debug)]
-struct Arrived {
-    logs: Vec<(BTreeMap<String, J>, String)>,
-    spans: Vec<(String, String, String)>,
-    points: BTreeMap<i64, i64>,
+pub(crate) struct Arrived {
+    pub(crate) logs: Vec<(BTreeMap<String, J>, String)>,
+    pub(crate) spans: Vec<(String, String, String)>,
+    pub(crate) points: BTreeMap<i64, i64>,
     resources: Vec<BTreeMap<String, J>>,
 }
 
-fn arrived(batches: &[Batch], run: &str) -> Arrived {
+pub(crate) fn arrived(batches: &[Batch], run: &str) -> Arrived {
     let mut a = Arrived::default();
     let is_run = |kvs: &[KeyValue]| attrs(kvs).get("run") == Some(&J::from(run));
     for b in batches {

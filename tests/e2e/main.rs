@@ -12,5 +12,6 @@ mod golden;
 mod graph;
 mod loadgen;
 mod plugins;
+mod security;
 mod shutdown;
 mod voice;

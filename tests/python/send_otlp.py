@@ -3,6 +3,8 @@ then prints (as JSON on stdout) exactly what it sent, so a test can compare it w
 out of the collector.
 
 Usage: send_otlp.py --protocol grpc|http --endpoint HOST:PORT --run RUN_ID --count N
+         [--ca CA.pem [--cert CLIENT.pem --key CLIENT-KEY.pem]] [--token BEARER]
+With --ca it speaks TLS (and mutual TLS with --cert/--key); --token sends it as a bearer token.
 """
 
 import argparse
@@ -24,24 +26,42 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 DELTA = {Counter: AggregationTemporality.DELTA}
 
 
-def exporters(protocol, endpoint):
+def exporters(protocol, endpoint, ca=None, cert=None, key=None, token=None):
+    headers = {"authorization": f"Bearer {token}"} if token else None
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        kw = {"endpoint": f"http://{endpoint}", "insecure": True}
+        if ca:
+            import grpc
+
+            read = lambda p: open(p, "rb").read() if p else None
+            creds = grpc.ssl_channel_credentials(read(ca), read(key), read(cert))
+            kw = {"endpoint": f"https://{endpoint}", "insecure": False, "credentials": creds}
+        else:
+            kw = {"endpoint": f"http://{endpoint}", "insecure": True}
+        if headers:
+            kw["headers"] = headers
         return OTLPLogExporter(**kw), OTLPSpanExporter(**kw), OTLPMetricExporter(preferred_temporality=DELTA, **kw)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    kw = {}
+    if ca:
+        kw["certificate_file"] = ca
+        if cert:
+            kw["client_certificate_file"] = cert
+            kw["client_key_file"] = key
+    if headers:
+        kw["headers"] = headers
     # The HTTP exporters need the per-signal path when given an explicit endpoint.
-    base = f"http://{endpoint}"
+    base = f"{'https' if ca else 'http'}://{endpoint}"
     return (
-        OTLPLogExporter(endpoint=f"{base}/v1/logs"),
-        OTLPSpanExporter(endpoint=f"{base}/v1/traces"),
-        OTLPMetricExporter(endpoint=f"{base}/v1/metrics", preferred_temporality=DELTA),
+        OTLPLogExporter(endpoint=f"{base}/v1/logs", **kw),
+        OTLPSpanExporter(endpoint=f"{base}/v1/traces", **kw),
+        OTLPMetricExporter(endpoint=f"{base}/v1/metrics", preferred_temporality=DELTA, **kw),
     )
 
 
@@ -51,10 +71,14 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--run", required=True)
     p.add_argument("--count", type=int, default=20)
+    p.add_argument("--ca")
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--token")
     a = p.parse_args()
 
     resource = Resource.create({"service.name": "python-sender", "lumina.test.run": a.run})
-    log_exp, span_exp, metric_exp = exporters(a.protocol, a.endpoint)
+    log_exp, span_exp, metric_exp = exporters(a.protocol, a.endpoint, a.ca, a.cert, a.key, a.token)
 
     sent = {"logs": [], "spans": [], "metrics": []}
 

@@ -3,6 +3,7 @@
 pub mod compression;
 pub mod endpoint;
 pub mod grpc_codec;
+pub mod server_tls;
 pub mod status;
 pub mod tls;
 

@@ -1,5 +1,6 @@
 //! Config of the `otlp` receiver, with the OpenTelemetry Collector's keys.
 
+use crate::common::server_tls::{ServerAuthConfig, ServerTlsConfig};
 use std::collections::BTreeMap;
 
 use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
@@ -66,6 +67,10 @@ pub struct GrpcServerConfig {
     pub max_concurrent_streams: Option<u32>,
     /// HTTP/2 keepalive settings.
     pub keepalive: KeepaliveConfig,
+    /// Serve over TLS (and require client certificates with `client_ca_file`).
+    pub tls: Option<ServerTlsConfig>,
+    /// Require a bearer token or API key.
+    pub auth: Option<ServerAuthConfig>,
 }
 
 impl Default for GrpcServerConfig {
@@ -76,6 +81,8 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
             max_concurrent_streams: None,
             keepalive: KeepaliveConfig::default(),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -120,6 +127,10 @@ pub struct HttpServerConfig {
     pub compression_algorithms: Option<Vec<Compression>>,
     /// Headers added to every response.
     pub response_headers: BTreeMap<String, String>,
+    /// Serve over TLS (and require client certificates with `client_ca_file`).
+    pub tls: Option<ServerTlsConfig>,
+    /// Require a bearer token or API key.
+    pub auth: Option<ServerAuthConfig>,
 }
 
 impl Default for HttpServerConfig {
@@ -132,6 +143,8 @@ impl Default for HttpServerConfig {
             metrics_url_path: "/v1/metrics".into(),
             compression_algorithms: None,
             response_headers: BTreeMap::new(),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -177,11 +190,17 @@ impl Validate for OtlpReceiverConfig {
                     "must be at least 1",
                 ));
             }
+            if let Some(a) = &g.auth {
+                a.check(&mut errors, &gp.key("auth"));
+            }
         }
         if let Some(h) = &self.protocols.http {
             let hp = p.key("http");
             if let Err(e) = endpoint::listen_address(&h.endpoint) {
                 errors.push(ConfigError::new(hp.key("endpoint"), e));
+            }
+            if let Some(a) = &h.auth {
+                a.check(&mut errors, &hp.key("auth"));
             }
             if h.max_request_body_size.bytes() == 0 {
                 errors.push(ConfigError::new(

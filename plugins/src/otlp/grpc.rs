@@ -1,6 +1,8 @@
 //! The OTLP/gRPC server (tonic). One service per signal that has a pipeline; the others answer
 //! UNIMPLEMENTED, as the OpenTelemetry Collector does.
 
+use crate::common::server_tls::TlsListener;
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
 use std::time::Duration;
 
 use lumina_sdk::Batch;
@@ -109,11 +111,13 @@ pub(crate) async fn bind(address: &str) -> Result<TcpListener, ComponentError> {
 /// flight.
 pub(crate) fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     cfg: &GrpcServerConfig,
     outputs: &ReceiverOutputs,
+    telemetry: ComponentTelemetry,
     shutdown: CancellationToken,
     id: String,
-) -> JoinHandle<()> {
+) -> Result<JoinHandle<()>, ComponentError> {
     let limit =
         usize::try_from(cfg.max_recv_msg_size_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     macro_rules! service {
@@ -152,17 +156,61 @@ pub(crate) fn serve(
     if let Some(grace) = sp.max_connection_age_grace {
         builder = builder.max_connection_age_grace(grace.get());
     }
+    let auth = cfg.auth.clone().map(std::sync::Arc::new);
+    let refusals = std::sync::Arc::new(RateLimit::per_10s());
+    let check = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
+        match &auth {
+            Some(a) if !a.allows(&req.metadata().clone().into_headers()) => {
+                telemetry
+                    .counter(
+                        names::RECEIVER_BAD_REQUESTS,
+                        &[("reason", "unauthenticated".to_owned())],
+                    )
+                    .increment(1);
+                if let Some(suppressed) = refusals.check() {
+                    tracing::warn!(component = %telemetry.id(), suppressed_since_last_log = suppressed, "Refused a gRPC request without valid credentials.");
+                }
+                Err(tonic::Status::unauthenticated(
+                    "missing or invalid credentials",
+                ))
+            }
+            _ => Ok(req),
+        }
+    };
     let router = builder
+        .layer(tonic::service::InterceptorLayer::new(check))
         .add_optional_service(logs)
         .add_optional_service(traces)
         .add_optional_service(metrics);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tokio::spawn(async move {
-        if let Err(e) = router
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await
-        {
+    let tls_id = id.clone();
+    let report = move |r: Result<(), tonic::transport::Error>| {
+        if let Err(e) = r {
             tracing::error!(component = %id, error = %e, "The OTLP/gRPC server stopped with an error.");
+        }
+    };
+    Ok(match tls {
+        None => {
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            tokio::spawn(async move {
+                report(
+                    router
+                        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                        .await,
+                );
+            })
+        }
+        Some(acceptor) => {
+            let incoming = TlsListener::new(listener, acceptor, tls_id)
+                .map_err(|e| ComponentError::io("cannot serve TLS", e))?
+                .into_stream();
+            tokio::spawn(async move {
+                report(
+                    router
+                        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                        .await,
+                );
+            })
         }
     })
 }

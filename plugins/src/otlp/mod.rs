@@ -112,23 +112,41 @@ pub(crate) async fn serve(
         }
         None => None,
     };
+    // TLS settings are read (certificates, keys) before anything is served.
+    let grpc_tls = match grpc.as_ref().and_then(|(_, g)| g.tls.as_ref()) {
+        Some(t) => Some(t.acceptor()?),
+        None => None,
+    };
+    let http_tls = match http.as_ref().and_then(|(_, h)| h.tls.as_ref()) {
+        Some(t) => Some(t.acceptor()?),
+        None => None,
+    };
     let mut tasks = Vec::new();
     if let Some((listener, g)) = grpc {
-        tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving OTLP/gRPC.");
+        tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = grpc_tls.is_some(), "Serving OTLP/gRPC.");
         tasks.push(grpc::serve(
             listener,
+            grpc_tls,
             g,
             outputs,
+            ctx.telemetry.clone(),
             shutdown.clone(),
             id.clone(),
-        ));
+        )?);
     }
     if let Some((listener, h)) = http {
-        tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "Serving OTLP/HTTP.");
+        tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = http_tls.is_some(), "Serving OTLP/HTTP.");
         let state = http::HttpState::new(h.clone(), ctx.telemetry.clone());
         let router =
             http::with_response_headers(http::otlp_router(&state, outputs).merge(extra), h)?;
-        tasks.push(http::serve(listener, router, shutdown.clone(), id));
+        let router = http::with_auth(router, h.auth.clone(), ctx.telemetry.clone());
+        tasks.push(http::serve(
+            listener,
+            http_tls,
+            router,
+            shutdown.clone(),
+            id,
+        )?);
     }
     Ok(tasks)
 }

@@ -1,0 +1,259 @@
+//! Security of listening receivers: TLS (rustls) with optional client certificates (mutual
+//! TLS), and bearer-token or API-key authentication. Both protocols of a receiver (gRPC and
+//! HTTP) take the same keys:
+//!
+//! ```yaml
+//! protocols:
+//!   grpc:
+//!     endpoint: 0.0.0.0:4317
+//!     tls: { cert_file: server.pem, key_file: server-key.pem, client_ca_file: clients-ca.pem }
+//!     auth: { bearer_tokens: ["${env:LUMINA_TOKEN}"] }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lumina_sdk::component::ComponentError;
+use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `tls`: serve over TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// The server's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) client certificates must chain to. When set, every client must
+    /// present one (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+fn read_pem<T>(
+    path: &PathBuf,
+    what: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, ComponentError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        ComponentError::io(
+            format!("cannot read the TLS {what} `{}`", path.display()),
+            e,
+        )
+    })?;
+    parse(&bytes).map_err(|e| {
+        ComponentError::Other(format!(
+            "the TLS {what} `{}` is not usable: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+impl ServerTlsConfig {
+    /// The rustls acceptor (ALPN `h2` and `http/1.1`).
+    pub fn acceptor(&self) -> Result<TlsAcceptor, ComponentError> {
+        super::tls::ensure_crypto_provider();
+        let chain = read_pem(&self.cert_file, "certificate", certs)?;
+        let key = read_pem(&self.key_file, "key", |b| {
+            PrivateKeyDer::from_pem_slice(b).map_err(|e| e.to_string())
+        })?;
+        let builder = rustls::ServerConfig::builder();
+        let builder = match &self.client_ca_file {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in read_pem(ca, "client CA file", certs)? {
+                    roots.add(c).map_err(|e| {
+                        ComponentError::Other(format!(
+                            "the TLS client CA file `{}`: {e}",
+                            ca.display()
+                        ))
+                    })?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                    .build()
+                    .map_err(|e| {
+                        ComponentError::Other(format!("client certificate verification: {e}"))
+                    })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+            ComponentError::Other(format!(
+                "the TLS certificate `{}` and key `{}` do not go together: {e}",
+                self.cert_file.display(),
+                self.key_file.display()
+            ))
+        })?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+/// `auth`: what a client must send. Either kind of credential is accepted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerAuthConfig {
+    /// Accepted bearer tokens (`Authorization: Bearer <token>`).
+    pub bearer_tokens: Vec<String>,
+    /// Accepted API keys, in the `api_key_header` header.
+    pub api_keys: Vec<String>,
+    /// The API-key header. Default `x-api-key`.
+    pub api_key_header: Option<String>,
+}
+
+impl ServerAuthConfig {
+    /// Checks the settings: at least one credential, none empty.
+    pub fn check(&self, errors: &mut ConfigErrors, at: &ConfigPath) {
+        if self.bearer_tokens.is_empty() && self.api_keys.is_empty() {
+            errors.push(ConfigError::new(
+                at.clone(),
+                "give `bearer_tokens` or `api_keys` (or leave `auth` out)",
+            ));
+        }
+        for (key, list) in [
+            ("bearer_tokens", &self.bearer_tokens),
+            ("api_keys", &self.api_keys),
+        ] {
+            if list.iter().any(|t| t.trim().is_empty()) {
+                errors.push(ConfigError::new(
+                    at.key(key),
+                    "must not hold an empty credential (an unset environment variable?)",
+                ));
+            }
+        }
+    }
+
+    fn header(&self) -> &str {
+        self.api_key_header.as_deref().unwrap_or("x-api-key")
+    }
+
+    /// Whether the request's headers carry an accepted credential. Comparisons take the same
+    /// time whatever the credential's content.
+    pub fn allows(&self, headers: &http::HeaderMap) -> bool {
+        let bearer = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let key = headers.get(self.header()).and_then(|v| v.to_str().ok());
+        let any = |given: Option<&str>, list: &[String]| {
+            given.is_some_and(|g| {
+                list.iter()
+                    .fold(false, |ok, t| ok | same(g.as_bytes(), t.as_bytes()))
+            })
+        };
+        any(bearer, &self.bearer_tokens) | any(key, &self.api_keys)
+    }
+}
+
+/// Constant-time equality (for equal lengths; a different length says only that).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// A listener whose connections have finished the TLS handshake. Handshakes run in their own
+/// tasks (with a time limit), so a slow client holds up nobody else; a failed one is logged
+/// at debug level and the connection closed.
+pub struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl TlsListener {
+    /// Accepts on `tcp` and hands over connections once TLS is up.
+    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor, id: String) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match tcp.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(component = %id, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                if tx.is_closed() {
+                    return;
+                }
+                let (acceptor, tx, id) = (acceptor.clone(), tx.clone(), id.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, addr)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(component = %id, peer = %addr, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::debug!(component = %id, peer = %addr, "TLS handshake timed out")
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { rx, local, task })
+    }
+
+    /// The connections as a stream (for tonic).
+    pub fn into_stream(
+        self,
+    ) -> impl futures::Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> {
+        futures::stream::unfold(self, |mut l| async move {
+            l.rx.recv().await.map(|(s, _)| (Ok(s), l))
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The accept task only ends when the listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

@@ -35,7 +35,7 @@ struct Cli {
     log_level: Option<LogLevel>,
 
     /// How long a shutdown may take to drain pipelines and exporters before what is left is
-    /// dropped (and counted).
+    /// written to the exporters' dead letters.
     #[arg(long, global = true, default_value = "20s", value_name = "DURATION")]
     shutdown_timeout: Duration,
 }

@@ -50,8 +50,8 @@ pub struct QueuedExporter {
     telemetry: ComponentTelemetry,
     queue: Option<Queue>,
     closed: AtomicBool,
-    /// Cancelled at the shutdown deadline: waits and attempts stop, what is left is dropped
-    /// and counted.
+    /// Cancelled at the shutdown deadline: waits and attempts stop, what is left is
+    /// dead-lettered.
     stop: CancellationToken,
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     log_limit: RateLimit,
@@ -281,8 +281,8 @@ impl QueuedExporter {
         }
     }
 
-    /// Stops taking batches, sends what is queued until `deadline`, drops (and counts) what is
-    /// left after it, then shuts the exporter down.
+    /// Stops taking batches, sends what is queued until `deadline`, dead-letters what is left
+    /// after it, then shuts the exporter down.
     pub async fn shutdown(&self, deadline: tokio::time::Instant) -> Result<(), ComponentError> {
         self.closed.store(true, Ordering::SeqCst);
         if let Some(q) = &self.queue {
@@ -292,7 +292,7 @@ impl QueuedExporter {
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
         let mut all = futures::future::join_all(workers);
         if tokio::time::timeout_at(deadline, &mut all).await.is_err() {
-            tracing::warn!(component = %self.telemetry.id(), "The shutdown deadline passed with data still queued; dropping it.");
+            tracing::warn!(component = %self.telemetry.id(), "The shutdown deadline passed with data still queued; writing it to the dead letters.");
             self.stop.cancel();
             all.await;
         }

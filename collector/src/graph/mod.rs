@@ -244,7 +244,7 @@ impl Graph {
     }
 
     /// Stops receivers, then flushes processors and connectors upstream first, then drains
-    /// every exporter's queue until `deadline` (what is left after it is dropped and counted).
+    /// every exporter's queue until `deadline` (what is left after it is dead-lettered).
     pub async fn shutdown(mut self, deadline: tokio::time::Instant) {
         if tokio::time::timeout_at(deadline, self.stop_receivers())
             .await

@@ -8,6 +8,7 @@ mod aws;
 mod backpressure;
 mod cli;
 mod clients;
+mod durable;
 mod golden;
 mod graph;
 mod loadgen;

@@ -440,7 +440,14 @@ pub(crate) mod sink {
     /// Starts a sink on a free port; returns the port, what it receives, and a handle that
     /// stops it when dropped.
     pub(crate) async fn start() -> (u16, Received, Shutdown) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        start_on(0).await
+    }
+
+    /// Like [`start`] on `port` (0: a free one).
+    pub(crate) async fn start_on(port: u16) -> (u16, Received, Shutdown) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Received::default();
         let svc = LogsServiceServer::new(received.clone()).max_decoding_message_size(64 << 20);

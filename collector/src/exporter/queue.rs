@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::dead_letter::{DEAD_LETTERED, DeadLetters, GiveUp};
+use super::durable::DurableStore;
 use super::settings::{ExporterSettings, Sizer, WhenFull};
 
 /// How long a refused sender is asked to wait before trying again.
@@ -26,7 +27,10 @@ const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 struct Item {
     batch: Batch,
     units: u32,
-    _permit: OwnedSemaphorePermit,
+    /// Recovered items may go over capacity and hold none.
+    _permit: Option<OwnedSemaphorePermit>,
+    /// Its place in the durable store, if the queue is durable.
+    seq: Option<u64>,
 }
 
 struct Queue {
@@ -40,6 +44,8 @@ struct Queue {
 struct Failure {
     message: String,
     retryable: bool,
+    /// Left in the durable store for the next start (the shutdown deadline passed).
+    kept: bool,
 }
 
 /// An exporter behind its queue; a [`Consumer`] for the pipelines that feed it.
@@ -56,6 +62,7 @@ pub struct QueuedExporter {
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     log_limit: RateLimit,
     dead_letters: Arc<DeadLetters>,
+    store: Option<DurableStore>,
 }
 
 impl QueuedExporter {
@@ -65,6 +72,18 @@ impl QueuedExporter {
         settings: ExporterSettings,
         telemetry: ComponentTelemetry,
         dead_letters: Arc<DeadLetters>,
+    ) -> Arc<Self> {
+        Self::start_with_store(exporter, settings, telemetry, dead_letters, None)
+    }
+
+    /// Like [`QueuedExporter::start`], with the queue kept in `store`: what the store holds
+    /// from before (a crash, a restart) is sent first.
+    pub fn start_with_store(
+        exporter: Arc<dyn Exporter>,
+        settings: ExporterSettings,
+        telemetry: ComponentTelemetry,
+        dead_letters: Arc<DeadLetters>,
+        store: Option<DurableStore>,
     ) -> Arc<Self> {
         let q = &settings.sending_queue;
         let queue = q.enabled.then(|| {
@@ -93,6 +112,7 @@ impl QueuedExporter {
             workers: std::sync::Mutex::new(Vec::new()),
             log_limit: RateLimit::per_10s(),
             dead_letters,
+            store,
         });
         if let Some(queue) = &this.queue {
             let mut workers = this.workers.lock().unwrap_or_else(|p| p.into_inner());
@@ -102,7 +122,17 @@ impl QueuedExporter {
                     while let Ok(item) = rx.recv().await {
                         let units = item.units;
                         // The outcome is counted and logged inside `deliver`.
-                        let _ = me.deliver(item.batch).await;
+                        let outcome = me.deliver(item.batch, item.seq.is_some()).await;
+                        if let (Some(seq), Some(store)) = (item.seq, &me.store)
+                            && !matches!(outcome, Err(Failure { kept: true, .. }))
+                        {
+                            let store = store.clone();
+                            let removed =
+                                tokio::task::spawn_blocking(move || store.remove(seq)).await;
+                            if let Ok(Err(e)) | Err(e) = removed.map_err(|e| e.to_string()) {
+                                tracing::error!(component = %me.telemetry.id(), error = %e, "Could not remove a finished batch from the durable queue; it will be sent again after a restart.");
+                            }
+                        }
                         me.telemetry
                             .gauge(names::QUEUE_SIZE, &[])
                             .decrement(f64::from(units));
@@ -110,7 +140,56 @@ impl QueuedExporter {
                 }));
             }
         }
+        this.recover();
         this
+    }
+
+    /// Queues what the durable store holds from before, oldest first.
+    fn recover(&self) {
+        let (Some(store), Some(q)) = (&self.store, &self.queue) else {
+            return;
+        };
+        let (pending, bad) = match store.pending() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(component = %self.telemetry.id(), error = %e, path = %store.path().display(), "Could not read the durable queue.");
+                return;
+            }
+        };
+        for (seq, why) in bad {
+            tracing::error!(component = %self.telemetry.id(), seq, error = %why, "A durable queue entry could not be read and was removed.");
+            self.telemetry.dropped(Signal::Logs, 1, "unreadable", &why);
+        }
+        if !pending.is_empty() {
+            tracing::info!(component = %self.telemetry.id(), batches = pending.len(), "Sending what the durable queue held from before.");
+        }
+        for (seq, batch) in pending {
+            let units = self.units(&batch, q.capacity);
+            let permit = q.permits.clone().try_acquire_many_owned(units).ok();
+            self.telemetry
+                .gauge(names::QUEUE_SIZE, &[])
+                .increment(f64::from(units));
+            if q.tx
+                .try_send(Item {
+                    batch,
+                    units,
+                    _permit: permit,
+                    seq: Some(seq),
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn units(&self, batch: &Batch, capacity: usize) -> u32 {
+        let units = match self.settings.sending_queue.sizer {
+            Sizer::Requests => 1,
+            Sizer::Items => batch.len().max(1),
+        }
+        .min(capacity);
+        u32::try_from(units).unwrap_or(u32::MAX)
     }
 
     fn counter(
@@ -192,18 +271,18 @@ impl QueuedExporter {
 
     /// Sends a batch, retrying what may succeed later, and counts the outcome of every item;
     /// what is given up goes to the dead-letter sink.
-    async fn deliver(&self, mut batch: Batch) -> Result<(), Failure> {
+    async fn deliver(&self, mut batch: Batch, durable: bool) -> Result<(), Failure> {
         let signal = batch.signal();
         let retry = &self.settings.retry_on_failure;
         let started = Instant::now();
         let mut interval = retry.initial_interval.get();
         loop {
             if self.stop.is_cancelled() {
-                return Err(self.shutdown_drop(batch).await);
+                return Err(self.shutdown_drop(batch, durable).await);
             }
             let result = tokio::select! {
                 r = self.attempt(&batch) => r,
-                _ = self.stop.cancelled() => return Err(self.shutdown_drop(batch).await),
+                _ = self.stop.cancelled() => return Err(self.shutdown_drop(batch, durable).await),
             };
             let mut err = match result {
                 Ok(()) => {
@@ -256,6 +335,7 @@ impl QueuedExporter {
                 return Err(Failure {
                     message,
                     retryable: why != GiveUp::Permanent,
+                    kept: false,
                 });
             }
             self.counter(names::EXPORTER_RETRIES, signal, None)
@@ -263,7 +343,7 @@ impl QueuedExporter {
             tracing::debug!(component = %self.telemetry.id(), %signal, items = batch.len(), wait = ?wait, error = %err.message, "Send failed; retrying.");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.stop.cancelled() => return Err(self.shutdown_drop(batch).await),
+                _ = self.stop.cancelled() => return Err(self.shutdown_drop(batch, durable).await),
             }
             interval = interval
                 .mul_f64(retry.multiplier)
@@ -271,13 +351,19 @@ impl QueuedExporter {
         }
     }
 
-    /// At the shutdown deadline: what could not be sent is kept as dead letters.
-    async fn shutdown_drop(&self, batch: Batch) -> Failure {
+    /// At the shutdown deadline: what could not be sent stays in the durable queue (for the
+    /// next start), or is kept as dead letters.
+    async fn shutdown_drop(&self, batch: Batch, durable: bool) -> Failure {
         let message = "the shutdown deadline passed before it could be sent".to_owned();
-        self.give_up(batch, GiveUp::Shutdown, &message).await;
+        if durable {
+            tracing::debug!(component = %self.telemetry.id(), items = batch.len(), "Left in the durable queue for the next start.");
+        } else {
+            self.give_up(batch, GiveUp::Shutdown, &message).await;
+        }
         Failure {
             message,
             retryable: true,
+            kept: durable,
         }
     }
 
@@ -327,7 +413,7 @@ impl Consumer for QueuedExporter {
         }
         let Some(q) = &self.queue else {
             // No queue: the sender waits for the send, retries included.
-            return match self.deliver(batch).await {
+            return match self.deliver(batch, false).await {
                 Ok(()) => Ok(Accepted::all()),
                 Err(f) => Err(ConsumeError::Failed {
                     component: self.id.clone(),
@@ -336,12 +422,7 @@ impl Consumer for QueuedExporter {
                 }),
             };
         };
-        let units = match self.settings.sending_queue.sizer {
-            Sizer::Requests => 1,
-            Sizer::Items => batch.len().max(1),
-        }
-        .min(q.capacity);
-        let units = u32::try_from(units).unwrap_or(u32::MAX);
+        let units = self.units(&batch, q.capacity);
         let permit = match self.settings.sending_queue.when_full {
             WhenFull::Block => {
                 let wait = self.settings.sending_queue.block_timeout.get();
@@ -376,6 +457,32 @@ impl Consumer for QueuedExporter {
                 }
             },
         };
+        // A durable queue answers the sender only once the batch is on disk.
+        let seq = match &self.store {
+            None => None,
+            Some(store) => {
+                let (store, b) = (store.clone(), batch.clone());
+                let pushed = tokio::task::spawn_blocking(move || store.push(&b))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+                match pushed {
+                    Ok(seq) => Some(seq),
+                    Err(e) => {
+                        self.counter(names::EXPORTER_REFUSED, signal, Some("storage_error"))
+                            .increment(n);
+                        if let Some(suppressed) = self.log_limit.check() {
+                            tracing::error!(component = %self.telemetry.id(), error = %e, suppressed_since_last_log = suppressed, "Could not write to the durable queue; refusing the batch so the sender retries.");
+                        }
+                        return Err(ConsumeError::Failed {
+                            component: self.id.clone(),
+                            message: format!("the durable queue cannot be written: {e}"),
+                            retryable: true,
+                        });
+                    }
+                }
+            }
+        };
         self.telemetry
             .gauge(names::QUEUE_SIZE, &[])
             .increment(f64::from(units));
@@ -383,7 +490,8 @@ impl Consumer for QueuedExporter {
             .send(Item {
                 batch,
                 units,
-                _permit: permit,
+                _permit: Some(permit),
+                seq,
             })
             .await
             .is_err()

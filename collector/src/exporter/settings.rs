@@ -77,6 +77,19 @@ pub enum WhenFull {
     DropNewest,
 }
 
+/// When a durable queue's writes reach the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// Every enqueue is synced before the sender is answered (default): nothing acknowledged
+    /// is lost, even to a power cut.
+    #[default]
+    Always,
+    /// Never synced by Lumina (the OS writes back in its own time): survives a crash of the
+    /// process, not of the machine.
+    Never,
+}
+
 /// `sending_queue`: the exporter's own bounded queue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,6 +108,11 @@ pub struct QueueSettings {
     /// With `when_full: block`, how long a sender waits for room before it is refused.
     /// Default 5s.
     pub block_timeout: Duration,
+    /// A directory: keep the queue on disk there, so what was queued survives a crash or
+    /// restart and is sent then.
+    pub storage: Option<PathBuf>,
+    /// With `storage`: `always` (default) or `never`.
+    pub fsync: Fsync,
 }
 
 impl Default for QueueSettings {
@@ -106,6 +124,8 @@ impl Default for QueueSettings {
             sizer: Sizer::Requests,
             when_full: WhenFull::Block,
             block_timeout: Duration::from_secs(5),
+            storage: None,
+            fsync: Fsync::Always,
         }
     }
 }
@@ -180,6 +200,12 @@ impl Validate for ExporterSettings {
                     "must be at least 1",
                 ));
             }
+        }
+        if self.sending_queue.storage.is_some() && !self.sending_queue.enabled {
+            errors.push(ConfigError::new(
+                q.key("storage"),
+                "needs the queue: remove `enabled: false`",
+            ));
         }
         let r = ConfigPath::parse("retry_on_failure");
         if self.retry_on_failure.multiplier < 1.0 {

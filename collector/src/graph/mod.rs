@@ -24,6 +24,8 @@ use crate::config::Plan;
 use crate::config::model::PipelineId;
 use crate::exporter::QueuedExporter;
 use crate::exporter::dead_letter::DeadLetters;
+use crate::exporter::durable::DurableStore;
+use crate::exporter::settings::Fsync;
 use fanout::Fanout;
 use observe::{Counted, ReceiverOutput};
 
@@ -339,9 +341,23 @@ async fn build_exporters(
                 DeadLetters::exporter(id, target.clone(), consumer, file)
             }
         };
+        let q = &e.settings.sending_queue;
+        let store = match &q.storage {
+            Some(dir) if q.enabled => Some(
+                DurableStore::open(dir, id, q.fsync == Fsync::Always)
+                    .map_err(fail(ComponentKind::Exporter, id))?,
+            ),
+            _ => None,
+        };
         exporters.insert(
             id.clone(),
-            QueuedExporter::start(exporter, e.settings.clone(), telemetry, dead_letters),
+            QueuedExporter::start_with_store(
+                exporter,
+                e.settings.clone(),
+                telemetry,
+                dead_letters,
+                store,
+            ),
         );
     }
     Ok(exporters)

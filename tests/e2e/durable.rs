@@ -1,0 +1,58 @@
+//! Durable sending queues: what a receiver acknowledged is on disk, survives `kill -9`, and is
+//! delivered after the restart, each record once.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::harness::{Collector, free_port, logs_client, logs_request, sink, wait_for};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_data_in_a_durable_queue_survives_kill_9_and_is_delivered_after_restart() {
+    let sink_port = free_port();
+    let config = format!(
+        "
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{sink_port}
+    tls: {{ insecure: true }}
+    compression: none
+    timeout: 200ms
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0 }}
+    sending_queue: {{ storage: '{{dir}}/queue' }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlp] }}
+"
+    );
+    let mut c = Collector::start(&config).await;
+    // The destination is down: every batch the collector acknowledges is only in its queue.
+    let mut client = logs_client(c.grpc).await;
+    for i in 0..20 {
+        client.export(logs_request(i * 10, 10, 0)).await.unwrap();
+    }
+    assert!(c.path("queue/otlp.redb").exists());
+    c.kill_and_restart().await;
+    let (_, received, _stop) = sink::start_on(sink_port).await;
+    let want: BTreeSet<String> = (0..200).map(|i| i.to_string()).collect();
+    wait_for(Duration::from_secs(30), || {
+        let got: BTreeSet<String> = received.seqs().into_iter().collect();
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} of {} records arrived; log:\n{}",
+                got.len(),
+                want.len(),
+                c.log()
+            ))
+        }
+    })
+    .await;
+    // Delivered batches are removed from the queue: a graceful stop and start sends nothing
+    // again.
+    let stopped = c.stop().await;
+    stopped.assert_clean();
+    assert_eq!(received.seqs().len(), 200, "a record arrived twice");
+}

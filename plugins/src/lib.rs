@@ -8,6 +8,7 @@
 //! | receiver | `otlp` | OTLP over gRPC and HTTP (protobuf, JSON) |
 //! | receiver | `nop` | nothing (tests, benchmarks) |
 //! | processor | `batch` | merges batches by size or time, splits oversized ones |
+//! | processor | `memory_limiter` | refuses data retryably while the process is over its memory budget |
 //! | exporter | `otlp` | OTLP over gRPC |
 //! | exporter | `otlphttp` | OTLP over HTTP |
 //! | exporter | `debug` | writes to the log or stdout |
@@ -28,6 +29,7 @@ pub mod common;
 pub mod debug;
 pub mod file;
 pub mod forward;
+pub mod memory_limiter;
 pub mod nop;
 pub mod otlp;
 pub mod otlp_exporter;
@@ -45,6 +47,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_receiver(Arc::new(voice::receiver::VoiceReceiverFactory::gp()))?;
     registry.add_receiver(Arc::new(voice::receiver::VoiceReceiverFactory::rt()))?;
     registry.add_processor(Arc::new(batch::BatchProcessorFactory))?;
+    registry.add_processor(Arc::new(memory_limiter::MemoryLimiterFactory))?;
     registry.add_processor(Arc::new(voice::assembly::AssemblyFactory))?;
     registry.add_exporter(Arc::new(otlp_exporter::OtlpExporterFactory))?;
     registry.add_exporter(Arc::new(otlphttp::OtlpHttpExporterFactory))?;

@@ -167,3 +167,45 @@ service:
         peak / 1024
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_its_memory_budget_the_collector_refuses_retryably() {
+    let c = Collector::start(
+        "
+receivers:
+  otlp: { protocols: { grpc: { endpoint: '127.0.0.1:{grpc}' }, http: { endpoint: '127.0.0.1:{http}' } } }
+processors:
+  memory_limiter: { limit: 2MiB, spike_limit: 1MiB, check_interval: 100ms }
+exporters:
+  file: { path: '{dir}/out.jsonl' }
+service:
+  pipelines:
+    logs: { receivers: [otlp], processors: [memory_limiter], exporters: [file] }
+",
+    )
+    .await;
+    // Any process is over 1 MiB resident: everything is refused, with a retryable status.
+    let mut client = logs_client(c.grpc).await;
+    let status = client.export(logs_request(0, 5, 0)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let r = crate::harness::http()
+        .post(format!("http://127.0.0.1:{}/v1/logs", c.http))
+        .header("content-type", "application/json")
+        .body(serde_json::to_string(&logs_request(5, 5, 0)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        c.metric(
+            "lumina_receiver_refused_items_total",
+            &[("component", "memory_limiter"), ("reason", "memory_limit")]
+        )
+        .await,
+        10.0
+    );
+    let stopped = c.stop().await;
+    stopped.assert_clean();
+    assert!(crate::harness::read_jsonl(&stopped.path("out.jsonl")).is_empty());
+}

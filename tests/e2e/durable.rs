@@ -56,3 +56,68 @@ service:
     stopped.assert_clean();
     assert_eq!(received.seqs().len(), 200, "a record arrived twice");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_steady_load_loses_no_acknowledged_record() {
+    let (sink_port, received, _stop_sink) = sink::start().await;
+    let config = format!(
+        "
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{sink_port}
+    tls: {{ insecure: true }}
+    compression: none
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0 }}
+    sending_queue: {{ storage: '{{dir}}/queue', num_consumers: 2 }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlp] }}
+"
+    );
+    let mut c = Collector::start(&config).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let port = c.grpc;
+    let sender = {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            let mut client = logs_client(port).await;
+            for i in 0..300 {
+                // Requests cut off by the kill are not acknowledged; they may or may not arrive.
+                if client.export(logs_request(i * 10, 10, 0)).await.is_ok() {
+                    acked.lock().unwrap().push(i);
+                }
+            }
+        })
+    };
+    wait_for(Duration::from_secs(30), || {
+        let n = acked.lock().unwrap().len();
+        if n >= 60 {
+            Ok(())
+        } else {
+            Err(format!("{n} requests acknowledged"))
+        }
+    })
+    .await;
+    assert!(!sender.is_finished(), "the load ended before the kill");
+    c.kill_and_restart().await;
+    sender.await.unwrap();
+    let acked: BTreeSet<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|i| (i * 10..i * 10 + 10).map(|s| s.to_string()))
+        .collect();
+    wait_for(Duration::from_secs(60), || {
+        let got: BTreeSet<String> = received.seqs().into_iter().collect();
+        let missing = acked.difference(&got).count();
+        if missing == 0 {
+            Ok(())
+        } else {
+            Err(format!("{missing} acknowledged records missing"))
+        }
+    })
+    .await;
+    c.stop().await.assert_clean();
+}

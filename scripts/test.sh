@@ -41,6 +41,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "Fuzz targets (a short bounded run each; scripts/fuzz.sh)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" "$root/scripts/fuzz.sh"
+
 step "lumina validate configs/*.yaml"
 for f in configs/*.yaml; do
   "$target/debug/lumina" validate --config "$f"

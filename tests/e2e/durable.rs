@@ -121,3 +121,64 @@ service:
     .await;
     c.stop().await.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_down_spools_to_disk_within_the_memory_limit_and_loses_nothing() {
+    let sink_port = free_port();
+    let config = format!(
+        "
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}', max_recv_msg_size_mib: 16 }} }} }}
+processors:
+  memory_limiter: {{ limit: 256MiB, spike_limit: 64MiB, check_interval: 100ms }}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{sink_port}
+    tls: {{ insecure: true }}
+    compression: none
+    timeout: 200ms
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 0 }}
+    sending_queue: {{ storage: '{{dir}}/queue', queue_size: 100000, fsync: never }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp] }}
+"
+    );
+    let c = Collector::start(&config).await;
+    // The destination is down while 40 MB of logs come in; every request is retried until
+    // the collector acknowledges it.
+    let (requests, records, body) = (80, 500, 1024);
+    let mut client = logs_client(c.grpc).await;
+    let mut peak = c.rss_kib();
+    for i in 0..requests {
+        loop {
+            match client
+                .export(logs_request(i * records, records, body))
+                .await
+            {
+                Ok(_) => break,
+                Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}"),
+            }
+        }
+        peak = peak.max(c.rss_kib());
+    }
+    assert!(
+        peak < 256 * 1024,
+        "resident memory reached {peak} KiB, over the 256 MiB limit"
+    );
+    // The destination comes back: everything acknowledged arrives.
+    let (_, received, _stop) = sink::start_on(sink_port).await;
+    let total = requests * records;
+    wait_for(Duration::from_secs(120), || {
+        let n = received.seqs().len();
+        if n >= total {
+            Ok(())
+        } else {
+            Err(format!("{n} of {total} records delivered"))
+        }
+    })
+    .await;
+    let got: BTreeSet<String> = received.seqs().into_iter().collect();
+    assert_eq!(got.len(), total);
+    c.stop().await.assert_clean();
+}

@@ -91,7 +91,7 @@ async fn every_example_plugin_loads_from_yaml_and_does_its_job() {
         "
 receivers:
   otlp: {{ protocols: {{ http: {{ endpoint: '127.0.0.1:{{http}}' }} }} }}
-  wasm/cdr: {{ path: '{cdr_wasm}', endpoint: '127.0.0.1:{cdr}' }}
+  wasm/cdr: {{ path: '{cdr_wasm}', endpoint: '127.0.0.1:{cdr}', auth: {{ api_keys: [cdr-key] }} }}
 processors:
   wasm/redact: {{ path: '{redact_wasm}' }}
   native/redact: {{ path: '{redact_so}', config: {{ keep_last: 2 }} }}
@@ -130,7 +130,18 @@ service:
         );
     }
     let csv = "call_guid,organization_id,caller_number,direction,start_time,end_time\nc-1,org-1,+4420,INBOUND,100,160\nc-2,org-2,+1555,OUTBOUND,200,230\nc-3,,+1,INBOUND,1,2\n";
-    let (status, reply) = post(cdr, "/cdr", "text/csv", csv.as_bytes().to_vec()).await;
+    // The host's listener asks for the API key before the plugin sees anything.
+    let (status, _) = post(cdr, "/cdr", "text/csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 401);
+    let r = http()
+        .post(format!("http://127.0.0.1:{cdr}/cdr"))
+        .header("content-type", "text/csv")
+        .header("x-api-key", "cdr-key")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let (status, reply) = (r.status().as_u16(), r.text().await.unwrap());
     assert_eq!(status, 200, "{reply}");
     let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(reply["accepted"], 2);

@@ -1,6 +1,7 @@
 //! Plugins as pipeline components: the `wasm` and `native` factories, and the processor,
 //! exporter and receiver that call a plugin through its supervisor.
 
+use lumina_plugins::common::server_tls;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -75,6 +76,21 @@ impl PluginFactory {
                 "only receiver plugins listen on an endpoint",
             )),
             (_, None) => {}
+        }
+        if self.kind != Kind::Receiver {
+            for (key, set) in [("tls", cfg.tls.is_some()), ("auth", cfg.auth.is_some())] {
+                if set {
+                    errors.push(ConfigError::new(
+                        at(key),
+                        "only receiver plugins listen, so only they take it",
+                    ));
+                }
+            }
+        }
+        if let Some(a) = &cfg.auth {
+            let mut e = ConfigErrors::new();
+            a.check(&mut e, &ConfigPath::parse("auth"));
+            errors.extend(e);
         }
         if !cfg.allow.http.is_empty() && self.kind != Kind::Exporter {
             errors.push(ConfigError::new(
@@ -212,6 +228,9 @@ impl ReceiverFactory for PluginFactory {
         Ok(Box::new(PluginReceiver {
             sup,
             endpoint,
+            tls: cfg.tls.clone(),
+            auth: cfg.auth.clone(),
+            telemetry: ctx.telemetry.clone(),
             limit: cfg.max_request_body_size.as_usize(),
             id: ctx.id.to_string(),
             stop: CancellationToken::new(),
@@ -310,6 +329,9 @@ impl Exporter for PluginExporter {
 struct PluginReceiver {
     sup: Arc<Supervised>,
     endpoint: String,
+    tls: Option<lumina_plugins::common::server_tls::ServerTlsConfig>,
+    auth: Option<lumina_plugins::common::server_tls::ServerAuthConfig>,
+    telemetry: lumina_sdk::telemetry::ComponentTelemetry,
     limit: usize,
     id: String,
     stop: CancellationToken,
@@ -430,20 +452,22 @@ impl Receiver for PluginReceiver {
             outputs,
             limit: self.limit,
         };
+        let tls = match &self.tls {
+            Some(t) => Some(t.acceptor()?),
+            None => None,
+        };
         let router = axum::Router::new()
             .fallback(axum::routing::post(receive))
             .with_state(state);
-        let stop = self.stop.clone();
-        let id = self.id.clone();
-        tracing::info!(component = %id, endpoint = %addr, "Serving a receiver plugin over HTTP.");
-        self.task = Some(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!(component = %id, error = %e, "The receiver plugin's listener stopped with an error.");
-            }
-        }));
+        let router = server_tls::with_auth(router, self.auth.clone(), self.telemetry.clone());
+        tracing::info!(component = %self.id, endpoint = %addr, tls = tls.is_some(), "Serving a receiver plugin over HTTP.");
+        self.task = Some(server_tls::serve_http(
+            listener,
+            tls,
+            router,
+            self.stop.clone(),
+            self.id.clone(),
+        )?);
         Ok(())
     }
 

@@ -52,6 +52,12 @@ pub struct PluginConfig {
     /// Receivers: the largest request body taken. Default 16MiB.
     #[serde(default = "default_body")]
     pub max_request_body_size: ByteSize,
+    /// Receivers: serve over TLS (mutual TLS with `client_ca_file`).
+    #[serde(default)]
+    pub tls: Option<lumina_plugins::common::server_tls::ServerTlsConfig>,
+    /// Receivers: require a bearer token or API key.
+    #[serde(default)]
+    pub auth: Option<lumina_plugins::common::server_tls::ServerAuthConfig>,
 }
 
 fn default_body() -> ByteSize {

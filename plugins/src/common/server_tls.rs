@@ -15,8 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use lumina_sdk::component::ComponentError;
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -25,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
 
 /// How long a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,6 +179,82 @@ impl ServerAuthConfig {
 fn same(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then finishes requests in
+/// flight.
+pub fn serve_http(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    id: String,
+) -> Result<JoinHandle<()>, ComponentError> {
+    let tls_id = id.clone();
+    let report = move |r: std::io::Result<()>| {
+        if let Err(e) = r {
+            tracing::error!(component = %id, error = %e, "The HTTP server stopped with an error.");
+        }
+    };
+    Ok(match tls {
+        None => tokio::spawn(async move {
+            report(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await,
+            );
+        }),
+        Some(acceptor) => {
+            let listener = TlsListener::new(listener, acceptor, tls_id)
+                .map_err(|e| ComponentError::io("cannot serve TLS", e))?;
+            tokio::spawn(async move {
+                report(
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown.cancelled_owned())
+                        .await,
+                );
+            })
+        }
+    })
+}
+
+/// Refuses requests without an accepted credential (401, `WWW-Authenticate: Bearer`), when
+/// `auth` is set.
+pub fn with_auth(
+    router: axum::Router,
+    auth: Option<ServerAuthConfig>,
+    telemetry: ComponentTelemetry,
+) -> axum::Router {
+    let Some(auth) = auth else {
+        return router;
+    };
+    let auth = Arc::new(auth);
+    let refusals = Arc::new(RateLimit::per_10s());
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let (auth, telemetry, refusals) = (auth.clone(), telemetry.clone(), refusals.clone());
+            async move {
+                if auth.allows(req.headers()) {
+                    return next.run(req).await;
+                }
+                telemetry
+                    .counter(
+                        names::RECEIVER_BAD_REQUESTS,
+                        &[("reason", "unauthenticated".to_owned())],
+                    )
+                    .increment(1);
+                if let Some(suppressed) = refusals.check() {
+                    tracing::warn!(component = %telemetry.id(), path = %req.uri().path(), suppressed_since_last_log = suppressed, "Refused an HTTP request without valid credentials.");
+                }
+                (
+                    http::StatusCode::UNAUTHORIZED,
+                    [(http::header::WWW_AUTHENTICATE, "Bearer realm=\"lumina\"")],
+                    "missing or invalid credentials",
+                )
+                    .into_response()
+            }
+        },
+    ))
 }
 
 /// A listener whose connections have finished the TLS handshake. Handshakes run in their own

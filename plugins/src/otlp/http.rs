@@ -5,7 +5,6 @@
 //! [`otlp_router`] is public to the crate so that receivers that also speak OTLP (the voice
 //! receivers) can serve the same routes beside their own.
 
-use crate::common::server_tls::{ServerAuthConfig, TlsListener};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -25,9 +24,6 @@ use lumina_sdk::proto::collector::trace::v1::{
 use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
 use lumina_sdk::{Batch, Signal};
 use prost::Message;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use super::config::HttpServerConfig;
 use crate::common::compression::Compression;
@@ -365,80 +361,4 @@ pub(crate) fn with_response_headers(
             }
         })),
     )
-}
-
-/// Serves `router` on `listener` until `shutdown` is cancelled, then finishes requests in
-/// flight.
-pub(crate) fn serve(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    router: axum::Router,
-    shutdown: CancellationToken,
-    id: String,
-) -> Result<JoinHandle<()>, ComponentError> {
-    let tls_id = id.clone();
-    let report = move |r: std::io::Result<()>| {
-        if let Err(e) = r {
-            tracing::error!(component = %id, error = %e, "The HTTP server stopped with an error.");
-        }
-    };
-    Ok(match tls {
-        None => tokio::spawn(async move {
-            report(
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await,
-            );
-        }),
-        Some(acceptor) => {
-            let listener = TlsListener::new(listener, acceptor, tls_id)
-                .map_err(|e| ComponentError::io("cannot serve TLS", e))?;
-            tokio::spawn(async move {
-                report(
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(shutdown.cancelled_owned())
-                        .await,
-                );
-            })
-        }
-    })
-}
-
-/// Refuses requests without an accepted credential (401, `WWW-Authenticate: Bearer`), when
-/// `auth` is set.
-pub(crate) fn with_auth(
-    router: axum::Router,
-    auth: Option<ServerAuthConfig>,
-    telemetry: ComponentTelemetry,
-) -> axum::Router {
-    let Some(auth) = auth else {
-        return router;
-    };
-    let auth = Arc::new(auth);
-    let refusals = Arc::new(RateLimit::per_10s());
-    router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let (auth, telemetry, refusals) = (auth.clone(), telemetry.clone(), refusals.clone());
-            async move {
-                if auth.allows(req.headers()) {
-                    return next.run(req).await;
-                }
-                telemetry
-                    .counter(
-                        names::RECEIVER_BAD_REQUESTS,
-                        &[("reason", "unauthenticated".to_owned())],
-                    )
-                    .increment(1);
-                if let Some(suppressed) = refusals.check() {
-                    tracing::warn!(component = %telemetry.id(), path = %req.uri().path(), suppressed_since_last_log = suppressed, "Refused an HTTP request without valid credentials.");
-                }
-                (
-                    http::StatusCode::UNAUTHORIZED,
-                    [(http::header::WWW_AUTHENTICATE, "Bearer realm=\"lumina\"")],
-                    "missing or invalid credentials",
-                )
-                    .into_response()
-            }
-        },
-    ))
 }

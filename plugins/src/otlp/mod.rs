@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::OtlpReceiverConfig;
 
 use crate::common::endpoint::listen_address;
+use crate::common::server_tls;
 
 /// Makes `otlp` receivers.
 pub struct OtlpReceiverFactory;
@@ -139,8 +140,8 @@ pub(crate) async fn serve(
         let state = http::HttpState::new(h.clone(), ctx.telemetry.clone());
         let router =
             http::with_response_headers(http::otlp_router(&state, outputs).merge(extra), h)?;
-        let router = http::with_auth(router, h.auth.clone(), ctx.telemetry.clone());
-        tasks.push(http::serve(
+        let router = server_tls::with_auth(router, h.auth.clone(), ctx.telemetry.clone());
+        tasks.push(server_tls::serve_http(
             listener,
             http_tls,
             router,

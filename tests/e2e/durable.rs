@@ -146,8 +146,14 @@ service:
     );
     let c = Collector::start(&config).await;
     // The destination is down while 40 MB of logs come in; every request is retried until
-    // the collector acknowledges it.
-    let (requests, records, body) = (80, 500, 1024);
+    // the collector acknowledges it. `LUMINA_FAULT_REQUESTS` makes it a longer fault run
+    // (docs/reliability.md records one).
+    let requests: usize = std::env::var("LUMINA_FAULT_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(80);
+    let (records, body) = (500, 1024);
+    let started = std::time::Instant::now();
     let mut client = logs_client(c.grpc).await;
     let mut peak = c.rss_kib();
     for i in 0..requests {
@@ -157,7 +163,14 @@ service:
                 .await
             {
                 Ok(_) => break,
-                Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}"),
+                Err(s) => {
+                    // A refusal: back off as the collector asks, like a real client.
+                    assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+                    let delay = tonic_types::StatusExt::get_details_retry_info(&s)
+                        .and_then(|r| r.retry_delay)
+                        .unwrap_or(Duration::from_millis(100));
+                    tokio::time::sleep(delay.min(Duration::from_secs(1))).await;
+                }
             }
         }
         peak = peak.max(c.rss_kib());
@@ -166,6 +179,7 @@ service:
         peak < 256 * 1024,
         "resident memory reached {peak} KiB, over the 256 MiB limit"
     );
+    let outage = started.elapsed();
     // The destination comes back: everything acknowledged arrives.
     let (_, received, _stop) = sink::start_on(sink_port).await;
     let total = requests * records;
@@ -180,5 +194,13 @@ service:
     .await;
     let got: BTreeSet<String> = received.seqs().into_iter().collect();
     assert_eq!(got.len(), total);
+    if std::env::var_os("LUMINA_FAULT_REQUESTS").is_some() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "fault run: {requests} requests, {total} records, outage {outage:.0?}, all delivered {:.0?} later, peak RSS {peak} KiB",
+            started.elapsed() - outage
+        );
+    }
     c.stop().await.assert_clean();
 }

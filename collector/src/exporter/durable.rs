@@ -17,6 +17,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 
 const QUEUE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("queue");
 
+/// redb's page cache per durable queue.
+const CACHE_BYTES: usize = 16 << 20;
+
 /// What a store holds: the batches by sequence number, and the entries that could not be read
 /// (removed), with why.
 pub type Pending = (Vec<(u64, Batch)>, Vec<(u64, String)>);
@@ -81,12 +84,17 @@ impl DurableStore {
             })
             .collect();
         let path = dir.join(format!("{name}.redb"));
-        let db = Database::create(&path).map_err(|e| {
-            ComponentError::Other(format!(
-                "cannot open the durable queue {}: {e}",
-                path.display()
-            ))
-        })?;
+        // A small page cache: the queue is written once and read once, and redb's default
+        // (1 GiB) would count against the process's memory budget while a destination is down.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| {
+                ComponentError::Other(format!(
+                    "cannot open the durable queue {}: {e}",
+                    path.display()
+                ))
+            })?;
         let store = Self {
             db: Arc::new(db),
             durability: if sync {

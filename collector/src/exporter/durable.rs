@@ -20,10 +20,6 @@ const QUEUE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("queue");
 /// redb's page cache per durable queue.
 const CACHE_BYTES: usize = 16 << 20;
 
-/// What a store holds: the batches by sequence number, and the entries that could not be read
-/// (removed), with why.
-pub type Pending = (Vec<(u64, Batch)>, Vec<(u64, String)>);
-
 /// A durable queue's store. Cheap to clone.
 #[derive(Clone)]
 pub struct DurableStore {
@@ -40,22 +36,33 @@ fn signal_byte(s: Signal) -> u8 {
     }
 }
 
+/// An entry: the signal (1 byte), the item count (4 bytes, little-endian), the OTLP protobuf.
 fn encode(batch: &Batch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(batch.encoded_len() + 1);
+    let mut out = Vec::with_capacity(batch.encoded_len() + 5);
     out.push(signal_byte(batch.signal()));
+    out.extend(u32::try_from(batch.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend(batch.encode_protobuf());
     out
 }
 
+fn items(bytes: &[u8]) -> usize {
+    bytes
+        .get(1..5)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| u32::from_le_bytes(b) as usize)
+}
+
 fn decode(bytes: &[u8]) -> Result<Batch, String> {
-    let (first, rest) = bytes.split_first().ok_or("an empty entry")?;
-    let signal = match first {
+    if bytes.len() < 5 {
+        return Err("a truncated entry".into());
+    }
+    let signal = match bytes[0] {
         0 => Signal::Logs,
         1 => Signal::Traces,
         2 => Signal::Metrics,
         other => return Err(format!("an entry of unknown kind {other}")),
     };
-    Batch::decode_protobuf(signal, rest).map_err(|e| e.to_string())
+    Batch::decode_protobuf(signal, &bytes[5..]).map_err(|e| e.to_string())
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -143,26 +150,28 @@ impl DurableStore {
         self.write(|t| t.remove(seq).map(|_| ()).map_err(err))
     }
 
-    /// Every batch still in the store, oldest first. An entry that cannot be read is reported
-    /// and removed (it cannot be delivered).
-    pub fn pending(&self) -> Result<Pending, String> {
+    /// The sequence numbers and item counts of every batch in the store, oldest first. The
+    /// batches themselves are read when they are sent ([`DurableStore::get`]), so a long queue
+    /// costs disk, not memory.
+    pub fn pending(&self) -> Result<Vec<(u64, usize)>, String> {
         let tx = self.db.begin_read().map_err(err)?;
         let t = tx.open_table(QUEUE).map_err(err)?;
-        let mut good = Vec::new();
-        let mut bad = Vec::new();
+        let mut out = Vec::new();
         for entry in t.iter().map_err(err)? {
             let (k, v) = entry.map_err(err)?;
-            match decode(v.value()) {
-                Ok(b) => good.push((k.value(), b)),
-                Err(e) => bad.push((k.value(), e)),
-            }
+            out.push((k.value(), items(v.value())));
         }
-        drop(t);
-        drop(tx);
-        for (seq, _) in &bad {
-            self.remove(*seq)?;
+        Ok(out)
+    }
+
+    /// The batch at `seq`, if it is still there.
+    pub fn get(&self, seq: u64) -> Result<Option<Batch>, String> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let t = tx.open_table(QUEUE).map_err(err)?;
+        match t.get(seq).map_err(err)? {
+            Some(v) => decode(v.value()).map(Some),
+            None => Ok(None),
         }
-        Ok((good, bad))
     }
 }
 
@@ -183,17 +192,15 @@ mod tests {
             s.remove(1).unwrap();
         }
         let s = DurableStore::open(dir.path(), &id, true).unwrap();
-        let (pending, bad) = s.pending().unwrap();
-        assert!(bad.is_empty());
-        let got: Vec<(u64, Signal, usize)> = pending
-            .iter()
-            .map(|(k, b)| (*k, b.signal(), b.len()))
-            .collect();
         let points = testkit::metrics(1, 1).len();
-        assert_eq!(
-            got,
-            vec![(0, Signal::Logs, 2), (2, Signal::Metrics, points)]
-        );
+        assert_eq!(s.pending().unwrap(), vec![(0, 2), (2, points)]);
+        let got: Vec<(Signal, usize)> = [0, 2]
+            .iter()
+            .map(|k| s.get(*k).unwrap().unwrap())
+            .map(|b| (b.signal(), b.len()))
+            .collect();
+        assert_eq!(got, vec![(Signal::Logs, 2), (Signal::Metrics, points)]);
+        assert!(s.get(1).unwrap().is_none());
         // New entries come after the old ones.
         assert_eq!(s.push(&testkit::logs(1, 1)).unwrap(), 3);
     }

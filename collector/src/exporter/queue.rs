@@ -25,7 +25,8 @@ use super::settings::{ExporterSettings, Sizer, WhenFull};
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Item {
-    batch: Batch,
+    /// The data; `None` for a durable item, which is read from the store when it is sent.
+    batch: Option<Batch>,
     units: u32,
     /// Recovered items may go over capacity and hold none.
     _permit: Option<OwnedSemaphorePermit>,
@@ -121,8 +122,14 @@ impl QueuedExporter {
                 workers.push(tokio::spawn(async move {
                     while let Ok(item) = rx.recv().await {
                         let units = item.units;
+                        let Some(batch) = me.load(&item).await else {
+                            me.telemetry
+                                .gauge(names::QUEUE_SIZE, &[])
+                                .decrement(f64::from(units));
+                            continue;
+                        };
                         // The outcome is counted and logged inside `deliver`.
-                        let outcome = me.deliver(item.batch, item.seq.is_some()).await;
+                        let outcome = me.deliver(batch, item.seq.is_some()).await;
                         if let (Some(seq), Some(store)) = (item.seq, &me.store)
                             && !matches!(outcome, Err(Failure { kept: true, .. }))
                         {
@@ -144,34 +151,57 @@ impl QueuedExporter {
         this
     }
 
+    /// The batch of `item`: in memory, or read from the durable store. An entry that cannot
+    /// be read is removed, counted and logged (it can never be sent).
+    async fn load(&self, item: &Item) -> Option<Batch> {
+        if let Some(b) = &item.batch {
+            return Some(b.clone());
+        }
+        let (Some(store), Some(seq)) = (self.store.clone(), item.seq) else {
+            return None;
+        };
+        let read = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.get(seq))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+        };
+        match read {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(component = %self.telemetry.id(), seq, error = %e, "A durable queue entry could not be read; removing it.");
+                self.telemetry.dropped(Signal::Logs, 1, "unreadable", &e);
+                let _ = tokio::task::spawn_blocking(move || store.remove(seq)).await;
+                None
+            }
+        }
+    }
+
     /// Queues what the durable store holds from before, oldest first.
     fn recover(&self) {
         let (Some(store), Some(q)) = (&self.store, &self.queue) else {
             return;
         };
-        let (pending, bad) = match store.pending() {
+        let pending = match store.pending() {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(component = %self.telemetry.id(), error = %e, path = %store.path().display(), "Could not read the durable queue.");
                 return;
             }
         };
-        for (seq, why) in bad {
-            tracing::error!(component = %self.telemetry.id(), seq, error = %why, "A durable queue entry could not be read and was removed.");
-            self.telemetry.dropped(Signal::Logs, 1, "unreadable", &why);
-        }
         if !pending.is_empty() {
             tracing::info!(component = %self.telemetry.id(), batches = pending.len(), "Sending what the durable queue held from before.");
         }
-        for (seq, batch) in pending {
-            let units = self.units(&batch, q.capacity);
+        for (seq, items) in pending {
+            let units = self.units_of(items, q.capacity);
             let permit = q.permits.clone().try_acquire_many_owned(units).ok();
             self.telemetry
                 .gauge(names::QUEUE_SIZE, &[])
                 .increment(f64::from(units));
             if q.tx
                 .try_send(Item {
-                    batch,
+                    batch: None,
                     units,
                     _permit: permit,
                     seq: Some(seq),
@@ -184,9 +214,13 @@ impl QueuedExporter {
     }
 
     fn units(&self, batch: &Batch, capacity: usize) -> u32 {
+        self.units_of(batch.len(), capacity)
+    }
+
+    fn units_of(&self, items: usize, capacity: usize) -> u32 {
         let units = match self.settings.sending_queue.sizer {
             Sizer::Requests => 1,
-            Sizer::Items => batch.len().max(1),
+            Sizer::Items => items.max(1),
         }
         .min(capacity);
         u32::try_from(units).unwrap_or(u32::MAX)
@@ -488,7 +522,8 @@ impl Consumer for QueuedExporter {
             .increment(f64::from(units));
         if q.tx
             .send(Item {
-                batch,
+                // A durable batch is on disk; memory holds only what is being sent.
+                batch: if seq.is_some() { None } else { Some(batch) },
                 units,
                 _permit: Some(permit),
                 seq,

@@ -183,17 +183,16 @@ service:
     // The destination comes back: everything acknowledged arrives.
     let (_, received, _stop) = sink::start_on(sink_port).await;
     let total = requests * records;
-    wait_for(Duration::from_secs(120), || {
-        let n = received.seqs().len();
-        if n >= total {
+    // At least once: a send that timed out may arrive twice, so distinct records are counted.
+    wait_for(Duration::from_secs(300), || {
+        let n = received.seqs().into_iter().collect::<BTreeSet<_>>().len();
+        if n == total {
             Ok(())
         } else {
             Err(format!("{n} of {total} records delivered"))
         }
     })
     .await;
-    let got: BTreeSet<String> = received.seqs().into_iter().collect();
-    assert_eq!(got.len(), total);
     if std::env::var_os("LUMINA_FAULT_REQUESTS").is_some() {
         use std::io::Write;
         let _ = writeln!(

@@ -265,24 +265,24 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
         .iter()
         .map(|d| (d.dialogue_id.clone(), d))
         .collect();
-    wait_for_async(Duration::from_secs(60), || async {
-        let indexed = opensearch.indexed.lock().unwrap().clone();
-        for (id, d) in &truth {
-            let last = indexed
-                .iter()
-                .filter(|(i, s)| i == "dialogues" && s["dialogueId"] == id.as_str())
-                .max_by_key(|(_, s)| s["revision"].as_u64());
-            let status = last.map(|(_, s)| s["status"].clone());
-            if status != Some(Value::from(d.status.as_str())) {
-                return Err(format!(
-                    "dialogue {id}: want {}, newest indexed {status:?}",
-                    d.status.as_str()
-                ));
+    opensearch
+        .wait_indexed(Duration::from_secs(60), |indexed| {
+            for (id, d) in &truth {
+                let last = indexed
+                    .iter()
+                    .filter(|(i, s)| i == "dialogues" && s["dialogueId"] == id.as_str())
+                    .max_by_key(|(_, s)| s["revision"].as_u64());
+                let status = last.map(|(_, s)| s["status"].clone());
+                if status != Some(Value::from(d.status.as_str())) {
+                    return Err(format!(
+                        "dialogue {id}: want {}, newest indexed {status:?}",
+                        d.status.as_str()
+                    ));
+                }
             }
-        }
-        Ok(())
-    })
-    .await;
+            Ok(())
+        })
+        .await;
     opensearch
         .call("/dialogues/_refresh", Some(serde_json::json!({})))
         .await;
@@ -351,27 +351,28 @@ async fn a_stopped_stream_loses_nothing_and_the_other_exporters_keep_delivering_
         .unwrap();
     assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
     // Meanwhile OpenSearch gets every dialogue to its final state.
-    wait_for_async(Duration::from_secs(60), || async {
-        let indexed = opensearch.indexed.lock().unwrap().clone();
-        let ended = plan
-            .truth
-            .iter()
-            .filter(|d| {
-                indexed.iter().any(|(_, s)| {
-                    s["dialogueId"] == d.dialogue_id.as_str() && s["status"] == d.status.as_str()
+    opensearch
+        .wait_indexed(Duration::from_secs(60), |indexed| {
+            let ended = plan
+                .truth
+                .iter()
+                .filter(|d| {
+                    indexed.iter().any(|(_, s)| {
+                        s["dialogueId"] == d.dialogue_id.as_str()
+                            && s["status"] == d.status.as_str()
+                    })
                 })
-            })
-            .count();
-        if ended == plan.truth.len() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{ended} of {} dialogues in OpenSearch",
-                plan.truth.len()
-            ))
-        }
-    })
-    .await;
+                .count();
+            if ended == plan.truth.len() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{ended} of {} dialogues in OpenSearch",
+                    plan.truth.len()
+                ))
+            }
+        })
+        .await;
     // ... while every Kinesis exporter was failing and retrying.
     for (_, region) in TENANTS {
         let component = format!("kinesis/{region}");

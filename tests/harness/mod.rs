@@ -85,20 +85,11 @@ pub(crate) async fn wait_for<T>(
     timeout: Duration,
     mut check: impl FnMut() -> Result<T, String>,
 ) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(why) => assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?}: {why}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_async(timeout, || std::future::ready(check())).await
 }
 
-/// Like [`wait_for`] for checks that must await (a query to a service).
+/// Like [`wait_for`] for checks that must await: state held by another process that can
+/// only be asked (kinesalite's streams have no way to announce a new record).
 pub(crate) async fn wait_for_async<T, F, Fut>(timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -113,7 +104,7 @@ where
                 "timed out after {timeout:?}: {why}"
             ),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

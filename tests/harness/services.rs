@@ -365,12 +365,13 @@ impl AppSync {
 pub(crate) struct OpenSearch {
     /// `http://127.0.0.1:<port>`.
     pub(crate) url: String,
-    /// `(index, source)` of every `index` operation of every `_bulk` request, in order.
-    pub(crate) indexed: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    /// `(index, source)` of every `index` operation of every `_bulk` request, in order; its
+    /// receivers are woken on each request.
+    indexed: Indexed,
     task: tokio::task::JoinHandle<()>,
 }
 
-type Indexed = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+type Indexed = std::sync::Arc<tokio::sync::watch::Sender<Vec<(String, serde_json::Value)>>>;
 
 async fn record_bulk(
     axum::extract::State(indexed): axum::extract::State<Indexed>,
@@ -401,7 +402,7 @@ async fn record_bulk(
         ))
         .await;
     if resp.status().is_success() {
-        indexed.lock().unwrap().extend(out);
+        indexed.send_modify(|all| all.extend(out));
     }
     resp
 }
@@ -413,7 +414,7 @@ impl OpenSearch {
             std::sync::Arc::new(awsim_opensearch::state::OpenSearchState::ephemeral().unwrap());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
-        let indexed: Indexed = Default::default();
+        let indexed: Indexed = std::sync::Arc::new(tokio::sync::watch::Sender::new(Vec::new()));
         let app = awsim_opensearch::router(state).layer(axum::middleware::from_fn_with_state(
             indexed.clone(),
             record_bulk,
@@ -422,6 +423,29 @@ impl OpenSearch {
             let _ = axum::serve(l, app).await;
         });
         OpenSearch { url, indexed, task }
+    }
+
+    /// Waits (woken by each `_bulk` request) until `check` accepts what has been indexed;
+    /// after `timeout`, panics with its last complaint.
+    pub(crate) async fn wait_indexed<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&[(String, serde_json::Value)]) -> Result<T, String>,
+    ) -> T {
+        let mut rx = self.indexed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let why = match check(&rx.borrow_and_update()) {
+                Ok(v) => return v,
+                Err(why) => why,
+            };
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                panic!("timed out after {timeout:?}: {why}");
+            }
+        }
     }
 
     /// GETs (or POSTs `body` to) `path` and returns the JSON reply.

@@ -36,21 +36,24 @@ pub(crate) fn logs(records: Vec<LogRecord>) -> Batch {
     })
 }
 
-/// `n` CALL_STARTED events of different calls, ids `e0`, `e1`, ...
+/// `n` CALL_STARTED events of different calls, ids `e0`, `e1`, ..., as log records.
+pub(crate) fn event_records(n: usize) -> Vec<LogRecord> {
+    (0..n)
+        .map(|i| {
+            event(
+                &format!("e{i}"),
+                &format!("call-{i}"),
+                "CALL_STARTED",
+                i as i64,
+            )
+            .to_log_record()
+        })
+        .collect()
+}
+
+/// [`event_records`] in one batch.
 pub(crate) fn events(n: usize) -> Batch {
-    logs(
-        (0..n)
-            .map(|i| {
-                event(
-                    &format!("e{i}"),
-                    &format!("call-{i}"),
-                    "CALL_STARTED",
-                    i as i64,
-                )
-                .to_log_record()
-            })
-            .collect(),
-    )
+    logs(event_records(n))
 }
 
 /// The `voice.event.id` of every record.

@@ -609,10 +609,7 @@ mod tests {
         let mut big = crate::aws::fixtures::event("big", "call-big", "CALL_STARTED", 0);
         big.data
             .insert("note".into(), Value::String("x".repeat(3000)));
-        let mut records: Vec<_> = crate::aws::voice_json::records(&events(5))
-            .into_iter()
-            .map(|r| r.record)
-            .collect();
+        let mut records = crate::aws::fixtures::event_records(5);
         records.insert(2, big.to_log_record());
         let err = e
             .export(&crate::aws::fixtures::logs(records))
@@ -662,10 +659,7 @@ mod tests {
     async fn partition_keys_are_dialogue_ids_and_otlp_groups_records_by_key() {
         let (server, url) = serve(Vec::new()).await;
         let e = exporter(&url, "stream_name: s\nencoding: otlp_proto");
-        let mut records: Vec<_> = crate::aws::voice_json::records(&events(2))
-            .into_iter()
-            .map(|r| r.record)
-            .collect();
+        let mut records = crate::aws::fixtures::event_records(2);
         records
             .push(crate::aws::fixtures::event("e9", "call-0", "CALL_ANSWERED", 5).to_log_record());
         e.export(&crate::aws::fixtures::logs(records.clone()))

@@ -28,17 +28,35 @@ impl VoiceRecord {
     }
 }
 
-/// One log record.
+/// One log record, as a batch holding only it (with its resource and scope), so a destination
+/// that answers per record can retry or dead-letter exactly that record.
 pub struct Record {
-    /// A batch holding only this record, with its resource and scope.
+    /// The one-record batch.
     pub batch: Batch,
-    /// Its resource's attributes.
-    pub resource: Vec<KeyValue>,
-    /// The record.
-    pub record: LogRecord,
 }
 
 impl Record {
+    fn logs(&self) -> Option<&ResourceLogs> {
+        self.batch.as_logs()?.resource_logs.first()
+    }
+
+    /// The record.
+    pub fn record(&self) -> &LogRecord {
+        // `records` builds every batch with exactly one record; the default is never used.
+        static EMPTY: std::sync::LazyLock<LogRecord> = std::sync::LazyLock::new(LogRecord::default);
+        self.logs()
+            .and_then(|rl| rl.scope_logs.first())
+            .and_then(|sl| sl.log_records.first())
+            .unwrap_or(&EMPTY)
+    }
+
+    /// Its resource's attributes.
+    pub fn resource(&self) -> &[KeyValue] {
+        self.logs()
+            .and_then(|rl| rl.resource.as_ref())
+            .map_or(&[], |r| r.attributes.as_slice())
+    }
+
     /// A string (or integer) attribute of the record, else of its resource.
     pub fn attr(&self, key: &str) -> Option<String> {
         let find = |attrs: &[KeyValue]| {
@@ -50,24 +68,25 @@ impl Record {
                 }
             })
         };
-        find(&self.record.attributes).or_else(|| find(&self.resource))
+        find(&self.record().attributes).or_else(|| find(self.resource()))
     }
 
     /// The record's voice meaning, or why it has none.
     pub fn voice(&self) -> Result<VoiceRecord, String> {
-        if let Some(d) = Dialogue::from_log_record(&self.record) {
+        let record = self.record();
+        if let Some(d) = Dialogue::from_log_record(record) {
             return d
                 .map(|(k, d)| VoiceRecord::Dialogue(k, Box::new(d)))
                 .map_err(|e| format!("a bad dialogue record: {e}"));
         }
-        if self.record.event_name == EVENT_NAME || self.record.event_name.is_empty() {
-            return VoiceEvent::from_log_record(&self.record, &self.resource)
+        if record.event_name == EVENT_NAME || record.event_name.is_empty() {
+            return VoiceEvent::from_log_record(record, self.resource())
                 .map(|e| VoiceRecord::Event(Box::new(e)))
                 .map_err(|e| format!("not a voice event: {e}"));
         }
         Err(format!(
             "`{}` records are neither voice events nor dialogue records",
-            self.record.event_name
+            record.event_name
         ))
     }
 }
@@ -79,11 +98,6 @@ pub fn records(batch: &Batch) -> Vec<Record> {
     };
     let mut out = Vec::with_capacity(batch.len());
     for rl in &req.resource_logs {
-        let resource = rl
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.clone())
-            .unwrap_or_default();
         for sl in &rl.scope_logs {
             for rec in &sl.log_records {
                 let one = ExportLogsServiceRequest {
@@ -99,8 +113,6 @@ pub fn records(batch: &Batch) -> Vec<Record> {
                 };
                 out.push(Record {
                     batch: Batch::logs(one),
-                    resource: resource.clone(),
-                    record: rec.clone(),
                 });
             }
         }

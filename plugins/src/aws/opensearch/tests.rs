@@ -30,10 +30,7 @@ async fn dialogues_are_upserted_by_id_and_events_go_to_daily_indices() {
     let state = Arc::new(awsim_opensearch::state::OpenSearchState::ephemeral().unwrap());
     let url = listen(awsim_opensearch::router(state)).await;
     let e = exporter(&format!("endpoints: [{url}]\ndialogue_versioning: none")).await;
-    let mut records: Vec<_> = crate::aws::voice_json::records(&events(3))
-        .into_iter()
-        .map(|r| r.record)
-        .collect();
+    let mut records = crate::aws::fixtures::event_records(3);
     records.push(dialogue("d-1", 1, "ACTIVE"));
     records.push(dialogue("d-1", 2, "COMPLETED"));
     e.export(&logs(records)).await.unwrap();
@@ -172,10 +169,7 @@ async fn item_errors_retry_429s_dead_letter_mapping_errors_and_accept_stale_vers
     })
     .await;
     let e = exporter(&format!("endpoints: [{url}]")).await;
-    let mut records: Vec<_> = crate::aws::voice_json::records(&events(4))
-        .into_iter()
-        .map(|r| r.record)
-        .collect();
+    let mut records = crate::aws::fixtures::event_records(4);
     records.push(dialogue("d-1", 2, "ACTIVE"));
     let err = e.export(&logs(records)).await.unwrap_err();
     assert!(err.retryable);

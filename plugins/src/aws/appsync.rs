@@ -303,17 +303,12 @@ impl AppSyncExporter {
             req = req.header(http::header::AUTHORIZATION, t);
         }
         if let Some(s) = &self.signer {
-            let signed = http::Request::builder()
-                .method("POST")
-                .uri(&self.cfg.url)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.as_bytes().to_vec());
-            match signed {
-                Ok(mut r) => match s.sign(&mut r).await {
-                    Ok(()) => req = req.headers(r.headers().clone()),
-                    Err(e) => return Sent::Retry(e, None),
-                },
-                Err(e) => return Sent::Refused(format!("bad request: {e}")),
+            match s
+                .post_headers(&self.cfg.url, "application/json", body.as_bytes())
+                .await
+            {
+                Ok(h) => req = req.headers(h),
+                Err(e) => return Sent::Retry(e, None),
             }
         }
         let resp = match req.body(body.to_owned()).send().await {

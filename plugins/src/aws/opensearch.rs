@@ -368,7 +368,14 @@ impl OpenSearchExporter {
                 .post(&url)
                 .header(http::header::CONTENT_TYPE, "application/x-ndjson");
             if let Some(s) = &self.signer {
-                let headers = signed_headers(s, &url, body.as_bytes()).await?;
+                let headers = s
+                    .post_headers(&url, "application/x-ndjson", body.as_bytes())
+                    .await
+                    .map_err(|message| Failed {
+                        message,
+                        retryable: true,
+                        retry_after: None,
+                    })?;
                 req = req.headers(headers);
             }
             if let Some(b) = &self.cfg.auth.basic {
@@ -481,23 +488,6 @@ impl OpenSearchExporter {
         }
         Ok(out)
     }
-}
-
-/// The SigV4 headers for a `_bulk` POST of `body` to `url`.
-async fn signed_headers(s: &Signer, url: &str, body: &[u8]) -> Result<http::HeaderMap, Failed> {
-    let fail = |message: String| Failed {
-        message,
-        retryable: true,
-        retry_after: None,
-    };
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(url)
-        .header(http::header::CONTENT_TYPE, "application/x-ndjson")
-        .body(body.to_vec())
-        .map_err(|e| fail(format!("bad request to {url}: {e}")))?;
-    s.sign(&mut req).await.map_err(fail)?;
-    Ok(req.headers().clone())
 }
 
 #[async_trait]

@@ -63,9 +63,28 @@ impl Signer {
         Ok(c)
     }
 
+    /// The headers a signed `POST` of `body` (of `content_type`) to `url` carries: the content
+    /// type and the SigV4 headers. Added to a request with the same method, URL and body, they
+    /// make it signed.
+    pub async fn post_headers(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<http::HeaderMap, String> {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(url)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(body.to_vec())
+            .map_err(|e| format!("cannot sign a request to {url}: {e}"))?;
+        self.sign(&mut req).await?;
+        Ok(std::mem::take(req.headers_mut()))
+    }
+
     /// Adds the SigV4 headers (`authorization`, `x-amz-date`, the session token and, for
     /// services that want it, `x-amz-content-sha256`) to `req`.
-    pub async fn sign(&self, req: &mut http::Request<Vec<u8>>) -> Result<(), String> {
+    async fn sign(&self, req: &mut http::Request<Vec<u8>>) -> Result<(), String> {
         let identity = self.credentials().await?.into();
         let mut settings = SigningSettings::default();
         if self.service == "aoss" || self.service == "es" {
@@ -121,14 +140,16 @@ mod tests {
             service: "aoss".into(),
             cached: tokio::sync::Mutex::new(None),
         };
-        let mut req = http::Request::builder()
-            .method("POST")
-            .uri("https://abc.eu-west-1.aoss.amazonaws.com/_bulk")
-            .header("content-type", "application/x-ndjson")
-            .body(b"{}\n".to_vec())
+        let headers = signer
+            .post_headers(
+                "https://abc.eu-west-1.aoss.amazonaws.com/_bulk",
+                "application/x-ndjson",
+                b"{}\n",
+            )
+            .await
             .unwrap();
-        signer.sign(&mut req).await.unwrap();
-        let h = |k: &str| req.headers().get(k).unwrap().to_str().unwrap().to_owned();
+        let h = |k: &str| headers.get(k).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(h("content-type"), "application/x-ndjson");
         let auth = h("authorization");
         assert!(
             auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),

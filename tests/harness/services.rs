@@ -158,13 +158,7 @@ impl Kinesis {
             .region(aws_sdk_kinesis::config::Region::new("eu-west-1"))
             .endpoint_url(service.url())
             .credentials_provider(creds)
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
+            .http_client(lumina_plugins::aws::http_client())
             .build();
         Kinesis {
             service,

@@ -72,11 +72,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The exporter that serves as `e`'s dead-letter sink, if any.
-    pub fn dead_letter_target<'a>(&self, e: &'a ExporterEntry) -> Option<&'a ComponentId> {
-        e.dead_letter.as_ref()
-    }
-
     /// The pipelines that list `connector` as a receiver.
     pub fn downstream_of(&self, connector: &ComponentId) -> Vec<&PipelinePlan> {
         self.pipelines

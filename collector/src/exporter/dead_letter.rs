@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lumina_sdk::component::{ComponentId, DynConsumer};
-use lumina_sdk::proto::common::v1::{AnyValue, KeyValue, any_value};
+use lumina_sdk::proto::common::v1::{KeyValue, any_value};
 use lumina_sdk::proto::resource::v1::Resource;
 use lumina_sdk::telemetry::ComponentTelemetry;
+use lumina_sdk::voice::value::string_kv;
 use lumina_sdk::{Batch, Payload, Signal};
 
 /// Resource attribute: the id of the exporter that gave the items up.
@@ -182,16 +183,6 @@ fn resources(payload: &mut Payload) -> Vec<&mut Option<Resource>> {
     }
 }
 
-fn string_kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_owned())),
-        }),
-        ..Default::default()
-    }
-}
-
 /// Adds the dead-letter attributes to every resource of `batch`.
 pub fn mark(batch: Batch, origin: &str, reason: &str) -> Batch {
     let now = jiff::Timestamp::now().to_string();
@@ -201,7 +192,7 @@ pub fn mark(batch: Batch, origin: &str, reason: &str) -> Batch {
         attrs.retain(|kv| ![EXPORTER_ATTR, REASON_ATTR, TIME_ATTR].contains(&kv.key.as_str()));
         attrs.push(string_kv(EXPORTER_ATTR, origin));
         attrs.push(string_kv(REASON_ATTR, reason));
-        attrs.push(string_kv(TIME_ATTR, &now));
+        attrs.push(string_kv(TIME_ATTR, now.as_str()));
     }
     Batch::new(payload)
 }

@@ -79,18 +79,7 @@ impl DurableStore {
                 e,
             )
         })?;
-        let name: String = exporter
-            .to_string()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{name}.redb"));
+        let path = dir.join(format!("{}.redb", super::file_stem(exporter)));
         // A small page cache: the queue is written once and read once, and redb's default
         // (1 GiB) would count against the process's memory budget while a destination is down.
         let db = Database::builder()

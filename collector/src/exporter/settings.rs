@@ -41,18 +41,7 @@ impl DeadLetterSettings {
 
 /// `lumina-data/dead_letters/<type>_<name>.jsonl`.
 pub fn default_dead_letter_file(exporter: &ComponentId) -> PathBuf {
-    let name: String = exporter
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    PathBuf::from(DEFAULT_DEAD_LETTER_DIR).join(format!("{name}.jsonl"))
+    PathBuf::from(DEFAULT_DEAD_LETTER_DIR).join(format!("{}.jsonl", super::file_stem(exporter)))
 }
 
 /// What the queue counts.

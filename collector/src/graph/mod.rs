@@ -208,7 +208,7 @@ impl Graph {
             dead_letter_sinks: plan
                 .exporters
                 .values()
-                .filter_map(|e| plan.dead_letter_target(e).cloned())
+                .filter_map(|e| e.dead_letter.clone())
                 .collect(),
             exporters,
         })
@@ -306,14 +306,14 @@ async fn build_exporters(
     for id in plan.pipelines.iter().flat_map(|p| &p.exporters) {
         if let Some(e) = plan.exporters.get(id) {
             wanted.push(id);
-            if let Some(target) = plan.dead_letter_target(e) {
+            if let Some(target) = &e.dead_letter {
                 wanted.push(target);
             }
         }
     }
     // Exporters with a file sink first: dead-letter exporters always have one (validation
     // refuses chains), so they exist before the exporters that point at them.
-    wanted.sort_by_key(|id| (plan.dead_letter_target(&plan.exporters[*id]).is_some(), *id));
+    wanted.sort_by_key(|id| (plan.exporters[*id].dead_letter.is_some(), *id));
     wanted.dedup();
     let mut exporters: BTreeMap<ComponentId, Arc<QueuedExporter>> = BTreeMap::new();
     for id in wanted {
@@ -328,7 +328,7 @@ async fn build_exporters(
             .await
             .map_err(fail(ComponentKind::Exporter, id))?;
         let file = e.settings.dead_letter.file_for(id);
-        let dead_letters = match plan.dead_letter_target(e) {
+        let dead_letters = match &e.dead_letter {
             None => DeadLetters::file(id, file),
             Some(target) => {
                 let consumer = exporters.get(target).cloned().ok_or_else(|| GraphError {

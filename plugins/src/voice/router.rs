@@ -335,65 +335,63 @@ fn build(
     ctx: &CreateContext,
     outputs: &ConnectorOutputs,
 ) -> Result<Arc<RegionRouter>, ComponentError> {
-    {
-        let find = |names: &[String]| -> Result<Vec<DynConsumer>, ComponentError> {
-            names
-                .iter()
-                .map(|n| {
-                    outputs
-                        .pipelines
-                        .iter()
-                        .find(|(id, _)| id == n)
-                        .map(|(_, c)| c.clone())
-                        .ok_or_else(|| {
-                            ComponentError::Other(format!(
-                                "pipeline `{n}` is not fed by this connector"
-                            ))
-                        })
-                })
-                .collect()
-        };
-        let mut routes = HashMap::new();
-        for (k, ps) in &cfg.routes {
-            let region = Region::parse(k)
-                .ok_or_else(|| ComponentError::Other(format!("unknown region `{k}`")))?;
-            routes.insert(region, find(ps)?);
-        }
-        let (table, file) = match &cfg.tenants {
-            Tenants::Inline(m) => (m.clone().into_iter().collect(), None),
-            Tenants::File(p) => {
-                // The version loaded, so a change made right after is not missed.
-                let seen = modified(p);
-                (
-                    load_tenants(p).map_err(ComponentError::Other)?,
-                    Some((p.clone(), seen)),
-                )
-            }
-        };
-        let shared = Arc::new(Shared {
-            table: RwLock::new(table),
-            routes,
-            dead_letter: find(&cfg.dead_letter)?,
-            metrics: find(&cfg.metrics)?,
-            event_region: cfg.event_region,
-            unknown: cfg.unknown_tenants,
-            default_region: cfg.default_region,
-            telemetry: ctx.telemetry.clone(),
-        });
-        let stop = CancellationToken::new();
-        let (reloaded, reloads) = tokio::sync::watch::channel(0u64);
-        let task = file.map(|(path, seen)| {
-            let (shared, stop) = (shared.clone(), stop.clone());
-            let every = cfg.reload_interval.get();
-            tokio::spawn(async move { shared.watch(path, seen, every, stop, reloaded).await })
-        });
-        Ok(Arc::new(RegionRouter {
-            shared,
-            stop,
-            task: std::sync::Mutex::new(task),
-            reloads,
-        }))
+    let find = |names: &[String]| -> Result<Vec<DynConsumer>, ComponentError> {
+        names
+            .iter()
+            .map(|n| {
+                outputs
+                    .pipelines
+                    .iter()
+                    .find(|(id, _)| id == n)
+                    .map(|(_, c)| c.clone())
+                    .ok_or_else(|| {
+                        ComponentError::Other(format!(
+                            "pipeline `{n}` is not fed by this connector"
+                        ))
+                    })
+            })
+            .collect()
+    };
+    let mut routes = HashMap::new();
+    for (k, ps) in &cfg.routes {
+        let region = Region::parse(k)
+            .ok_or_else(|| ComponentError::Other(format!("unknown region `{k}`")))?;
+        routes.insert(region, find(ps)?);
     }
+    let (table, file) = match &cfg.tenants {
+        Tenants::Inline(m) => (m.clone().into_iter().collect(), None),
+        Tenants::File(p) => {
+            // The version loaded, so a change made right after is not missed.
+            let seen = modified(p);
+            (
+                load_tenants(p).map_err(ComponentError::Other)?,
+                Some((p.clone(), seen)),
+            )
+        }
+    };
+    let shared = Arc::new(Shared {
+        table: RwLock::new(table),
+        routes,
+        dead_letter: find(&cfg.dead_letter)?,
+        metrics: find(&cfg.metrics)?,
+        event_region: cfg.event_region,
+        unknown: cfg.unknown_tenants,
+        default_region: cfg.default_region,
+        telemetry: ctx.telemetry.clone(),
+    });
+    let stop = CancellationToken::new();
+    let (reloaded, reloads) = tokio::sync::watch::channel(0u64);
+    let task = file.map(|(path, seen)| {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        let every = cfg.reload_interval.get();
+        tokio::spawn(async move { shared.watch(path, seen, every, stop, reloaded).await })
+    });
+    Ok(Arc::new(RegionRouter {
+        shared,
+        stop,
+        task: std::sync::Mutex::new(task),
+        reloads,
+    }))
 }
 
 struct Shared {

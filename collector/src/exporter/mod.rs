@@ -9,6 +9,30 @@ pub mod settings;
 pub use queue::QueuedExporter;
 pub use settings::ExporterSettings;
 
+/// Creates exporter `id` from its (host-key-free) config, with its telemetry handle.
+pub async fn create(
+    registry: &lumina_sdk::component::Registry,
+    id: &lumina_sdk::component::ComponentId,
+    config: &lumina_sdk::config::ConfigValue,
+) -> Result<
+    (
+        std::sync::Arc<dyn lumina_sdk::component::Exporter>,
+        lumina_sdk::telemetry::ComponentTelemetry,
+    ),
+    lumina_sdk::component::ComponentError,
+> {
+    use lumina_sdk::component::{ComponentError, ComponentKind, CreateContext};
+    let factory = registry.exporter(id.type_name()).ok_or_else(|| {
+        ComponentError::Other(format!(
+            "no exporter type `{}` is registered",
+            id.type_name()
+        ))
+    })?;
+    let ctx = CreateContext::new(id.clone(), ComponentKind::Exporter);
+    let telemetry = ctx.telemetry.clone();
+    Ok((factory.create(config, ctx).await?, telemetry))
+}
+
 /// An exporter's id as a file name (without extension): `/` and anything else but ASCII
 /// letters, digits, `-` and `.` become `_` (`kinesis/eu-west-1` → `kinesis_eu-west-1`).
 pub fn file_stem(exporter: &lumina_sdk::component::ComponentId) -> String {

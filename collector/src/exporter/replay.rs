@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use lumina_sdk::component::{ComponentId, ComponentKind, Consumer, CreateContext, Registry};
+use lumina_sdk::component::{ComponentId, Consumer, Registry};
 
 use super::QueuedExporter;
 use super::dead_letter::{DeadLetters, Letter, read_file};
@@ -97,13 +97,7 @@ pub async fn replay(
                     path.display()
                 );
             };
-            let factory = registry
-                .exporter(id.type_name())
-                .with_context(|| format!("no exporter type `{}` is registered", id.type_name()))?;
-            let ctx = CreateContext::new(id.clone(), ComponentKind::Exporter);
-            let telemetry = ctx.telemetry.clone();
-            let exporter = factory
-                .create(&entry.entry.config, ctx)
+            let (exporter, telemetry) = super::create(registry, &id, &entry.entry.config)
                 .await
                 .with_context(|| format!("exporter `{id}` could not be created"))?;
             let mut settings = entry.settings.clone();

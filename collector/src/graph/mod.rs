@@ -318,13 +318,7 @@ async fn build_exporters(
     let mut exporters: BTreeMap<ComponentId, Arc<QueuedExporter>> = BTreeMap::new();
     for id in wanted {
         let e = &plan.exporters[id];
-        let factory = registry
-            .exporter(id.type_name())
-            .ok_or_else(|| unknown(ComponentKind::Exporter, id))?;
-        let ctx = CreateContext::new(id.clone(), ComponentKind::Exporter);
-        let telemetry = ctx.telemetry.clone();
-        let exporter = factory
-            .create(&e.entry.config, ctx)
+        let (exporter, telemetry) = crate::exporter::create(registry, id, &e.entry.config)
             .await
             .map_err(fail(ComponentKind::Exporter, id))?;
         let file = e.settings.dead_letter.file_for(id);

@@ -6,26 +6,41 @@ use std::time::Duration;
 
 use crate::harness::{Collector, free_port, logs_client, logs_request, sink, wait_for};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn acknowledged_data_in_a_durable_queue_survives_kill_9_and_is_delivered_after_restart() {
-    let sink_port = free_port();
-    let config = format!(
+/// OTLP/gRPC in, one `otlp` exporter to `127.0.0.1:sink_port` with a durable queue (plus the
+/// `queue` settings), retrying forever; `processor`, if any, goes first in the pipeline.
+fn config(sink_port: u16, queue: &str, processor: &str) -> String {
+    let (section, list) = if processor.is_empty() {
+        (String::new(), String::new())
+    } else {
+        let name = processor.split(':').next().unwrap_or_default();
+        (
+            format!("processors:\n  {processor}\n"),
+            format!("processors: [{name}], "),
+        )
+    };
+    format!(
         "
 receivers:
   otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
-exporters:
+{section}exporters:
   otlp:
     endpoint: 127.0.0.1:{sink_port}
     tls: {{ insecure: true }}
     compression: none
     timeout: 200ms
     retry_on_failure: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0 }}
-    sending_queue: {{ storage: '{{dir}}/queue' }}
+    sending_queue: {{ storage: '{{dir}}/queue'{queue} }}
 service:
   pipelines:
-    logs: {{ receivers: [otlp], exporters: [otlp] }}
+    logs: {{ receivers: [otlp], {list}exporters: [otlp] }}
 "
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_data_in_a_durable_queue_survives_kill_9_and_is_delivered_after_restart() {
+    let sink_port = free_port();
+    let config = config(sink_port, "", "");
     let mut c = Collector::start(&config).await;
     // The destination is down: every batch the collector acknowledges is only in its queue.
     let mut client = logs_client(c.grpc).await;
@@ -60,22 +75,7 @@ service:
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_under_steady_load_loses_no_acknowledged_record() {
     let (sink_port, received, _stop_sink) = sink::start().await;
-    let config = format!(
-        "
-receivers:
-  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{sink_port}
-    tls: {{ insecure: true }}
-    compression: none
-    retry_on_failure: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0 }}
-    sending_queue: {{ storage: '{{dir}}/queue', num_consumers: 2 }}
-service:
-  pipelines:
-    logs: {{ receivers: [otlp], exporters: [otlp] }}
-"
-    );
+    let config = config(sink_port, ", num_consumers: 2", "");
     let mut c = Collector::start(&config).await;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     let port = c.grpc;
@@ -125,24 +125,10 @@ service:
 #[tokio::test(flavor = "multi_thread")]
 async fn a_destination_down_spools_to_disk_within_the_memory_limit_and_loses_nothing() {
     let sink_port = free_port();
-    let config = format!(
-        "
-receivers:
-  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}', max_recv_msg_size_mib: 16 }} }} }}
-processors:
-  memory_limiter: {{ limit: 256MiB, spike_limit: 64MiB, check_interval: 100ms }}
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{sink_port}
-    tls: {{ insecure: true }}
-    compression: none
-    timeout: 200ms
-    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 0 }}
-    sending_queue: {{ storage: '{{dir}}/queue', queue_size: 100000, fsync: never }}
-service:
-  pipelines:
-    logs: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp] }}
-"
+    let config = config(
+        sink_port,
+        ", queue_size: 100000, fsync: never",
+        "memory_limiter: { limit: 256MiB, spike_limit: 64MiB, check_interval: 100ms }",
     );
     let c = Collector::start(&config).await;
     // The destination is down while 40 MB of logs come in; every request is retried until

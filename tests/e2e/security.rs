@@ -194,6 +194,18 @@ async fn the_python_sdk_gets_in_over_mutual_tls_with_its_token_and_wrong_credent
             &[("reason", "unauthenticated")],
         )
         .await;
+    // The token is not shown by print-config, nor logged.
+    let printed = Command::new(crate::harness::lumina_bin())
+        .args(["print-config", "--config"])
+        .arg(c.path("config.yaml"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(printed.contains("bearer_tokens"), "{printed}");
+    assert!(
+        !printed.contains(TOKEN),
+        "print-config shows the token:\n{printed}"
+    );
     let stopped = c.stop().await;
     stopped.assert_clean();
     assert!(!stopped.log.contains(TOKEN), "a secret was logged");

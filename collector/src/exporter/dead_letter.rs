@@ -326,6 +326,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_exporter_sink_gets_marked_letters_and_a_refusal_falls_back_to_the_file() {
+        use lumina_sdk::component::{ConsumeError, DynConsumer};
+        use lumina_sdk::testkit::{CollectingConsumer, FailingConsumer};
+        let dir = tempfile::tempdir().unwrap();
+        let fallback = dir.path().join("otlp.jsonl");
+        let id: ComponentId = "otlp".parse().unwrap();
+        let t = ComponentTelemetry::new(lumina_sdk::component::ComponentKind::Exporter, "otlp");
+        let sink = Arc::new(CollectingConsumer::new());
+        let dl = DeadLetters::exporter(
+            &id,
+            "file/dlq".parse().unwrap(),
+            sink.clone(),
+            fallback.clone(),
+        );
+        let place = dl
+            .send(testkit::logs(1, 2), "permanent: 400", &t)
+            .await
+            .unwrap();
+        assert_eq!(place, "dead-letter exporter `file/dlq`");
+        let letters = unmark(sink.batches()[0].clone()).unwrap();
+        assert_eq!(
+            (letters[0].exporter.as_str(), letters[0].reason.as_str()),
+            ("otlp", "permanent: 400")
+        );
+        assert!(!fallback.exists());
+        // The sink refuses: the letter is kept in the origin's file instead.
+        let refusing: DynConsumer = Arc::new(FailingConsumer(ConsumeError::ShuttingDown));
+        let dl =
+            DeadLetters::exporter(&id, "file/dlq".parse().unwrap(), refusing, fallback.clone());
+        let place = dl
+            .send(testkit::logs(1, 3), "retries_exhausted: 503", &t)
+            .await
+            .unwrap();
+        assert!(place.starts_with("dead-letter file"), "{place}");
+        let kept = read_file(&fallback).unwrap();
+        assert_eq!((kept.len(), kept[0].batch.len()), (1, 3));
+    }
+
+    #[tokio::test]
     async fn the_file_sink_appends_lines_that_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/dlq.jsonl");

@@ -102,9 +102,21 @@ struct ErrorServer {
     requests: Mutex<Vec<Vec<String>>>,
     /// Answer the next request with this status for the whole request.
     whole: Mutex<Option<u16>>,
+    /// The `Authorization` header of every request.
+    authorization: Mutex<Vec<Option<String>>>,
 }
 
-async fn bulk(State(s): State<Arc<ErrorServer>>, body: String) -> axum::response::Response {
+async fn bulk(
+    State(s): State<Arc<ErrorServer>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    s.authorization.lock().unwrap().push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
     if let Some(code) = s.whole.lock().unwrap().take() {
         let e = json!({"error": {"root_cause": [{"type": "cluster_block_exception", "reason": "blocked"}], "type": "cluster_block_exception", "reason": "blocked"}, "status": code});
         return (StatusCode::from_u16(code).unwrap(), axum::Json(e)).into_response();
@@ -221,7 +233,7 @@ async fn a_413_splits_the_request_and_a_5xx_retries_it_whole() {
 #[tokio::test]
 async fn a_second_endpoint_takes_over_when_the_first_is_down_and_records_that_are_not_voice_are_refused()
  {
-    let (_server, url) = error_server(ErrorServer {
+    let (server, url) = error_server(ErrorServer {
         max_body: usize::MAX,
         ..Default::default()
     })
@@ -232,6 +244,11 @@ async fn a_second_endpoint_takes_over_when_the_first_is_down_and_records_that_ar
     ))
     .await;
     e.export(&events(2)).await.unwrap();
+    // Basic authentication: base64 of `u:p`.
+    assert_eq!(
+        server.authorization.lock().unwrap().as_slice(),
+        [Some("Basic dTpw".to_owned())]
+    );
     let mut other = dialogue("x", 1, "ACTIVE");
     other.event_name = "app.log".into();
     let err = e.export(&logs(vec![other])).await.unwrap_err();

@@ -350,13 +350,18 @@ impl KinesisExporter {
         out
     }
 
-    /// Sends one request; returns the items to try again and why.
-    async fn put(&self, request: Vec<Item>) -> Result<Vec<(Item, String)>, ExportError> {
-        let mut entries = Vec::with_capacity(request.len());
-        for it in &request {
+    /// Sends one request of `(partition key, data)` records; returns the positions of the
+    /// records to try again, and why.
+    async fn put(
+        &self,
+        request: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<(usize, String)>, ExportError> {
+        let n = request.len();
+        let mut entries = Vec::with_capacity(n);
+        for (key, data) in request {
             let e = PutRecordsRequestEntry::builder()
-                .partition_key(it.key.clone())
-                .data(Blob::new(it.data.clone()))
+                .partition_key(key)
+                .data(Blob::new(data))
                 .build()
                 .map_err(|e| ExportError::permanent(format!("cannot build the request: {e}")))?;
             entries.push(e);
@@ -392,22 +397,20 @@ impl KinesisExporter {
         if out.failed_record_count().unwrap_or(0) == 0 {
             return Ok(Vec::new());
         }
-        if results.len() != request.len() {
+        if results.len() != n {
             // The reply does not say which failed: everything is tried again.
-            let why = format!(
-                "the reply listed {} results for {} records",
-                results.len(),
-                request.len()
-            );
-            return Ok(request.into_iter().map(|i| (i, why.clone())).collect());
+            let why = format!("the reply listed {} results for {n} records", results.len());
+            return Ok((0..n).map(|i| (i, why.clone())).collect());
         }
-        Ok(request
-            .into_iter()
-            .zip(results)
-            .filter_map(|(item, r)| {
+        Ok(results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
                 r.error_code().map(|code| {
-                    let why = format!("{code}: {}", r.error_message().unwrap_or_default());
-                    (item, why)
+                    (
+                        i,
+                        format!("{code}: {}", r.error_message().unwrap_or_default()),
+                    )
                 })
             })
             .collect())
@@ -428,15 +431,19 @@ impl Exporter for KinesisExporter {
                 retry.extend(request.into_iter().map(|i| i.batch));
                 continue;
             }
-            let parts: Vec<Batch> = request.iter().map(|i| i.batch.clone()).collect();
-            match self.put(request).await {
+            let (records, parts): (Vec<(String, Vec<u8>)>, Vec<Batch>) = request
+                .into_iter()
+                .map(|i| ((i.key, i.data), i.batch))
+                .unzip();
+            match self.put(records).await {
                 Ok(failed) => {
                     if record_failure.is_none() {
                         record_failure = failed.first().map(|(_, why)| {
                             format!("{} record(s) failed, e.g. {why}", failed.len())
                         });
                     }
-                    retry.extend(failed.into_iter().map(|(i, _)| i.batch));
+                    let mut parts: Vec<Option<Batch>> = parts.into_iter().map(Some).collect();
+                    retry.extend(failed.iter().filter_map(|(i, _)| parts.get_mut(*i)?.take()));
                 }
                 Err(e) if !e.retryable => {
                     // The request itself is invalid: its records are refused for good.

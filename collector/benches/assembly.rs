@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lumina_callsim::{SimConfig, generate, log_record};
-use lumina_plugins::voice::assembly::AssemblyFactory;
+use lumina_plugins::dialogue_assembly::AssemblyConfig;
 use lumina_sdk::component::{
     Accepted, ComponentId, ComponentKind, ConsumeError, Consumer, CreateContext, DynConsumer,
-    Processor, ProcessorFactory,
+    Processor,
 };
 use lumina_sdk::config::ConfigValue;
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
@@ -42,7 +42,7 @@ async fn processor(dir: &std::path::Path) -> Arc<dyn Processor> {
         ComponentKind::Processor,
     );
     ctx.pipeline = Some("logs".into());
-    AssemblyFactory
+    lumina_sdk::component::processor::<AssemblyConfig>()
         .create(
             &ConfigValue::from(
                 serde_json::json!({ "storage": { "directory": dir.display().to_string() } }),

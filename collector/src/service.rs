@@ -102,11 +102,12 @@ impl Service {
                         what: format!("extension `{name}`"),
                         source: e.into(),
                     })?;
-                let addr = lumina_plugins::common::endpoint::listen_address(&cfg.endpoint)
-                    .map_err(|e| StartError::Endpoint {
+                let addr = lumina_net::endpoint::listen_address(&cfg.endpoint).map_err(|e| {
+                    StartError::Endpoint {
                         what: format!("extension `{name}`"),
                         source: lumina_sdk::component::ComponentError::Other(e),
-                    })?;
+                    }
+                })?;
                 let s = server::start_health_check(&addr, &cfg.path, health.clone())
                     .await
                     .map_err(|source| StartError::Endpoint {

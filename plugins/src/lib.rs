@@ -1,70 +1,74 @@
 //! # lumina-plugins
 //!
 //! Lumina's built-in components, written against `lumina-sdk` exactly as a third party would
-//! write theirs. [`register_all`] adds them to a registry.
+//! write theirs: one directory per component type, each a typed config that builds the
+//! component (`lumina_sdk::component::typed`). [`register_all`] adds them to a registry.
 //!
-//! | kind | type | what it does |
-//! |---|---|---|
-//! | receiver | `otlp` | OTLP over gRPC and HTTP (protobuf, JSON) |
-//! | receiver | `nop` | nothing (tests, benchmarks) |
-//! | processor | `batch` | merges batches by size or time, splits oversized ones |
-//! | processor | `memory_limiter` | refuses data retryably while the process is over its memory budget |
-//! | exporter | `otlp` | OTLP over gRPC |
-//! | exporter | `otlphttp` | OTLP over HTTP |
-//! | exporter | `debug` | writes to the log or stdout |
-//! | exporter | `file` | OTLP/JSON lines or length-prefixed protobuf |
-//! | exporter | `nop` | discards (tests, benchmarks) |
-//! | exporter | `kinesis` | log records to a Kinesis data stream |
-//! | exporter | `opensearch` | dialogues and events into OpenSearch |
-//! | exporter | `appsync` | dialogue updates and events as AppSync mutations |
-//! | connector | `forward` | joins pipelines of one signal |
-//! | receiver | `gp`, `rt` | voice events: OTLP logs and native JSON, validated |
-//! | processor | `dialogue_assembly` | voice events → Dialogue records, durable state |
-//! | connector | `voice_metrics` | dialogue records → call metrics |
-//! | connector | `region_router` | each tenant's events → its home region's pipelines |
+//! | kind | type | directory | what it does |
+//! |---|---|---|---|
+//! | receiver | `otlp` | `otlp/` | OTLP over gRPC and HTTP (protobuf, JSON) |
+//! | receiver | `gp`, `rt` | `voice_receiver/` | voice events: OTLP logs and native JSON, validated |
+//! | receiver | `nop` | `nop/` | nothing (tests, benchmarks) |
+//! | processor | `batch` | `batch/` | merges batches by size or time, splits oversized ones |
+//! | processor | `memory_limiter` | `memory_limiter/` | refuses data retryably while the process is over its memory budget |
+//! | processor | `dialogue_assembly` | `dialogue_assembly/` | voice events → Dialogue records, durable state |
+//! | exporter | `otlp` | `otlp_exporter/` | OTLP over gRPC |
+//! | exporter | `otlphttp` | `otlphttp/` | OTLP over HTTP |
+//! | exporter | `debug` | `debug/` | writes to the log or stdout |
+//! | exporter | `file` | `file/` | OTLP/JSON lines or length-prefixed protobuf |
+//! | exporter | `nop` | `nop/` | discards (tests, benchmarks) |
+//! | exporter | `kinesis` | `kinesis/` | log records to a Kinesis data stream |
+//! | exporter | `opensearch` | `opensearch/` | dialogues and events into OpenSearch |
+//! | exporter | `appsync` | `appsync/` | dialogue updates and events as AppSync mutations |
+//! | connector | `forward` | `forward/` | joins pipelines of one signal |
+//! | connector | `voice_metrics` | `voice_metrics/` | dialogue records → call metrics |
+//! | connector | `region_router` | `region_router/` | each tenant's events → its home region's pipelines |
+//!
+//! `aws/` is what the AWS exporters share (credentials, SigV4, the voice JSON encoding);
+//! networking shared with the host is in the `lumina-net` crate.
 
+pub mod appsync;
 pub mod aws;
 pub mod batch;
-pub mod common;
 pub mod debug;
+pub mod dialogue_assembly;
 pub mod file;
 pub mod forward;
+pub mod kinesis;
 pub mod memory_limiter;
 pub mod nop;
+pub mod opensearch;
 pub mod otlp;
 pub mod otlp_exporter;
 pub mod otlphttp;
-pub mod voice;
+pub mod region_router;
+pub mod voice_metrics;
+pub mod voice_receiver;
 
-use std::sync::Arc;
-
-use lumina_sdk::component::{DuplicateType, Registry};
+use lumina_sdk::component::{DuplicateType, Registry, connector, exporter, processor, receiver};
 
 /// Registers every built-in component.
 pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
-    registry.add_receiver(Arc::new(otlp::OtlpReceiverFactory))?;
-    registry.add_receiver(Arc::new(nop::NopReceiverFactory))?;
-    registry.add_receiver(Arc::new(voice::receiver::VoiceReceiverFactory::gp()))?;
-    registry.add_receiver(Arc::new(voice::receiver::VoiceReceiverFactory::rt()))?;
-    registry.add_processor(Arc::new(batch::BatchProcessorFactory))?;
-    registry.add_processor(Arc::new(memory_limiter::MemoryLimiterFactory))?;
-    registry.add_processor(Arc::new(voice::assembly::AssemblyFactory))?;
-    registry.add_exporter(Arc::new(otlp_exporter::OtlpExporterFactory))?;
-    registry.add_exporter(Arc::new(otlphttp::OtlpHttpExporterFactory))?;
-    registry.add_exporter(Arc::new(debug::DebugExporterFactory))?;
-    registry.add_exporter(Arc::new(file::FileExporterFactory))?;
-    registry.add_exporter(Arc::new(nop::NopExporterFactory))?;
-    registry.add_exporter(Arc::new(aws::kinesis::KinesisExporterFactory))?;
-    registry.add_exporter(Arc::new(aws::opensearch::OpenSearchExporterFactory))?;
-    registry.add_exporter(Arc::new(aws::appsync::AppSyncExporterFactory))?;
-    registry.add_connector(Arc::new(forward::ForwardConnectorFactory))?;
-    registry.add_connector(Arc::new(voice::metrics::VoiceMetricsFactory))?;
-    registry.add_connector(Arc::new(voice::router::RegionRouterFactory))?;
+    registry.add_receiver(receiver::<otlp::OtlpReceiverConfig>())?;
+    registry.add_receiver(receiver::<nop::NopReceiverConfig>())?;
+    registry.add_receiver(receiver::<voice_receiver::GpReceiverConfig>())?;
+    registry.add_receiver(receiver::<voice_receiver::RtReceiverConfig>())?;
+    registry.add_processor(processor::<batch::BatchConfig>())?;
+    registry.add_processor(processor::<memory_limiter::MemoryLimiterConfig>())?;
+    registry.add_processor(processor::<dialogue_assembly::AssemblyConfig>())?;
+    registry.add_exporter(exporter::<otlp_exporter::OtlpExporterConfig>())?;
+    registry.add_exporter(exporter::<otlphttp::OtlpHttpExporterConfig>())?;
+    registry.add_exporter(exporter::<debug::DebugConfig>())?;
+    registry.add_exporter(exporter::<file::FileExporterConfig>())?;
+    registry.add_exporter(exporter::<nop::NopExporterConfig>())?;
+    registry.add_exporter(exporter::<kinesis::KinesisConfig>())?;
+    registry.add_exporter(exporter::<opensearch::OpenSearchConfig>())?;
+    registry.add_exporter(exporter::<appsync::AppSyncConfig>())?;
+    registry.add_connector(connector::<forward::ForwardConfig>())?;
+    registry.add_connector(connector::<voice_metrics::VoiceMetricsConfig>())?;
+    registry.add_connector(connector::<region_router::RegionRouterConfig>())?;
     Ok(())
 }
-
-#[cfg(test)]
-mod exporter_tests;
 
 #[cfg(test)]
 mod tests {

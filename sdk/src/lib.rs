@@ -7,36 +7,52 @@
 //!
 //! ## Quick start: a processor
 //!
+//! A processor that is a pure function over a batch is written once, against the plugin SDK,
+//! and runs in any of three forms: compiled in (registered with
+//! [`component::plugin_processor`]), as a native library, or as a WebAssembly component.
+//!
 //! ```
-//! use async_trait::async_trait;
+//! use lumina_sdk::plugin::{ConfigProblem, Outcome, PluginError, ProcessorPlugin};
 //! use lumina_sdk::{Batch, Payload};
-//! use lumina_sdk::component::{ProcessError, Transform};
 //!
 //! /// Drops every log record whose severity is below INFO.
 //! struct DropDebug;
 //!
-//! #[async_trait]
-//! impl Transform for DropDebug {
-//!     async fn transform(&self, batch: Batch) -> Result<Option<Batch>, ProcessError> {
+//! impl ProcessorPlugin for DropDebug {
+//!     const NAME: &'static str = "drop-debug";
+//!     const VERSION: &'static str = "1.0.0";
+//!     fn init(_config: &str) -> Result<Self, Vec<ConfigProblem>> {
+//!         Ok(DropDebug)
+//!     }
+//!     fn process(&mut self, batch: Batch) -> Result<Outcome, PluginError> {
 //!         let Payload::Logs(mut req) = batch.into_payload() else {
-//!             return Err(ProcessError::Invalid("DropDebug handles logs only".into()));
+//!             return Err(PluginError::Permanent("drop-debug handles logs only".into()));
 //!         };
 //!         for rl in &mut req.resource_logs {
 //!             for sl in &mut rl.scope_logs {
 //!                 sl.log_records.retain(|r| r.severity_number >= 9);
 //!             }
 //!         }
-//!         Ok(Some(Batch::logs(req)))
+//!         Ok(Outcome::Replaced(Batch::logs(req)))
 //!     }
 //! }
+//!
+//! let mut registry = lumina_sdk::component::Registry::new();
+//! registry
+//!     .add_processor(lumina_sdk::component::plugin_processor::<DropDebug>(
+//!         "drop_debug",
+//!         "Drops records below INFO.",
+//!     ))
+//!     .unwrap();
 //! ```
 //!
-//! A factory ([`component::ProcessorFactory`]) parses the component's config with
-//! [`config::parse`] and wraps the transform in [`component::TransformProcessor`]; the host
-//! registers the factory in its [`component::Registry`].
+//! Components that hold state or tasks (receivers, batchers, exporters) are a typed config
+//! implementing [`component::ReceiverConfig`] (or the processor, exporter or connector
+//! trait), whose `build` makes the component; [`component::typed`] turns it into a factory.
 //!
 //! ## Modules
 //! - [`batch`]: [`Batch`], one OTLP export request shared cheaply between consumers.
+//! - [`attrs`]: attribute lookups on records and resources.
 //! - [`config`]: the spanned config tree, typed parsing that reports every error at once.
 //! - [`component`]: ids, the consumer contract, component traits, factories, the registry.
 //! - [`telemetry`]: metric names and a per-component handle for metrics and drop logs.
@@ -50,6 +66,7 @@
 #[cfg(target_arch = "wasm32")]
 extern crate self as lumina_sdk;
 
+pub mod attrs;
 pub mod batch;
 #[cfg(feature = "host")]
 pub mod component;
@@ -60,6 +77,7 @@ mod signal;
 pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod util;
 pub mod voice;
 
 pub use batch::{Batch, Payload};

@@ -163,7 +163,7 @@ impl Default for HealthCheckConfig {
 impl Validate for HealthCheckConfig {
     fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = ConfigErrors::new();
-        if let Err(e) = lumina_plugins::common::endpoint::listen_address(&self.endpoint) {
+        if let Err(e) = lumina_net::endpoint::listen_address(&self.endpoint) {
             errors.push(ConfigError::new(ConfigPath::parse("endpoint"), e));
         }
         if !self.path.starts_with('/') {

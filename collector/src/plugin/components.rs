@@ -1,7 +1,7 @@
 //! Plugins as pipeline components: the `wasm` and `native` factories, and the processor,
 //! exporter and receiver that call a plugin through its supervisor.
 
-use lumina_plugins::common::server_tls;
+use lumina_net::server_tls;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -67,7 +67,7 @@ impl PluginFactory {
                 "a receiver plugin needs an `endpoint` for the host to listen on",
             )),
             (Kind::Receiver, Some(e)) => {
-                if let Err(m) = lumina_plugins::common::endpoint::listen_address(e) {
+                if let Err(m) = lumina_net::endpoint::listen_address(e) {
                     errors.push(ConfigError::new(at("endpoint"), m));
                 }
             }
@@ -241,14 +241,7 @@ impl ReceiverFactory for PluginFactory {
 
 fn consume_error(id: &Arc<str>, e: CallError) -> ConsumeError {
     match e {
-        CallError::Plugin(PluginError::Permanent(m)) => ConsumeError::Rejected {
-            message: format!("{id}: {m}"),
-        },
-        CallError::Plugin(PluginError::Retryable(m)) => ConsumeError::Failed {
-            component: id.clone(),
-            message: m,
-            retryable: true,
-        },
+        CallError::Plugin(e) => ConsumeError::from_plugin(id.clone(), e),
         other => ConsumeError::Failed {
             component: id.clone(),
             message: other.to_string(),
@@ -329,8 +322,8 @@ impl Exporter for PluginExporter {
 struct PluginReceiver {
     sup: Arc<Supervised>,
     endpoint: String,
-    tls: Option<lumina_plugins::common::server_tls::ServerTlsConfig>,
-    auth: Option<lumina_plugins::common::server_tls::ServerAuthConfig>,
+    tls: Option<lumina_net::server_tls::ServerTlsConfig>,
+    auth: Option<lumina_net::server_tls::ServerAuthConfig>,
     telemetry: lumina_sdk::telemetry::ComponentTelemetry,
     limit: usize,
     id: String,
@@ -422,7 +415,7 @@ async fn receive(
                 }
             }
             Err(e) => {
-                let (status, _) = lumina_plugins::common::status::http_status(&e);
+                let (status, _) = lumina_net::status::http_status(&e);
                 return reply(
                     status,
                     serde_json::json!({ "error": e.to_string(), "accepted": accepted }),
@@ -439,8 +432,8 @@ async fn receive(
 #[async_trait]
 impl Receiver for PluginReceiver {
     async fn start(&mut self, outputs: ReceiverOutputs) -> Result<(), ComponentError> {
-        let addr = lumina_plugins::common::endpoint::listen_address(&self.endpoint)
-            .map_err(ComponentError::Other)?;
+        let addr =
+            lumina_net::endpoint::listen_address(&self.endpoint).map_err(ComponentError::Other)?;
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|source| ComponentError::Bind {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use lumina_sdk::config::{
-    ByteSize, ConfigError, ConfigErrors, ConfigPath, ConfigValue, Duration, PathSegment, Validate,
+    ByteSize, ConfigError, ConfigErrors, ConfigPath, ConfigValue, Duration, Validate,
 };
 use serde::Deserialize;
 
@@ -54,10 +54,10 @@ pub struct PluginConfig {
     pub max_request_body_size: ByteSize,
     /// Receivers: serve over TLS (mutual TLS with `client_ca_file`).
     #[serde(default)]
-    pub tls: Option<lumina_plugins::common::server_tls::ServerTlsConfig>,
+    pub tls: Option<lumina_net::server_tls::ServerTlsConfig>,
     /// Receivers: require a bearer token or API key.
     #[serde(default)]
-    pub auth: Option<lumina_plugins::common::server_tls::ServerAuthConfig>,
+    pub auth: Option<lumina_net::server_tls::ServerAuthConfig>,
 }
 
 fn default_body() -> ByteSize {
@@ -151,7 +151,7 @@ impl Validate for PluginConfig {
             ));
         }
         for (i, h) in self.allow.http.iter().enumerate() {
-            if lumina_plugins::common::endpoint::split_host_port(h).is_err() || h.starts_with(':') {
+            if lumina_net::endpoint::split_host_port(h).is_err() || h.starts_with(':') {
                 errors.push(ConfigError::new(
                     ConfigPath::parse("allow.http").index(i),
                     format!("`{h}` is not `host:port`"),
@@ -200,48 +200,7 @@ pub fn problem_to_error(
     component: &ConfigValue,
     problem: &lumina_sdk::plugin::ConfigProblem,
 ) -> ConfigError {
-    let mut path = ConfigPath::parse("config");
-    for seg in parse_problem_path(&problem.path) {
-        path = match seg {
-            PathSegment::Key(k) => path.key(k),
-            PathSegment::Index(i) => path.index(i),
-        };
-    }
-    let location = component
-        .key_location_of(&path)
-        .or_else(|| component.location_of(&path));
-    ConfigError::new(path, format!("the plugin refused it: {}", problem.message)).at_opt(location)
-}
-
-fn parse_problem_path(p: &str) -> Vec<PathSegment> {
-    let mut out = Vec::new();
-    for part in p.split('.').filter(|s| !s.is_empty()) {
-        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
-        if !key.is_empty() {
-            out.push(PathSegment::Key(key.to_owned()));
-        }
-        for idx in rest.split('[').filter(|s| !s.is_empty()) {
-            match idx.trim_end_matches(']').parse() {
-                Ok(i) => out.push(PathSegment::Index(i)),
-                Err(_) => out.push(PathSegment::Key(idx.trim_end_matches(']').to_owned())),
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plugin_paths_become_config_paths() {
-        let segs = parse_problem_path("attributes[1].x[2][3]");
-        let rendered = segs.iter().fold(ConfigPath::root(), |p, s| match s {
-            PathSegment::Key(k) => p.key(k.clone()),
-            PathSegment::Index(i) => p.index(*i),
-        });
-        assert_eq!(rendered.to_string(), "attributes[1].x[2][3]");
-        assert!(parse_problem_path("").is_empty());
-    }
+    let mut e = problem.to_error(component, &ConfigPath::parse("config"));
+    e.message = format!("the plugin refused it: {}", e.message);
+    e
 }

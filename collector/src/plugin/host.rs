@@ -3,31 +3,9 @@
 
 use std::time::Duration;
 
+use lumina_sdk::plugin::host::Level;
 use lumina_sdk::plugin::http::{Request, Response};
 use lumina_sdk::telemetry::ComponentTelemetry;
-
-/// Log levels, as plugins name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Level {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    /// From the native ABI's number.
-    pub(crate) fn from_code(c: u32) -> Self {
-        match c {
-            0 => Level::Trace,
-            1 => Level::Debug,
-            2 => Level::Info,
-            3 => Level::Warn,
-            _ => Level::Error,
-        }
-    }
-}
 
 /// Why a plugin's HTTP request got no response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +31,7 @@ impl HostCtx {
         allow_http: Vec<String>,
         http_timeout: Duration,
     ) -> Self {
-        lumina_plugins::common::tls::ensure_crypto_provider();
+        lumina_net::tls::ensure_crypto_provider();
         Self {
             telemetry,
             allow_http,
@@ -63,40 +41,15 @@ impl HostCtx {
     }
 
     pub(crate) fn log(&self, level: Level, message: &str) {
-        let id = self.telemetry.id();
-        match level {
-            Level::Trace => tracing::trace!(component = %id, "{message}"),
-            Level::Debug => tracing::debug!(component = %id, "{message}"),
-            Level::Info => tracing::info!(component = %id, "{message}"),
-            Level::Warn => tracing::warn!(component = %id, "{message}"),
-            Level::Error => tracing::error!(component = %id, "{message}"),
-        }
+        self.telemetry.plugin_log(level, message);
     }
 
-    pub(crate) fn counter_add(&self, name: &str, value: u64, labels: Vec<(String, String)>) {
-        let mut l = vec![metrics::Label::new(
-            "component",
-            self.telemetry.id().to_owned(),
-        )];
-        l.extend(
-            labels
-                .into_iter()
-                .map(|(k, v)| metrics::Label::new(sanitize(&k), v)),
-        );
-        metrics::counter!(format!("lumina_plugin_{}_total", sanitize(name)), l).increment(value);
+    pub(crate) fn counter_add(&self, name: &str, value: u64, labels: &[(String, String)]) {
+        self.telemetry.plugin_counter_add(name, value, labels);
     }
 
-    pub(crate) fn histogram_record(&self, name: &str, value: f64, labels: Vec<(String, String)>) {
-        let mut l = vec![metrics::Label::new(
-            "component",
-            self.telemetry.id().to_owned(),
-        )];
-        l.extend(
-            labels
-                .into_iter()
-                .map(|(k, v)| metrics::Label::new(sanitize(&k), v)),
-        );
-        metrics::histogram!(format!("lumina_plugin_{}", sanitize(name)), l).record(value);
+    pub(crate) fn histogram_record(&self, name: &str, value: f64, labels: &[(String, String)]) {
+        self.telemetry.plugin_histogram_record(name, value, labels);
     }
 
     /// Sends a plugin's request if its target is allowed. Runs on a blocking thread (plugin
@@ -176,25 +129,4 @@ fn classify(e: reqwest::Error) -> HttpFailure {
     } else {
         HttpFailure::Unreachable(e.to_string())
     }
-}
-
-/// Metric and label names: ASCII letters, digits and `_`; anything else becomes `_`.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Wall-clock nanoseconds since the Unix epoch.
-pub(crate) fn now_unix_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }

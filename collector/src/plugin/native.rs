@@ -22,7 +22,9 @@ use lumina_sdk::plugin::native::{
 };
 use lumina_sdk::plugin::{ConfigProblem, EncodedOutcome, Metadata, PluginError, Request};
 
-use super::host::{HostCtx, HttpFailure, Level};
+use lumina_sdk::plugin::host::Level;
+
+use super::host::{HostCtx, HttpFailure};
 use super::supervise::{Backend, CallError, Kind};
 use super::wasm::LoadError;
 
@@ -362,19 +364,19 @@ extern "C" fn host_log(c: *const c_void, level: u32, msg: *const u8, len: usize)
 extern "C" fn host_counter_add(c: *const c_void, name: *const u8, len: usize, value: u64) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as in `host_log`.
-        unsafe { ctx(c) }.counter_add(&text(name, len), value, Vec::new());
+        unsafe { ctx(c) }.counter_add(&text(name, len), value, &[]);
     }));
 }
 
 extern "C" fn host_histogram_record(c: *const c_void, name: *const u8, len: usize, value: f64) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as in `host_log`.
-        unsafe { ctx(c) }.histogram_record(&text(name, len), value, Vec::new());
+        unsafe { ctx(c) }.histogram_record(&text(name, len), value, &[]);
     }));
 }
 
 extern "C" fn host_now(_c: *const c_void) -> u64 {
-    super::host::now_unix_nanos()
+    lumina_sdk::util::now_unix_nanos()
 }
 
 extern "C" fn host_http_send(

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use lumina_plugins::common::grpc_codec::BytesCodec;
-use lumina_plugins::common::status::{grpc_retry, http_retryable, parse_retry_after};
+use lumina_net::grpc_codec::BytesCodec;
+use lumina_net::status::{grpc_retry, http_retryable, parse_retry_after};
 use lumina_sdk::Signal;
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse;
 use lumina_sdk::proto::collector::metrics::v1::ExportMetricsServiceResponse;

@@ -1,4 +1,4 @@
-//! The AWS exporters (`kinesis`, `opensearch`, `appsync`) and what they share: region,
+//! What the AWS exporters (`kinesis`, `opensearch`, `appsync`) share: region,
 //! endpoint override and credentials from the standard AWS chain (environment, shared
 //! profile, web identity, container and instance roles), never from Lumina's own config.
 //!
@@ -6,14 +6,11 @@
 //! the collector, so no second crypto library (aws-lc) is compiled in. SDK-level retries are
 //! off: the host's `retry_on_failure` retries with backoff and, for Kinesis, per record.
 
-pub mod appsync;
-pub mod kinesis;
-pub mod opensearch;
 pub mod sign;
 pub mod voice_json;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};

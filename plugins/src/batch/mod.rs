@@ -5,92 +5,23 @@
 //! receiver never acknowledges data that sits only in the batcher's memory, and a downstream
 //! error reaches the sender instead of being swallowed.
 
+mod config;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use lumina_sdk::component::{
     Accepted, ComponentError, ComponentInfo, ComponentKind, ConsumeError, Consumer, CreateContext,
-    DynConsumer, Processor, ProcessorFactory, Stability,
-};
-use lumina_sdk::config::{
-    self, ConfigError, ConfigErrors, ConfigPath, ConfigValue, Duration, Validate,
+    DynConsumer, Processor, ProcessorConfig, Stability,
 };
 use lumina_sdk::{Batch, Signal};
-use serde::Deserialize;
 use tokio::sync::{Mutex, Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// The `batch` processor's settings (the OpenTelemetry Collector's keys).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BatchConfig {
-    /// Send once this many items are waiting. Default 8192.
-    pub send_batch_size: u32,
-    /// Split batches larger than this. 0 (default) means no limit.
-    pub send_batch_max_size: u32,
-    /// Send whatever is waiting after this long, even if fewer than `send_batch_size`.
-    /// Default 200ms; 0 sends every batch at once (only splitting applies).
-    pub timeout: Duration,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        Self {
-            send_batch_size: 8192,
-            send_batch_max_size: 0,
-            timeout: Duration::from_millis(200),
-        }
-    }
-}
-
-impl Validate for BatchConfig {
-    fn validate(&self) -> Result<(), ConfigErrors> {
-        if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
-            return Err(ConfigError::new(
-                ConfigPath::parse("send_batch_max_size"),
-                format!(
-                    "{} is below send_batch_size ({})",
-                    self.send_batch_max_size, self.send_batch_size
-                ),
-            )
-            .with_hint("make it at least send_batch_size, or 0 for no limit")
-            .into());
-        }
-        Ok(())
-    }
-}
-
-/// Makes `batch` processors.
-pub struct BatchProcessorFactory;
-
-#[async_trait]
-impl ProcessorFactory for BatchProcessorFactory {
-    fn info(&self) -> ComponentInfo {
-        ComponentInfo::new(
-            "batch",
-            ComponentKind::Processor,
-            Stability::Beta,
-            &Signal::ALL,
-            "Merges batches by size or time; splits oversized ones.",
-        )
-    }
-
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        config::parse::<BatchConfig>(config).map(|_| ())
-    }
-
-    async fn create(
-        &self,
-        config: &ConfigValue,
-        ctx: CreateContext,
-        _signal: Signal,
-        next: DynConsumer,
-    ) -> Result<Arc<dyn Processor>, ComponentError> {
-        let cfg: BatchConfig = config::parse(config)?;
-        Ok(Arc::new(BatchProcessor::new(cfg, ctx.id.to_string(), next)))
-    }
-}
+pub use config::BatchConfig;
 
 type Reply = oneshot::Sender<Result<Accepted, ConsumeError>>;
 
@@ -285,5 +216,25 @@ impl Processor for BatchProcessor {
     }
 }
 
-#[cfg(test)]
-mod tests;
+#[async_trait]
+impl ProcessorConfig for BatchConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::new(
+            "batch",
+            ComponentKind::Processor,
+            Stability::Beta,
+            &Signal::ALL,
+            "Merges batches by size or time; splits oversized ones.",
+        )
+    }
+
+    async fn build(
+        self,
+        ctx: CreateContext,
+        _signal: Signal,
+        next: DynConsumer,
+    ) -> Result<Arc<dyn Processor>, ComponentError> {
+        let cfg = self;
+        Ok(Arc::new(BatchProcessor::new(cfg, ctx.id.to_string(), next)))
+    }
+}

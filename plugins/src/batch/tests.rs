@@ -6,6 +6,7 @@ use lumina_sdk::component::{ConsumeError, Consumer, Processor};
 use lumina_sdk::testkit::{self, CollectingConsumer, FailingConsumer};
 
 use super::*;
+use lumina_sdk::config::Duration;
 
 fn processor(size: u32, max: u32, timeout_ms: u64, next: Arc<dyn Consumer>) -> Arc<BatchProcessor> {
     let cfg = BatchConfig {
@@ -105,7 +106,10 @@ fn max_size_below_size_is_a_config_error() {
     let v =
         lumina_sdk::config::parse_yaml("send_batch_size: 100\nsend_batch_max_size: 10\n", "b.yaml")
             .unwrap();
-    let e = BatchProcessorFactory.validate(&v).unwrap_err().to_string();
+    let e = lumina_sdk::component::processor::<BatchConfig>()
+        .validate(&v)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "b.yaml:2:22: send_batch_max_size: 10 is below send_batch_size (100) (make it at least send_batch_size, or 0 for no limit)"

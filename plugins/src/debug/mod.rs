@@ -1,5 +1,9 @@
 //! The `debug` exporter: writes what passes through to the collector's log or to stdout.
 
+mod config;
+#[cfg(test)]
+mod tests;
+
 mod text;
 
 use std::io::Write;
@@ -9,84 +13,11 @@ use std::time::Instant;
 use async_trait::async_trait;
 use lumina_sdk::component::{
     ComponentError, ComponentInfo, ComponentKind, CreateContext, ExportError, Exporter,
-    ExporterFactory, Stability,
+    ExporterConfig, Stability,
 };
-use lumina_sdk::config::{self, ConfigErrors, ConfigValue, Validate};
 use lumina_sdk::{Batch, Signal};
-use serde::Deserialize;
 
-/// How much the `debug` exporter writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verbosity {
-    /// One line per batch with counts.
-    #[default]
-    Basic,
-    /// One line per item.
-    Normal,
-    /// Everything: resources, scopes, every field of every item.
-    Detailed,
-}
-
-/// The `debug` exporter's settings (the OpenTelemetry Collector's keys).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DebugConfig {
-    /// `basic` (default), `normal` or `detailed`.
-    pub verbosity: Verbosity,
-    /// Batches written in full each second before sampling starts. Default 2.
-    pub sampling_initial: u32,
-    /// After that, write one batch in this many each second. Default 1 (all).
-    pub sampling_thereafter: u32,
-    /// Write through the collector's log (default) rather than to stdout.
-    pub use_internal_logger: bool,
-}
-
-impl Default for DebugConfig {
-    fn default() -> Self {
-        Self {
-            verbosity: Verbosity::Basic,
-            sampling_initial: 2,
-            sampling_thereafter: 1,
-            use_internal_logger: true,
-        }
-    }
-}
-
-impl Validate for DebugConfig {}
-
-/// Makes `debug` exporters.
-pub struct DebugExporterFactory;
-
-#[async_trait]
-impl ExporterFactory for DebugExporterFactory {
-    fn info(&self) -> ComponentInfo {
-        ComponentInfo::new(
-            "debug",
-            ComponentKind::Exporter,
-            Stability::Beta,
-            &Signal::ALL,
-            "Writes telemetry to the log or stdout, for debugging.",
-        )
-    }
-
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        config::parse::<DebugConfig>(config).map(|_| ())
-    }
-
-    async fn create(
-        &self,
-        config: &ConfigValue,
-        ctx: CreateContext,
-    ) -> Result<Arc<dyn Exporter>, ComponentError> {
-        let cfg: DebugConfig = config::parse(config)?;
-        Ok(Arc::new(DebugExporter {
-            cfg,
-            id: ctx.id.to_string(),
-            sampler: Mutex::new(Sampler::default()),
-        }))
-    }
-}
+pub use config::{DebugConfig, Verbosity};
 
 /// Per-second sampling, like the OpenTelemetry Collector's: the first `initial` batches of each
 /// second, then every `thereafter`-th.
@@ -151,17 +82,24 @@ impl Exporter for DebugExporter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[async_trait]
+impl ExporterConfig for DebugConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::new(
+            "debug",
+            ComponentKind::Exporter,
+            Stability::Beta,
+            &Signal::ALL,
+            "Writes telemetry to the log or stdout, for debugging.",
+        )
+    }
 
-    #[test]
-    fn sampling_admits_the_initial_batches_then_every_nth() {
-        let mut s = Sampler::default();
-        let admitted: Vec<bool> = (0..8).map(|_| s.admit(2, 3)).collect();
-        assert_eq!(
-            admitted,
-            vec![true, true, false, false, true, false, false, true]
-        );
+    async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
+        let cfg = self;
+        Ok(Arc::new(DebugExporter {
+            cfg,
+            id: ctx.id.to_string(),
+            sampler: Mutex::new(Sampler::default()),
+        }))
     }
 }

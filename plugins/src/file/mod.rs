@@ -1,6 +1,10 @@
 //! The `file` exporter: one OTLP request per line as JSON (the OpenTelemetry Collector's
 //! format), or length-prefixed protobuf; optional size-based rotation.
 
+mod config;
+#[cfg(test)]
+mod tests;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -9,118 +13,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use lumina_sdk::component::{
     ComponentError, ComponentInfo, ComponentKind, CreateContext, ExportError, Exporter,
-    ExporterFactory, Stability,
-};
-use lumina_sdk::config::{
-    self, ConfigError, ConfigErrors, ConfigPath, ConfigValue, Duration, Validate,
+    ExporterConfig, Stability,
 };
 use lumina_sdk::{Batch, Signal};
-use serde::Deserialize;
 
-/// How requests are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileFormat {
-    /// OTLP/JSON, one request per line.
-    #[default]
-    Json,
-    /// OTLP protobuf, each request preceded by its length (4 bytes, big-endian).
-    Proto,
-}
-
-/// Size-based rotation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RotationConfig {
-    /// Rotate when the file would grow past this many megabytes. Default 100.
-    pub max_megabytes: u64,
-    /// Rotated files to keep (oldest deleted first); 0 keeps them all. Default 100.
-    pub max_backups: usize,
-}
-
-impl Default for RotationConfig {
-    fn default() -> Self {
-        Self {
-            max_megabytes: 100,
-            max_backups: 100,
-        }
-    }
-}
-
-/// The `file` exporter's settings (the OpenTelemetry Collector's keys).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileExporterConfig {
-    /// The file to write. Its directory is created if missing.
-    pub path: PathBuf,
-    /// `json` (default) or `proto`.
-    #[serde(default)]
-    pub format: FileFormat,
-    /// Append to an existing file instead of truncating it at start.
-    #[serde(default)]
-    pub append: bool,
-    /// Rotate the file by size.
-    #[serde(default)]
-    pub rotation: Option<RotationConfig>,
-    /// The longest data may wait in the write buffer. Every batch is written through when it
-    /// is exported, so any value is met; kept for compatibility. Default 1s.
-    #[serde(default)]
-    pub flush_interval: Option<Duration>,
-}
-
-impl Validate for FileExporterConfig {
-    fn validate(&self) -> Result<(), ConfigErrors> {
-        let mut errors = ConfigErrors::new();
-        if self.path.as_os_str().is_empty() {
-            errors.push(ConfigError::new(
-                ConfigPath::parse("path"),
-                "must not be empty",
-            ));
-        }
-        if let Some(r) = &self.rotation
-            && r.max_megabytes == 0
-        {
-            errors.push(ConfigError::new(
-                ConfigPath::parse("rotation.max_megabytes"),
-                "must be at least 1",
-            ));
-        }
-        errors.into_result(())
-    }
-}
-
-/// Makes `file` exporters.
-pub struct FileExporterFactory;
-
-#[async_trait]
-impl ExporterFactory for FileExporterFactory {
-    fn info(&self) -> ComponentInfo {
-        ComponentInfo::new(
-            "file",
-            ComponentKind::Exporter,
-            Stability::Beta,
-            &Signal::ALL,
-            "Writes OTLP requests to a file, one per line.",
-        )
-    }
-
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        config::parse::<FileExporterConfig>(config).map(|_| ())
-    }
-
-    async fn create(
-        &self,
-        config: &ConfigValue,
-        _ctx: CreateContext,
-    ) -> Result<Arc<dyn Exporter>, ComponentError> {
-        let cfg: FileExporterConfig = config::parse(config)?;
-        let writer = Output::open(&cfg.path, cfg.append)?;
-        Ok(Arc::new(FileExporter {
-            cfg: Arc::new(cfg),
-            out: Arc::new(Mutex::new(writer)),
-        }))
-    }
-}
+pub use config::{FileExporterConfig, FileFormat, RotationConfig};
 
 struct Output {
     file: BufWriter<File>,
@@ -274,96 +171,24 @@ impl Exporter for FileExporter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lumina_sdk::component::ComponentId;
-    use lumina_sdk::testkit;
-
-    async fn exporter(yaml: &str) -> Arc<dyn Exporter> {
-        let v = config::parse_yaml(yaml, "f.yaml").unwrap();
-        FileExporterFactory
-            .create(
-                &v,
-                CreateContext::new(ComponentId::new("file"), ComponentKind::Exporter),
-            )
-            .await
-            .unwrap()
+#[async_trait]
+impl ExporterConfig for FileExporterConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::new(
+            "file",
+            ComponentKind::Exporter,
+            Stability::Beta,
+            &Signal::ALL,
+            "Writes OTLP requests to a file, one per line.",
+        )
     }
 
-    #[tokio::test]
-    async fn writes_one_json_request_per_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/out.json");
-        let e = exporter(&format!("path: {}\n", path.display())).await;
-        e.export(&testkit::logs(1, 2)).await.unwrap();
-        e.export(&testkit::traces(1, 3)).await.unwrap();
-        e.shutdown().await.unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(
-            Batch::decode_json(Signal::Logs, lines[0].as_bytes()).unwrap(),
-            testkit::logs(1, 2)
-        );
-        assert_eq!(
-            Batch::decode_json(Signal::Traces, lines[1].as_bytes()).unwrap(),
-            testkit::traces(1, 3)
-        );
-    }
-
-    #[tokio::test]
-    async fn writes_length_prefixed_protobuf() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.pb");
-        let e = exporter(&format!("path: {}\nformat: proto\n", path.display())).await;
-        e.export(&testkit::metrics(1, 2)).await.unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
-        assert_eq!(bytes.len(), 4 + len);
-        assert_eq!(
-            Batch::decode_protobuf(Signal::Metrics, &bytes[4..]).unwrap(),
-            testkit::metrics(1, 2)
-        );
-    }
-
-    #[tokio::test]
-    async fn rotates_by_size_and_keeps_the_newest_backups() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.json");
-        let e = exporter(&format!(
-            "path: {}\nrotation: {{max_megabytes: 1, max_backups: 2}}\n",
-            path.display()
-        ))
-        .await;
-        let big = testkit::logs(1, 2000);
-        let line = big.encode_json().unwrap().len() as u64 + 1;
-        assert!(line > 400_000 && line < 1_000_000, "a line is {line} bytes");
-        for _ in 0..6 {
-            e.export(&big).await.unwrap();
-        }
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|d| d.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names.len(), 3, "the live file and two backups: {names:?}");
-        assert!(std::fs::metadata(&path).unwrap().len() <= 1_000_000);
-    }
-
-    #[tokio::test]
-    async fn append_keeps_what_was_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.json");
-        std::fs::write(&path, "old\n").unwrap();
-        let e = exporter(&format!("path: {}\nappend: true\n", path.display())).await;
-        e.export(&testkit::logs(1, 1)).await.unwrap();
-        assert!(
-            std::fs::read_to_string(&path)
-                .unwrap()
-                .starts_with("old\n{")
-        );
-        let e = exporter(&format!("path: {}\n", path.display())).await;
-        e.export(&testkit::logs(1, 1)).await.unwrap();
-        assert!(std::fs::read_to_string(&path).unwrap().starts_with('{'));
+    async fn build(self, _ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
+        let cfg = self;
+        let writer = Output::open(&cfg.path, cfg.append)?;
+        Ok(Arc::new(FileExporter {
+            cfg: Arc::new(cfg),
+            out: Arc::new(Mutex::new(writer)),
+        }))
     }
 }

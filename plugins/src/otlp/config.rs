@@ -1,13 +1,13 @@
 //! Config of the `otlp` receiver, with the OpenTelemetry Collector's keys.
 
-use crate::common::server_tls::{ServerAuthConfig, ServerTlsConfig};
+use lumina_net::server_tls::{ServerAuthConfig, ServerTlsConfig};
 use std::collections::BTreeMap;
 
 use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
 use serde::Deserialize;
 
-use crate::common::compression::Compression;
-use crate::common::{endpoint, present};
+use lumina_net::compression::Compression;
+use lumina_net::endpoint;
 
 /// The `otlp` receiver: OTLP over gRPC and/or HTTP.
 ///
@@ -30,10 +30,10 @@ pub struct OtlpReceiverConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct Protocols {
     /// OTLP/gRPC.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "lumina_sdk::config::present")]
     pub grpc: Option<GrpcServerConfig>,
     /// OTLP/HTTP (protobuf and JSON).
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "lumina_sdk::config::present")]
     pub http: Option<HttpServerConfig>,
 }
 

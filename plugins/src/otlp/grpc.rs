@@ -1,7 +1,7 @@
 //! The OTLP/gRPC server (tonic). One service per signal that has a pipeline; the others answer
 //! UNIMPLEMENTED, as the OpenTelemetry Collector does.
 
-use crate::common::server_tls::TlsListener;
+use lumina_net::server_tls::TlsListener;
 use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 use super::config::GrpcServerConfig;
-use crate::common::status::grpc_status;
+use lumina_net::status::grpc_status;
 
 /// Hands a request to the pipeline and turns the outcome into a reply.
 async fn consume(out: &DynConsumer, batch: Batch) -> Result<Accepted, Status> {

@@ -26,8 +26,8 @@ use lumina_sdk::{Batch, Signal};
 use prost::Message;
 
 use super::config::HttpServerConfig;
-use crate::common::compression::Compression;
-use crate::common::status::{grpc_code_for_http, http_status};
+use lumina_net::compression::Compression;
+use lumina_net::status::{grpc_code_for_http, http_status};
 
 /// How a request (and so its reply) is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,12 +193,10 @@ impl HttpState {
         };
         compression.decompress(raw, limit).map_err(|e| {
             let status = match e {
-                crate::common::compression::DecompressError::TooLarge { .. } => {
+                lumina_net::compression::DecompressError::TooLarge { .. } => {
                     StatusCode::PAYLOAD_TOO_LARGE
                 }
-                crate::common::compression::DecompressError::Invalid { .. } => {
-                    StatusCode::BAD_REQUEST
-                }
+                lumina_net::compression::DecompressError::Invalid { .. } => StatusCode::BAD_REQUEST,
             };
             self.bad_request(signal, "decompress", reply(status, e.to_string()))
         })

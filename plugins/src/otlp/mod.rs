@@ -4,28 +4,26 @@
 pub mod config;
 pub(crate) mod grpc;
 pub(crate) mod http;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use async_trait::async_trait;
 use lumina_sdk::Signal;
 use lumina_sdk::component::{
-    ComponentError, ComponentInfo, ComponentKind, CreateContext, Receiver, ReceiverFactory,
+    ComponentError, ComponentInfo, ComponentKind, CreateContext, Receiver, ReceiverConfig,
     ReceiverOutputs, Stability,
 };
-use lumina_sdk::config::{ConfigErrors, ConfigValue, parse};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::OtlpReceiverConfig;
 
-use crate::common::endpoint::listen_address;
-use crate::common::server_tls;
-
-/// Makes `otlp` receivers.
-pub struct OtlpReceiverFactory;
+use lumina_net::endpoint::listen_address;
+use lumina_net::server_tls;
 
 #[async_trait]
-impl ReceiverFactory for OtlpReceiverFactory {
-    fn info(&self) -> ComponentInfo {
+impl ReceiverConfig for OtlpReceiverConfig {
+    fn info() -> ComponentInfo {
         ComponentInfo::new(
             "otlp",
             ComponentKind::Receiver,
@@ -35,18 +33,9 @@ impl ReceiverFactory for OtlpReceiverFactory {
         )
     }
 
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        parse::<OtlpReceiverConfig>(config).map(|_| ())
-    }
-
-    async fn create(
-        &self,
-        config: &ConfigValue,
-        ctx: CreateContext,
-    ) -> Result<Box<dyn Receiver>, ComponentError> {
-        let cfg: OtlpReceiverConfig = parse(config)?;
+    async fn build(self, ctx: CreateContext) -> Result<Box<dyn Receiver>, ComponentError> {
         Ok(Box::new(OtlpReceiver {
-            cfg,
+            cfg: self,
             ctx,
             shutdown: CancellationToken::new(),
             tasks: Vec::new(),

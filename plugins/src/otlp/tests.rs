@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use lumina_sdk::Batch;
 use lumina_sdk::component::{
     Accepted, ComponentId, ComponentKind, ConsumeError, Consumer, CreateContext, Receiver,
-    ReceiverFactory, ReceiverOutputs,
+    ReceiverOutputs,
 };
 use lumina_sdk::config::parse_yaml;
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse;
@@ -17,8 +17,8 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic_types::StatusExt;
 
-use super::OtlpReceiverFactory;
-use crate::common::compression::Compression;
+use super::OtlpReceiverConfig;
+use lumina_net::compression::Compression;
 
 struct Running {
     receiver: Box<dyn Receiver>,
@@ -33,7 +33,10 @@ async fn start(logs: Arc<dyn Consumer>, extra_http: &str) -> Running {
     );
     let cfg = parse_yaml(&yaml, "otlp.yaml").unwrap();
     let ctx = CreateContext::new(ComponentId::new("otlp"), ComponentKind::Receiver);
-    let mut receiver = OtlpReceiverFactory.create(&cfg, ctx).await.unwrap();
+    let mut receiver = lumina_sdk::component::receiver::<OtlpReceiverConfig>()
+        .create(&cfg, ctx)
+        .await
+        .unwrap();
     let outputs = ReceiverOutputs {
         logs: Some(logs),
         ..Default::default()
@@ -47,7 +50,7 @@ async fn start(logs: Arc<dyn Consumer>, extra_http: &str) -> Running {
 }
 
 fn client() -> reqwest::Client {
-    crate::common::tls::ensure_crypto_provider();
+    lumina_net::tls::ensure_crypto_provider();
     reqwest::Client::new()
 }
 

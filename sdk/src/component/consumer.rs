@@ -80,8 +80,10 @@ pub enum ConsumeError {
     #[error("the collector is shutting down")]
     ShuttingDown,
     /// The data is invalid; sending it again will not help.
-    #[error("{message}")]
+    #[error("{component}: {message}")]
     Rejected {
+        /// The component that refused it.
+        component: Arc<str>,
         /// What is wrong with it.
         message: String,
     },
@@ -98,6 +100,30 @@ pub enum ConsumeError {
 }
 
 impl ConsumeError {
+    /// Data that component `component` refuses as invalid.
+    pub fn rejected(component: impl Into<Arc<str>>, message: impl Into<String>) -> Self {
+        ConsumeError::Rejected {
+            component: component.into(),
+            message: message.into(),
+        }
+    }
+
+    /// What a plugin's error means for the sender: a permanent error rejects the batch, a
+    /// retryable one fails it retryably.
+    pub fn from_plugin(component: impl Into<Arc<str>>, error: crate::plugin::PluginError) -> Self {
+        match error {
+            crate::plugin::PluginError::Permanent(message) => ConsumeError::Rejected {
+                component: component.into(),
+                message,
+            },
+            crate::plugin::PluginError::Retryable(message) => ConsumeError::Failed {
+                component: component.into(),
+                message,
+                retryable: true,
+            },
+        }
+    }
+
     /// Whether the sender may retry the same data.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -158,9 +184,7 @@ mod tests {
 
     #[test]
     fn retryable_errors_win() {
-        let rejected = ConsumeError::Rejected {
-            message: "x".into(),
-        };
+        let rejected = ConsumeError::rejected("a", "x");
         let full = ConsumeError::Backpressure {
             component: "a".into(),
             retry_after: Duration::from_secs(1),

@@ -2,14 +2,16 @@
 //!
 //! A factory validates a component's config (pure, no I/O) and creates the component (may do
 //! I/O). The host owns tasks, queues and shutdown; a component implements the narrowest trait
-//! that fits: a pure function over a batch is a [`Transform`], not a task.
+//! that fits. Components do not implement the factories by hand: a typed config implements
+//! [`ReceiverConfig`](super::ReceiverConfig) (or the processor, exporter or connector one) and
+//! the generic adapters in [`typed`](super::typed) are the factories.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::consumer::{Accepted, ConsumeError, Consumer, DynConsumer};
+use super::consumer::{Consumer, DynConsumer};
 use super::id::{ComponentId, ComponentKind, Stability};
 use crate::config::{ConfigErrors, ConfigValue};
 use crate::telemetry::ComponentTelemetry;
@@ -205,7 +207,9 @@ pub trait ReceiverFactory: Send + Sync {
 // ----- processors ------------------------------------------------------------------------
 
 /// Transforms batches inside a pipeline. A processor is a consumer that forwards to the next
-/// consumer it was created with, now (a transform) or later (a batcher).
+/// consumer it was created with, now (a filter) or later (a batcher). A pure function over a
+/// batch is simplest written as a [`ProcessorPlugin`](crate::plugin::ProcessorPlugin) and
+/// registered with [`plugin_processor`](super::plugin_processor).
 #[async_trait]
 pub trait Processor: Consumer {
     /// Flushes anything held and stops. Called after everything upstream has stopped.
@@ -213,63 +217,6 @@ pub trait Processor: Consumer {
         Ok(())
     }
 }
-
-/// Why a transform failed for a batch.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ProcessError {
-    /// The batch is invalid for this processor; it is rejected back to the sender.
-    #[error("{0}")]
-    Invalid(String),
-    /// The processor failed (a plugin trap, a timeout); the sender may retry.
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// A pure function over a batch: the narrowest kind of processor.
-#[async_trait]
-pub trait Transform: Send + Sync + 'static {
-    /// Returns the changed batch, or `None` if nothing is left to forward.
-    async fn transform(&self, batch: Batch) -> Result<Option<Batch>, ProcessError>;
-}
-
-/// Turns a [`Transform`] into a [`Processor`] that forwards to `next`.
-pub struct TransformProcessor<T> {
-    id: Arc<str>,
-    transform: T,
-    next: DynConsumer,
-}
-
-impl<T: Transform> TransformProcessor<T> {
-    /// Wraps `transform`; `id` names it in errors.
-    pub fn new(id: &ComponentId, transform: T, next: DynConsumer) -> Self {
-        Self {
-            id: Arc::from(id.to_string()),
-            transform,
-            next,
-        }
-    }
-}
-
-#[async_trait]
-impl<T: Transform> Consumer for TransformProcessor<T> {
-    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
-        match self.transform.transform(batch).await {
-            Ok(Some(b)) if !b.is_empty() => self.next.consume(b).await,
-            Ok(_) => Ok(Accepted::all()),
-            Err(ProcessError::Invalid(message)) => Err(ConsumeError::Rejected {
-                message: format!("{}: {message}", self.id),
-            }),
-            Err(ProcessError::Failed(message)) => Err(ConsumeError::Failed {
-                component: self.id.clone(),
-                message,
-                retryable: true,
-            }),
-        }
-    }
-}
-
-#[async_trait]
-impl<T: Transform> Processor for TransformProcessor<T> {}
 
 /// Makes processors of one type. A processor is created per pipeline that lists it.
 #[async_trait]

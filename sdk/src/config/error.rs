@@ -144,6 +144,12 @@ impl From<Vec<ConfigError>> for ConfigErrors {
     }
 }
 
+impl FromIterator<ConfigError> for ConfigErrors {
+    fn from_iter<I: IntoIterator<Item = ConfigError>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
 impl From<ConfigError> for ConfigErrors {
     fn from(e: ConfigError) -> Self {
         Self(vec![e])

@@ -47,6 +47,20 @@ pub use value::{ConfigPath, ConfigValue, Entry, Location, PathSegment, Scalar, V
 #[cfg(feature = "host")]
 pub use yaml::parse_yaml;
 
+/// For `Option<T>` sections that switch a feature on by their presence, as the OpenTelemetry
+/// Collector's `protocols: { grpc: }` does: present (even empty) means `Some`, with defaults
+/// filled in; absent means `None` (with `#[serde(default)]`). Use it as
+/// `#[serde(default, deserialize_with = "lumina_sdk::config::present")]`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(Some(
+        <Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default(),
+    ))
+}
+
 /// Checks a parsed config for what serde cannot express (ranges, combinations of settings).
 /// Pure: no files, no network. Errors carry paths relative to the component's config.
 pub trait Validate {

@@ -1,5 +1,40 @@
 //! What a plugin can ask of the collector: logging, metrics and the clock. Outside a host call
 //! (in a plugin's unit tests, say) these do nothing and the clock reads the system's.
+//!
+//! The same calls work in all three forms of a plugin: through the WIT imports (WebAssembly),
+//! the host's function table (native), or directly (a plugin compiled in as a built-in, see
+//! [`plugin_processor`](crate::component::plugin_processor)).
+
+/// The component a compiled-in plugin's call runs for, so its host calls reach the collector's
+/// telemetry directly.
+#[cfg(all(feature = "host", not(target_arch = "wasm32")))]
+pub(crate) mod in_process {
+    use std::cell::RefCell;
+
+    use crate::telemetry::ComponentTelemetry;
+
+    thread_local! {
+        static CURRENT: RefCell<Option<ComponentTelemetry>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f` as a call of the component `telemetry` belongs to.
+    pub(crate) fn call<R>(telemetry: &ComponentTelemetry, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<ComponentTelemetry>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                CURRENT.with(|c| *c.borrow_mut() = previous);
+            }
+        }
+        let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(telemetry.clone())));
+        f()
+    }
+
+    /// Calls `f` with the current component's telemetry, if a compiled-in plugin is running.
+    pub(crate) fn with<R>(f: impl FnOnce(&ComponentTelemetry) -> R) -> Option<R> {
+        CURRENT.with(|c| c.borrow().as_ref().map(f))
+    }
+}
 
 /// Log levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +52,17 @@ pub enum Level {
 }
 
 impl Level {
+    /// From its number on the wire; anything above 4 reads as an error.
+    pub fn from_code(code: u32) -> Self {
+        match code {
+            0 => Level::Trace,
+            1 => Level::Debug,
+            2 => Level::Info,
+            3 => Level::Warn,
+            _ => Level::Error,
+        }
+    }
+
     /// The level's number on the wire (0 trace … 4 error).
     pub fn code(self) -> u32 {
         match self {
@@ -34,7 +80,13 @@ pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     super::wasm::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
-    super::native::with_host(|h| (h.log)(h.ctx, level.code(), message.as_ptr(), message.len()));
+    {
+        #[cfg(feature = "host")]
+        if in_process::with(|t| t.plugin_log(level, message)).is_some() {
+            return;
+        }
+        super::native::with_host(|h| (h.log)(h.ctx, level.code(), message.as_ptr(), message.len()));
+    }
 }
 
 /// Adds `value` to the counter `lumina_plugin_<name>_total` (labelled with the component id).
@@ -42,7 +94,13 @@ pub fn counter_add(name: &str, value: u64) {
     #[cfg(target_arch = "wasm32")]
     super::wasm::counter_add(name, value);
     #[cfg(not(target_arch = "wasm32"))]
-    super::native::with_host(|h| (h.counter_add)(h.ctx, name.as_ptr(), name.len(), value));
+    {
+        #[cfg(feature = "host")]
+        if in_process::with(|t| t.plugin_counter_add(name, value, &[])).is_some() {
+            return;
+        }
+        super::native::with_host(|h| (h.counter_add)(h.ctx, name.as_ptr(), name.len(), value));
+    }
 }
 
 /// Records `value` in the histogram `lumina_plugin_<name>` (labelled with the component id).
@@ -50,7 +108,13 @@ pub fn histogram_record(name: &str, value: f64) {
     #[cfg(target_arch = "wasm32")]
     super::wasm::histogram_record(name, value);
     #[cfg(not(target_arch = "wasm32"))]
-    super::native::with_host(|h| (h.histogram_record)(h.ctx, name.as_ptr(), name.len(), value));
+    {
+        #[cfg(feature = "host")]
+        if in_process::with(|t| t.plugin_histogram_record(name, value, &[])).is_some() {
+            return;
+        }
+        super::native::with_host(|h| (h.histogram_record)(h.ctx, name.as_ptr(), name.len(), value));
+    }
 }
 
 /// Wall-clock nanoseconds since the Unix epoch, as the host sees it.
@@ -61,11 +125,7 @@ pub fn now_unix_nanos() -> u64 {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        super::native::with_host(|h| (h.now_unix_nanos)(h.ctx)).unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0)
-        })
+        super::native::with_host(|h| (h.now_unix_nanos)(h.ctx))
+            .unwrap_or_else(crate::util::now_unix_nanos)
     }
 }

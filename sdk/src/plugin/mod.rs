@@ -42,7 +42,7 @@ pub mod wasm;
 
 use serde::de::DeserializeOwned;
 
-use crate::config::{ConfigValue, Validate, parse};
+use crate::config::{ConfigError, ConfigPath, ConfigValue, PathSegment, Validate, parse};
 use crate::{Batch, Signal};
 
 /// Why a plugin could not handle a batch.
@@ -63,6 +63,43 @@ pub struct ConfigProblem {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl ConfigProblem {
+    /// This problem as a config error under `under` in `component` (a plugin component's
+    /// `config`, or the root for a plugin compiled in as a built-in), located at its key (or
+    /// at the value, for list items) when the tree knows where that was written.
+    pub fn to_error(&self, component: &ConfigValue, under: &ConfigPath) -> ConfigError {
+        let mut path = under.clone();
+        for seg in parse_problem_path(&self.path) {
+            path = match seg {
+                PathSegment::Key(k) => path.key(k),
+                PathSegment::Index(i) => path.index(i),
+            };
+        }
+        let location = component
+            .key_location_of(&path)
+            .or_else(|| component.location_of(&path));
+        ConfigError::new(path, self.message.clone()).at_opt(location)
+    }
+}
+
+/// A plugin's dotted path with indices (`attributes[1].x`) as path segments.
+fn parse_problem_path(p: &str) -> Vec<PathSegment> {
+    let mut out = Vec::new();
+    for part in p.split('.').filter(|s| !s.is_empty()) {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(PathSegment::Key(key.to_owned()));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            match idx.trim_end_matches(']').parse() {
+                Ok(i) => out.push(PathSegment::Index(i)),
+                Err(_) => out.push(PathSegment::Key(idx.trim_end_matches(']').to_owned())),
+            }
+        }
+    }
+    out
 }
 
 /// What a plugin says about itself.
@@ -227,4 +264,20 @@ pub fn parse_config<T: DeserializeOwned + Validate>(json: &str) -> Result<T, Vec
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_paths_become_config_paths() {
+        let segs = parse_problem_path("attributes[1].x[2][3]");
+        let rendered = segs.iter().fold(ConfigPath::root(), |p, s| match s {
+            PathSegment::Key(k) => p.key(k.clone()),
+            PathSegment::Index(i) => p.index(*i),
+        });
+        assert_eq!(rendered.to_string(), "attributes[1].x[2][3]");
+        assert!(parse_problem_path("").is_empty());
+    }
 }

@@ -123,3 +123,64 @@ impl ComponentTelemetry {
         }
     }
 }
+
+/// What plugins record through the host (`lumina:plugin/host` for WebAssembly, the native
+/// ABI's host table, or directly for a plugin compiled in as a built-in): the same names and
+/// labels whichever form the plugin takes.
+impl ComponentTelemetry {
+    /// A plugin's log line, tagged with the component id.
+    pub fn plugin_log(&self, level: crate::plugin::host::Level, message: &str) {
+        use crate::plugin::host::Level;
+        let id = &*self.id;
+        match level {
+            Level::Trace => tracing::trace!(component = %id, "{message}"),
+            Level::Debug => tracing::debug!(component = %id, "{message}"),
+            Level::Info => tracing::info!(component = %id, "{message}"),
+            Level::Warn => tracing::warn!(component = %id, "{message}"),
+            Level::Error => tracing::error!(component = %id, "{message}"),
+        }
+    }
+
+    /// Adds `value` to the plugin counter `lumina_plugin_<name>_total`.
+    pub fn plugin_counter_add(&self, name: &str, value: u64, labels: &[(String, String)]) {
+        metrics::counter!(
+            format!("lumina_plugin_{}_total", metric_name(name)),
+            self.plugin_labels(labels)
+        )
+        .increment(value);
+    }
+
+    /// Records `value` in the plugin histogram `lumina_plugin_<name>`.
+    pub fn plugin_histogram_record(&self, name: &str, value: f64, labels: &[(String, String)]) {
+        metrics::histogram!(
+            format!("lumina_plugin_{}", metric_name(name)),
+            self.plugin_labels(labels)
+        )
+        .record(value);
+    }
+
+    fn plugin_labels(&self, labels: &[(String, String)]) -> Vec<Label> {
+        let mut l = Vec::with_capacity(1 + labels.len());
+        l.push(Label::new("component", self.id.to_string()));
+        l.extend(
+            labels
+                .iter()
+                .map(|(k, v)| Label::new(metric_name(k), v.clone())),
+        );
+        l
+    }
+}
+
+/// A metric or label name as Prometheus takes it: lower-case ASCII letters, digits and `_`;
+/// anything else becomes `_`.
+pub fn metric_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

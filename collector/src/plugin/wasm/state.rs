@@ -99,25 +99,25 @@ impl WasiView for State {
 impl host::Host for State {
     fn log(&mut self, level: host::Level, message: String) {
         let level = match level {
-            host::Level::Trace => crate::plugin::host::Level::Trace,
-            host::Level::Debug => crate::plugin::host::Level::Debug,
-            host::Level::Info => crate::plugin::host::Level::Info,
-            host::Level::Warn => crate::plugin::host::Level::Warn,
-            host::Level::Error => crate::plugin::host::Level::Error,
+            host::Level::Trace => lumina_sdk::plugin::host::Level::Trace,
+            host::Level::Debug => lumina_sdk::plugin::host::Level::Debug,
+            host::Level::Info => lumina_sdk::plugin::host::Level::Info,
+            host::Level::Warn => lumina_sdk::plugin::host::Level::Warn,
+            host::Level::Error => lumina_sdk::plugin::host::Level::Error,
         };
         self.host.log(level, &message);
     }
 
     fn counter_add(&mut self, name: String, value: u64, labels: Vec<(String, String)>) {
-        self.host.counter_add(&name, value, labels);
+        self.host.counter_add(&name, value, &labels);
     }
 
     fn histogram_record(&mut self, name: String, value: f64, labels: Vec<(String, String)>) {
-        self.host.histogram_record(&name, value, labels);
+        self.host.histogram_record(&name, value, &labels);
     }
 
     fn now_unix_nanos(&mut self) -> u64 {
-        crate::plugin::host::now_unix_nanos()
+        lumina_sdk::util::now_unix_nanos()
     }
 }
 

@@ -1,0 +1,95 @@
+//! Settings.
+
+use std::path::PathBuf;
+
+use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
+use lumina_sdk::voice::DialogueStatus;
+use serde::Deserialize;
+
+/// Settings of `dialogue_assembly`.
+///
+/// ```yaml
+/// processors:
+///   dialogue_assembly:
+///     storage: { directory: /var/lib/lumina/dialogues }
+///     idle_timeout: 2h
+///     idle_status: FAILED
+///     grace_period: 15m
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssemblyConfig {
+    /// Where state is kept.
+    pub storage: StorageConfig,
+    /// A dialogue with no event for this long is closed with `idle_status`. Default 2h.
+    pub idle_timeout: Duration,
+    /// The status a dialogue closed by the idle timeout gets. Default `FAILED`.
+    pub idle_status: DialogueStatus,
+    /// How long a finished dialogue is kept (for late events) before it is evicted. Default 15m.
+    pub grace_period: Duration,
+    /// How often idle timeouts and evictions are checked. Default 1s.
+    pub check_interval: Duration,
+}
+
+/// Where `dialogue_assembly` keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// A directory; one store file per pipeline is created in it. Default
+    /// `lumina-data/dialogue_assembly` (relative to the working directory).
+    pub directory: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            directory: PathBuf::from("lumina-data/dialogue_assembly"),
+        }
+    }
+}
+
+impl Default for AssemblyConfig {
+    fn default() -> Self {
+        Self {
+            storage: StorageConfig::default(),
+            idle_timeout: Duration::from_secs(2 * 3600),
+            idle_status: DialogueStatus::Failed,
+            grace_period: Duration::from_secs(15 * 60),
+            check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Validate for AssemblyConfig {
+    fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        if self.idle_timeout.is_zero() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("idle_timeout"),
+                "must be more than 0",
+            ));
+        }
+        if self.idle_status == DialogueStatus::Active {
+            errors.push(
+                ConfigError::new(
+                    ConfigPath::parse("idle_status"),
+                    "must be a final status, not `ACTIVE`",
+                )
+                .with_hint("use `FAILED`, `COMPLETED` or `TRANSFERRED`"),
+            );
+        }
+        if self.check_interval.is_zero() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("check_interval"),
+                "must be more than 0",
+            ));
+        }
+        if self.storage.directory.as_os_str().is_empty() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("storage.directory"),
+                "must not be empty",
+            ));
+        }
+        errors.into_result(())
+    }
+}

@@ -1,0 +1,523 @@
+//! The `dialogue_assembly` processor: folds voice events into one Dialogue per call leg.
+//!
+//! Every batch is applied and its changed dialogues written to an embedded store (redb) in one
+//! durable transaction **before** the processor returns, so a receiver that answered its
+//! client never loses the event in a crash. Each change emits a `lumina.dialogue.update`
+//! record, and a dialogue that is ended after the change also a `lumina.dialogue.end` record.
+//! A dialogue whose records were not yet handed downstream is marked pending in the same
+//! transaction; pending dialogues are emitted again after a restart, or when a retried batch
+//! touches them, so downstream gets every final dialogue at least once. The highest
+//! `revision` of a dialogue is its newest.
+//!
+//! Why redb: a pure-Rust embedded key-value store with ACID transactions, copy-on-write
+//! B-trees and checksummed pages, so a `kill -9` at any moment leaves either the previous or
+//! the new committed state; a stable (1.0+) file format in one file; and no background
+//! compaction threads to tune. The state here is small (open and recently finished
+//! dialogues), written in one transaction per batch, and read fully at start-up, which is
+//! what a B-tree store does well; an LSM store (fjall) would pay compaction for write volume
+//! this workload does not have.
+
+mod config;
+pub mod fold;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use lumina_sdk::component::{
+    Accepted, ComponentError, ComponentInfo, ComponentKind, ConsumeError, Consumer, CreateContext,
+    DynConsumer, Processor, ProcessorConfig, Stability,
+};
+use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
+use lumina_sdk::proto::common::v1::InstrumentationScope;
+use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lumina_sdk::telemetry::RateLimit;
+use lumina_sdk::voice::{Dialogue, DialogueRecordKind, VoiceEvent};
+use lumina_sdk::{Batch, Payload, Signal};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::fold::DialogueState;
+
+pub use config::{AssemblyConfig, StorageConfig};
+
+const DIALOGUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dialogues");
+
+/// Dialogue id → the revision whose records are not yet known to be downstream.
+const PENDING: TableDefinition<'_, &str, u64> = TableDefinition::new("pending");
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn store_error(e: impl std::fmt::Display) -> ComponentError {
+    ComponentError::Other(format!("dialogue store: {e}"))
+}
+
+/// The durable state and its in-memory copy.
+pub(crate) struct Store {
+    db: Database,
+    dialogues: HashMap<String, DialogueState>,
+    pending: HashMap<String, u64>,
+    /// Finished dialogues (for eviction), by id.
+    finished: HashSet<String>,
+    /// What was pending when the store was opened: emitted again on the first check.
+    recovered: HashMap<String, u64>,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and loads it.
+    pub(crate) fn open(path: PathBuf) -> Result<Self, ComponentError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ComponentError::io(format!("creating {}", dir.display()), e))?;
+        }
+        let db = Database::create(&path)
+            .map_err(|e| store_error(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(store_error)?;
+        {
+            txn.open_table(DIALOGUES).map_err(store_error)?;
+            txn.open_table(PENDING).map_err(store_error)?;
+        }
+        txn.commit().map_err(store_error)?;
+        let mut dialogues = HashMap::new();
+        let mut pending = HashMap::new();
+        let read = db.begin_read().map_err(store_error)?;
+        let table = read.open_table(DIALOGUES).map_err(store_error)?;
+        for row in table.iter().map_err(store_error)? {
+            let (k, v) = row.map_err(store_error)?;
+            let state: DialogueState = serde_json::from_slice(v.value()).map_err(|e| {
+                store_error(format!("dialogue `{}` does not decode: {e}", k.value()))
+            })?;
+            dialogues.insert(k.value().to_owned(), state);
+        }
+        let table = read.open_table(PENDING).map_err(store_error)?;
+        for row in table.iter().map_err(store_error)? {
+            let (k, v) = row.map_err(store_error)?;
+            pending.insert(k.value().to_owned(), v.value());
+        }
+        drop(read);
+        let finished = dialogues
+            .iter()
+            .filter(|(_, s)| s.is_finished())
+            .map(|(k, _)| k.clone())
+            .collect();
+        Ok(Self {
+            db,
+            dialogues,
+            recovered: pending.clone(),
+            pending,
+            finished,
+        })
+    }
+
+    /// Writes `ids`' states and marks them pending, durably.
+    fn commit(&mut self, ids: &[String]) -> Result<(), String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut table = txn.open_table(DIALOGUES).map_err(|e| e.to_string())?;
+            let mut pending = txn.open_table(PENDING).map_err(|e| e.to_string())?;
+            for id in ids {
+                let Some(state) = self.dialogues.get(id) else {
+                    continue;
+                };
+                let bytes = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+                table
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(|e| e.to_string())?;
+                pending
+                    .insert(id.as_str(), state.revision)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())?;
+        for id in ids {
+            if let Some(state) = self.dialogues.get(id) {
+                self.pending.insert(id.clone(), state.revision);
+                if state.is_finished() {
+                    self.finished.insert(id.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the pending marks of dialogues emitted at these revisions (unless a newer
+    /// revision is pending). Not forced to disk: losing it only re-emits.
+    fn emitted(&mut self, done: &[(String, u64)]) -> Result<(), String> {
+        let clear: Vec<&(String, u64)> = done
+            .iter()
+            .filter(|(id, rev)| self.pending.get(id) == Some(rev))
+            .collect();
+        if clear.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        txn.set_durability(Durability::None)
+            .map_err(|e| e.to_string())?;
+        {
+            let mut pending = txn.open_table(PENDING).map_err(|e| e.to_string())?;
+            for (id, _) in &clear {
+                pending.remove(id.as_str()).map_err(|e| e.to_string())?;
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())?;
+        for (id, _) in clear {
+            self.pending.remove(id);
+        }
+        Ok(())
+    }
+
+    /// Removes finished dialogues last changed before `cutoff` with nothing pending.
+    fn evict(&mut self, cutoff: i64) -> Result<usize, String> {
+        let old: Vec<String> = self
+            .finished
+            .iter()
+            .filter(|id| {
+                !self.pending.contains_key(*id)
+                    && self.dialogues.get(*id).is_none_or(|s| s.updated < cutoff)
+            })
+            .cloned()
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut table = txn.open_table(DIALOGUES).map_err(|e| e.to_string())?;
+            for id in &old {
+                table.remove(id.as_str()).map_err(|e| e.to_string())?;
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())?;
+        for id in &old {
+            self.dialogues.remove(id);
+            self.finished.remove(id);
+        }
+        Ok(old.len())
+    }
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    next: DynConsumer,
+    cfg: AssemblyConfig,
+    id: String,
+    invalid_log: RateLimit,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies events; returns the dialogues to emit (changed, or touched and still pending).
+    fn apply(&self, events: Vec<VoiceEvent>) -> Result<Vec<(Dialogue, bool)>, String> {
+        let now = now_nanos();
+        let mut store = self.lock();
+        // Every dialogue the batch touched, in first-touch order, and those it changed.
+        let mut touched: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut changed: HashSet<String> = HashSet::new();
+        for e in &events {
+            let state = store
+                .dialogues
+                .entry(e.dialogue_id.clone())
+                .or_insert_with(|| DialogueState::new(&e.dialogue_id, now));
+            if state.apply(e, now) {
+                changed.insert(e.dialogue_id.clone());
+            }
+            if seen.insert(e.dialogue_id.clone()) {
+                touched.push(e.dialogue_id.clone());
+            }
+        }
+        let to_commit: Vec<String> = touched
+            .iter()
+            .filter(|id| changed.contains(*id))
+            .cloned()
+            .collect();
+        if !to_commit.is_empty() {
+            store.commit(&to_commit)?;
+        }
+        // Changed dialogues, and unchanged ones still pending (a retried batch).
+        let out = touched
+            .iter()
+            .filter(|id| changed.contains(*id) || store.pending.contains_key(*id))
+            .filter_map(|id| store.dialogues.get(id))
+            .map(|s| (s.dialogue(), s.is_finished()))
+            .collect();
+        Ok(out)
+    }
+
+    /// Hands dialogues downstream, then clears their pending marks.
+    async fn emit(
+        self: &Arc<Self>,
+        dialogues: Vec<(Dialogue, bool)>,
+    ) -> Result<Accepted, ConsumeError> {
+        if dialogues.is_empty() {
+            return Ok(Accepted::all());
+        }
+        let done: Vec<(String, u64)> = dialogues
+            .iter()
+            .map(|(d, _)| (d.dialogue_id.clone(), d.revision))
+            .collect();
+        let mut records: Vec<LogRecord> = Vec::with_capacity(dialogues.len() * 2);
+        for (d, ended) in &dialogues {
+            records.push(d.to_log_record(DialogueRecordKind::Update));
+            if *ended {
+                records.push(d.to_log_record(DialogueRecordKind::End));
+            }
+        }
+        let batch = Batch::logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "lumina.dialogue_assembly".into(),
+                        ..Default::default()
+                    }),
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        });
+        let accepted = self.next.consume(batch).await?;
+        let me = self.clone();
+        let cleared = tokio::task::spawn_blocking(move || me.lock().emitted(&done)).await;
+        if let Ok(Err(e)) | Err(e) = cleared.map_err(|e| e.to_string()) {
+            tracing::warn!(component = %self.id, error = %e, "Could not clear pending dialogue marks; they will be emitted again.");
+        }
+        Ok(accepted)
+    }
+
+    /// Closes idle dialogues, evicts old finished ones, and re-emits pending ones.
+    async fn tick(self: &Arc<Self>, first: bool) {
+        let me = self.clone();
+        let due = tokio::task::spawn_blocking(move || {
+            let now = now_nanos();
+            let idle = me.cfg.idle_timeout.get().as_nanos() as i64;
+            let grace = me.cfg.grace_period.get().as_nanos() as i64;
+            let mut store = me.lock();
+            let closing: Vec<String> = store
+                .dialogues
+                .iter()
+                .filter(|(_, s)| !s.is_finished() && s.last_seen + idle <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for id in &closing {
+                if let Some(s) = store.dialogues.get_mut(id) {
+                    s.timed_out = Some(me.cfg.idle_status);
+                    s.touch(now);
+                }
+            }
+            if !closing.is_empty() {
+                store.commit(&closing)?;
+            }
+            store.evict(now - grace)?;
+            // Pending dialogues: after a restart, all of them; later, those left behind by a
+            // failed hand-over (the request's sender retries, but may never come back).
+            let stale = now - 5 * 1_000_000_000;
+            let recovered = if first {
+                std::mem::take(&mut store.recovered)
+            } else {
+                HashMap::new()
+            };
+            let out: Vec<(Dialogue, bool)> = store
+                .pending
+                .iter()
+                .filter(|(id, rev)| recovered.get(*id) == Some(rev) || closing.contains(id))
+                .filter_map(|(id, _)| store.dialogues.get(id))
+                .chain(
+                    store
+                        .pending
+                        .keys()
+                        .filter_map(|id| store.dialogues.get(id))
+                        .filter(|s| {
+                            s.updated < stale
+                                && !closing.contains(&s.id)
+                                && !recovered.contains_key(&s.id)
+                        }),
+                )
+                .map(|s| (s.dialogue(), s.is_finished()))
+                .collect();
+            Ok::<_, String>(out)
+        })
+        .await;
+        match due {
+            Ok(Ok(out)) if !out.is_empty() => {
+                if let Err(e) = self.emit(out).await {
+                    tracing::warn!(component = %self.id, error = %e, "Could not hand dialogues downstream; will try again.");
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(component = %self.id, error = %e, "The dialogue store failed.")
+            }
+            Err(e) => {
+                tracing::error!(component = %self.id, error = %e, "The dialogue check failed.")
+            }
+        }
+    }
+}
+
+async fn ticker(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(
+        shared
+            .cfg
+            .check_interval
+            .get()
+            .max(StdDuration::from_millis(10)),
+    );
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        shared.tick(first).await;
+        first = false;
+    }
+}
+
+/// A running `dialogue_assembly`.
+struct Assembly {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[async_trait]
+impl Consumer for Assembly {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let Payload::Logs(req) = batch.into_payload() else {
+            return Err(ConsumeError::rejected(
+                self.shared.id.as_str(),
+                "takes logs only",
+            ));
+        };
+        let mut events = Vec::new();
+        let mut invalid: Vec<String> = Vec::new();
+        for rl in &req.resource_logs {
+            let resource = rl
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or(&[]);
+            for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                match VoiceEvent::from_log_record(record, resource) {
+                    Ok(e) => events.push(e),
+                    Err(e) => invalid.push(e.to_string()),
+                }
+            }
+        }
+        if !invalid.is_empty()
+            && let Some(suppressed) = self.shared.invalid_log.check()
+        {
+            tracing::warn!(component = %self.shared.id, rejected = invalid.len(), suppressed_since_last_log = suppressed, "Records that are not voice events were rejected; the first: {}.", invalid[0]);
+        }
+        let shared = self.shared.clone();
+        let out = tokio::task::spawn_blocking(move || shared.apply(events))
+            .await
+            .map_err(|e| ConsumeError::Failed {
+                component: self.shared.id.as_str().into(),
+                message: format!("the assembly task failed: {e}"),
+                retryable: true,
+            })?
+            .map_err(|e| ConsumeError::Failed {
+                component: self.shared.id.as_str().into(),
+                message: format!("the dialogue store failed: {e}"),
+                retryable: true,
+            })?;
+        // Downstream's own partial rejections concern dialogue records, not the events
+        // given here: those are applied and stored, so only the invalid ones are refused.
+        self.shared.emit(out).await?;
+        if invalid.is_empty() {
+            return Ok(Accepted::all());
+        }
+        Ok(Accepted::partial(
+            invalid.len() as u64,
+            format!(
+                "{} records are not voice events; the first: {}",
+                invalid.len(),
+                invalid[0]
+            ),
+        ))
+    }
+}
+
+#[async_trait]
+impl Processor for Assembly {
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        self.stop.cancel();
+        let task = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProcessorConfig for AssemblyConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::new(
+            "dialogue_assembly",
+            ComponentKind::Processor,
+            Stability::Alpha,
+            &[Signal::Logs],
+            "Folds voice events into Dialogue records, with durable state.",
+        )
+    }
+
+    async fn build(
+        self,
+        ctx: CreateContext,
+        _signal: Signal,
+        next: DynConsumer,
+    ) -> Result<Arc<dyn Processor>, ComponentError> {
+        let cfg = self;
+        let name = format!(
+            "{}-{}.redb",
+            sanitize(&ctx.id.to_string()),
+            sanitize(ctx.pipeline.as_deref().unwrap_or("default"))
+        );
+        let dir = cfg.storage.directory.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(dir.join(name)))
+            .await
+            .map_err(|e| ComponentError::Other(format!("opening the dialogue store: {e}")))??;
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            next,
+            cfg: cfg.clone(),
+            id: ctx.id.to_string(),
+            invalid_log: RateLimit::per_10s(),
+        });
+        let stop = CancellationToken::new();
+        let ticker = tokio::spawn(ticker(shared.clone(), stop.clone()));
+        Ok(Arc::new(Assembly {
+            shared,
+            stop,
+            ticker: Mutex::new(Some(ticker)),
+        }))
+    }
+}

@@ -1,0 +1,303 @@
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use lumina_sdk::component::{ComponentId, ComponentKind, CreateContext, DynConsumer, Processor};
+use lumina_sdk::config::ConfigValue;
+use lumina_sdk::testkit::CollectingConsumer;
+use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, EventType, VoiceEvent};
+use lumina_sdk::{Batch, Payload};
+use serde_json::json;
+
+use super::*;
+
+fn event(id: &str, call: &str, t: &str, secs: i64) -> VoiceEvent {
+    VoiceEvent::from_json(&json!({
+        "eventId": id,
+        "eventType": t,
+        "timestamp": lumina_sdk::voice::format_time(1_795_000_000_000_000_000 + secs * 1_000_000_000),
+        "organizationId": "org-1",
+        "accountId": "acc-1",
+        "callGuid": call,
+        "legGuid": "leg-1",
+        "callerNumber": "+441",
+        "calledNumber": "+442",
+        "direction": "INBOUND",
+    }))
+    .unwrap()
+}
+
+fn batch(events: &[VoiceEvent]) -> Batch {
+    Batch::logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: events.iter().map(VoiceEvent::to_log_record).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+/// Every dialogue record the consumer got: (kind, dialogue), in order.
+fn records(c: &CollectingConsumer) -> Vec<(DialogueRecordKind, Dialogue)> {
+    records_of(&c.batches())
+}
+
+fn records_of(batches: &[Batch]) -> Vec<(DialogueRecordKind, Dialogue)> {
+    batches
+        .iter()
+        .cloned()
+        .flat_map(|b| match b.into_payload() {
+            Payload::Logs(r) => r
+                .resource_logs
+                .into_iter()
+                .flat_map(|r| r.scope_logs)
+                .flat_map(|s| s.log_records)
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .map(|r| Dialogue::from_log_record(&r).unwrap().unwrap())
+        .collect()
+}
+
+async fn processor(
+    dir: &std::path::Path,
+    extra: serde_json::Value,
+) -> (Arc<dyn Processor>, Arc<CollectingConsumer>) {
+    let out = Arc::new(CollectingConsumer::new());
+    (processor_to(dir, extra, out.clone()).await, out)
+}
+
+async fn processor_to(
+    dir: &std::path::Path,
+    extra: serde_json::Value,
+    next: DynConsumer,
+) -> Arc<dyn Processor> {
+    let mut cfg = json!({ "storage": { "directory": dir.display().to_string() } });
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let mut ctx = CreateContext::new(
+        ComponentId::new("dialogue_assembly"),
+        ComponentKind::Processor,
+    );
+    ctx.pipeline = Some("logs".into());
+    lumina_sdk::component::processor::<AssemblyConfig>()
+        .create(&ConfigValue::from(cfg), ctx, Signal::Logs, next)
+        .await
+        .unwrap()
+}
+
+/// Refuses (retryably) while `down` is set, then collects.
+#[derive(Default)]
+struct Flaky {
+    down: std::sync::atomic::AtomicBool,
+    out: CollectingConsumer,
+}
+
+#[async_trait::async_trait]
+impl Consumer for Flaky {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConsumeError::Failed {
+                component: "next".into(),
+                message: "down".into(),
+                retryable: true,
+            });
+        }
+        self.out.consume(batch).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_retried_after_downstream_failed_emits_its_dialogues_although_nothing_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let next = Arc::new(Flaky::default());
+    next.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A long check interval: only the retried batch can bring the dialogue out.
+    let p = processor_to(dir.path(), json!({ "check_interval": "1h" }), next.clone()).await;
+    let b = || {
+        batch(&[
+            event("a1", "c1", "CALL_STARTED", 0),
+            event("a2", "c1", "CALL_ENDED", 9),
+        ])
+    };
+    let err = p.consume(b()).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(records(&next.out).is_empty());
+    next.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The sender retries: the events are duplicates now, but the dialogue is still pending.
+    p.consume(b()).await.unwrap();
+    let kinds: Vec<_> = records(&next.out)
+        .iter()
+        .map(|(k, d)| (*k, d.revision))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (DialogueRecordKind::Update, 2),
+            (DialogueRecordKind::End, 2)
+        ]
+    );
+    // Handed over: a further copy emits nothing.
+    p.consume(b()).await.unwrap();
+    assert_eq!(records(&next.out).len(), 2);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_change_emits_an_update_and_the_end_an_end_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = processor(dir.path(), json!({})).await;
+    p.consume(batch(&[
+        event("a1", "c1", "CALL_STARTED", 0),
+        event("b1", "c2", "CALL_STARTED", 0),
+    ]))
+    .await
+    .unwrap();
+    p.consume(batch(&[
+        event("a2", "c1", "CALL_ANSWERED", 3),
+        event("a3", "c1", "CALL_ENDED", 63),
+    ]))
+    .await
+    .unwrap();
+    let r = records(&out);
+    let kinds: Vec<_> = r
+        .iter()
+        .map(|(k, d)| (*k, d.call_guid.as_str(), d.revision))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (DialogueRecordKind::Update, "c1", 1),
+            (DialogueRecordKind::Update, "c2", 1),
+            (DialogueRecordKind::Update, "c1", 3),
+            (DialogueRecordKind::End, "c1", 3),
+        ]
+    );
+    let end = &r[3].1;
+    assert_eq!(end.status, DialogueStatus::Completed);
+    assert_eq!(end.duration, Some(63));
+    // A duplicate changes nothing and emits nothing (nothing is pending any more).
+    let before = out.batches().len();
+    p.consume(batch(&[event("a3", "c1", "CALL_ENDED", 63)]))
+        .await
+        .unwrap();
+    assert_eq!(out.batches().len(), before);
+    // A late event is applied and the dialogue re-emitted, ended again.
+    p.consume(batch(&[event("a4", "c1", "DTMF_RECEIVED", 10)]))
+        .await
+        .unwrap();
+    let r = records(&out);
+    let (k, d) = r.last().unwrap();
+    assert_eq!(*k, DialogueRecordKind::End);
+    assert_eq!(d.revision, 4);
+    assert_eq!(d.events.len(), 4);
+    assert_eq!(d.events[2].event_type, EventType::DtmfReceived);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_and_pending_dialogues_are_emitted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let mut store = Store::open(path.clone()).unwrap();
+        let mut s = DialogueState::new("d1", 1);
+        s.apply(&event("a1", "c1", "CALL_STARTED", 0), 1);
+        store.dialogues.insert("d1".into(), s);
+        store.commit(&["d1".into()]).unwrap();
+        // Dropped without `emitted`: as if the process died before handing it downstream.
+    }
+    let store = Store::open(path.clone()).unwrap();
+    assert_eq!(store.dialogues["d1"].events.len(), 1);
+    assert_eq!(store.pending.get("d1"), Some(&1));
+    drop(store);
+
+    // The processor on the same directory emits it on its first check.
+    std::fs::rename(&path, dir.path().join("dialogue_assembly-logs.redb")).unwrap();
+    let (p, out) = processor(dir.path(), json!({ "check_interval": "20ms" })).await;
+    assert!(
+        out.wait_for(StdDuration::from_secs(10), |b| !records_of(b).is_empty())
+            .await,
+        "pending dialogue was not re-emitted"
+    );
+    assert_eq!(records(&out)[0].1.dialogue_id, "d1");
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_dialogues_close_with_the_configured_status_and_are_evicted_after_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = processor(
+        dir.path(),
+        json!({ "idle_timeout": "100ms", "idle_status": "COMPLETED", "grace_period": "100ms", "check_interval": "20ms" }),
+    )
+    .await;
+    p.consume(batch(&[event("a1", "c1", "CALL_STARTED", 0)]))
+        .await
+        .unwrap();
+    let closed = out
+        .wait_for(StdDuration::from_secs(10), |b| {
+            matches!(records_of(b).last(), Some((DialogueRecordKind::End, _)))
+        })
+        .await;
+    let r = records(&out);
+    assert!(closed, "no idle timeout: {r:?}");
+    let (_, d) = r.last().unwrap();
+    assert_eq!(d.status, DialogueStatus::Completed);
+    assert_eq!(d.end_reason.as_deref(), Some("IDLE_TIMEOUT"));
+    p.shutdown().await.unwrap();
+}
+
+#[test]
+fn finished_dialogues_are_evicted_after_the_grace_period_and_open_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let mut store = Store::open(path.clone()).unwrap();
+    for (id, call, ended, at) in [
+        ("d1", "c1", true, 100),
+        ("d2", "c2", false, 100),
+        ("d3", "c3", true, 900),
+    ] {
+        let mut s = DialogueState::new(id, at);
+        s.apply(&event(&format!("{id}-s"), call, "CALL_STARTED", 0), at);
+        if ended {
+            s.apply(&event(&format!("{id}-e"), call, "CALL_ENDED", 5), at);
+        }
+        store.dialogues.insert(id.into(), s);
+        store.commit(&[id.into()]).unwrap();
+    }
+    // Pending dialogues are never evicted.
+    assert_eq!(store.evict(500).unwrap(), 0);
+    let done: Vec<(String, u64)> = store.pending.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    store.emitted(&done).unwrap();
+    assert_eq!(store.evict(500).unwrap(), 1);
+    drop(store);
+    let store = Store::open(path).unwrap();
+    let mut left: Vec<&str> = store.dialogues.keys().map(String::as_str).collect();
+    left.sort_unstable();
+    assert_eq!(left, ["d2", "d3"]);
+}
+
+#[tokio::test]
+async fn records_that_are_not_voice_events_are_refused_by_name_and_the_rest_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = processor(dir.path(), json!({})).await;
+    let mut records_in = vec![event("a1", "c1", "CALL_STARTED", 0).to_log_record()];
+    records_in.push(LogRecord::default());
+    let b = Batch::logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records_in,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let a = p.consume(b).await.unwrap();
+    assert_eq!(a.rejected, 1);
+    assert!(a.message.unwrap().contains("voice.event.id"));
+    assert_eq!(records(&out).len(), 1);
+    p.shutdown().await.unwrap();
+}

@@ -1,0 +1,132 @@
+//! The `memory_limiter` processor: a byte budget for the whole process. Put it first in each
+//! pipeline; while the process's resident memory is above `limit - spike_limit`, it refuses
+//! batches with a retryable error (the receiver answers `UNAVAILABLE` / 503 with a retry
+//! delay), so clients back off before the process grows further. It is measured every
+//! `check_interval` (and at most that often), from `/proc/self/statm`.
+//!
+//! ```yaml
+//! processors:
+//!   memory_limiter: { limit: 1GiB, spike_limit: 200MiB, check_interval: 1s }
+//! ```
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use lumina_sdk::component::{
+    Accepted, ComponentError, ComponentInfo, ComponentKind, ConsumeError, Consumer, CreateContext,
+    DynConsumer, Processor, ProcessorConfig, Stability,
+};
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
+use lumina_sdk::{Batch, Signal};
+use tokio::task::JoinHandle;
+
+pub use config::MemoryLimiterConfig;
+
+/// The process's resident memory in bytes (0 where it cannot be read).
+pub fn resident_bytes() -> u64 {
+    let page = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * page)
+}
+
+struct MemoryLimiter {
+    next: DynConsumer,
+    threshold: u64,
+    used: Arc<AtomicU64>,
+    retry_after: StdDuration,
+    telemetry: ComponentTelemetry,
+    log_limit: RateLimit,
+    task: JoinHandle<()>,
+    id: Arc<str>,
+}
+
+#[async_trait]
+impl Consumer for MemoryLimiter {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let used = self.used.load(Ordering::Relaxed);
+        if used > self.threshold {
+            let signal = batch.signal();
+            self.telemetry
+                .counter(
+                    names::RECEIVER_REFUSED,
+                    &[
+                        ("signal", signal.to_string()),
+                        ("reason", "memory_limit".to_owned()),
+                    ],
+                )
+                .increment(batch.len() as u64);
+            if let Some(suppressed) = self.log_limit.check() {
+                tracing::warn!(component = %self.telemetry.id(), used_bytes = used, threshold_bytes = self.threshold, suppressed_since_last_log = suppressed,
+                    "Memory is over the limit; refusing data so senders retry later.");
+            }
+            return Err(ConsumeError::Backpressure {
+                component: self.id.clone(),
+                retry_after: self.retry_after,
+            });
+        }
+        self.next.consume(batch).await
+    }
+}
+
+#[async_trait]
+impl Processor for MemoryLimiter {
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        self.task.abort();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProcessorConfig for MemoryLimiterConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::new(
+            "memory_limiter",
+            ComponentKind::Processor,
+            Stability::Beta,
+            &Signal::ALL,
+            "Refuses data (retryably) while the process is over its memory budget.",
+        )
+    }
+
+    async fn build(
+        self,
+        ctx: CreateContext,
+        _signal: Signal,
+        next: DynConsumer,
+    ) -> Result<Arc<dyn Processor>, ComponentError> {
+        let cfg = self;
+        let used = Arc::new(AtomicU64::new(resident_bytes()));
+        let every = cfg.check_interval.get();
+        let task = {
+            let used = used.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(every);
+                loop {
+                    ticker.tick().await;
+                    used.store(resident_bytes(), Ordering::Relaxed);
+                }
+            })
+        };
+        ctx.telemetry
+            .gauge("lumina_memory_limit_bytes", &[])
+            .set(cfg.limit.bytes() as f64);
+        Ok(Arc::new(MemoryLimiter {
+            next,
+            threshold: cfg.threshold(),
+            used,
+            retry_after: every.max(StdDuration::from_secs(1)),
+            telemetry: ctx.telemetry,
+            log_limit: RateLimit::per_10s(),
+            task,
+            id: Arc::from(format!("processor {}", ctx.id)),
+        }))
+    }
+}

@@ -1,0 +1,386 @@
+//! The `region_router` connector (logs → logs): sends each tenant's voice events to the
+//! pipelines of its home region.
+//!
+//! ```yaml
+//! connectors:
+//!   region_router:
+//!     tenants: file:./tenants.yaml     # or inline: { org-1: eu-west-1, org-2: 2, org-3: AU }
+//!     reload_interval: 5s              # how often the file is checked for changes
+//!     event_region: prefer             # ignore (default) | prefer: the event's region id/territory wins
+//!     unknown_tenants: default_region  # or dead_letter
+//!     default_region: eu-west-1
+//!     routes:
+//!       eu-west-1: [logs/eu]
+//!       us-east-1: [logs/us]
+//!     dead_letter: [logs/unrouted]     # where unroutable events go (with the reason attached)
+//!     metrics: [logs/metrics]          # every routed event is also copied here
+//! ```
+//!
+//! A region is written as its id (1-6), its territory code (`UK`) or its AWS region name
+//! (`eu-west-1`). The tenant is the record's `voice.organization.id` (or its resource's).
+//! An event that cannot be routed — no tenant, a tenant not in the table with
+//! `unknown_tenants: dead_letter`, a region without a route — goes to the `dead_letter`
+//! pipelines with a `lumina.route.error` attribute saying why; without `dead_letter` pipelines
+//! it is rejected (the receiver's client is told, in a partial-success reply) and counted in
+//! `lumina_dropped_items_total{reason="unroutable"}`. The rest of the batch goes through.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use lumina_sdk::component::{
+    Accepted, ComponentError, ComponentInfo, Connector, ConnectorConfig, ConnectorOutputs,
+    ConsumeError, Consumer, CreateContext, DynConsumer, Stability,
+};
+use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
+use lumina_sdk::proto::common::v1::{KeyValue, any_value};
+use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lumina_sdk::telemetry::ComponentTelemetry;
+use lumina_sdk::voice::attr;
+use lumina_sdk::voice::value::string_kv;
+use lumina_sdk::{Batch, Payload, Signal};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{
+    EventRegion, ROUTE_ERROR_ATTR, Region, RegionRouterConfig, Tenants, UnknownTenants,
+    load_tenants,
+};
+
+fn build(
+    cfg: &RegionRouterConfig,
+    ctx: &CreateContext,
+    outputs: &ConnectorOutputs,
+) -> Result<Arc<RegionRouter>, ComponentError> {
+    let find = |names: &[String]| -> Result<Vec<DynConsumer>, ComponentError> {
+        names
+            .iter()
+            .map(|n| {
+                outputs
+                    .pipelines
+                    .iter()
+                    .find(|(id, _)| id == n)
+                    .map(|(_, c)| c.clone())
+                    .ok_or_else(|| {
+                        ComponentError::Other(format!(
+                            "pipeline `{n}` is not fed by this connector"
+                        ))
+                    })
+            })
+            .collect()
+    };
+    let mut routes = HashMap::new();
+    for (k, ps) in &cfg.routes {
+        let region = Region::parse(k)
+            .ok_or_else(|| ComponentError::Other(format!("unknown region `{k}`")))?;
+        routes.insert(region, find(ps)?);
+    }
+    let (table, file) = match &cfg.tenants {
+        Tenants::Inline(m) => (m.clone().into_iter().collect(), None),
+        Tenants::File(p) => {
+            // The version loaded, so a change made right after is not missed.
+            let seen = modified(p);
+            (
+                load_tenants(p).map_err(ComponentError::Other)?,
+                Some((p.clone(), seen)),
+            )
+        }
+    };
+    let shared = Arc::new(Shared {
+        table: RwLock::new(table),
+        routes,
+        dead_letter: find(&cfg.dead_letter)?,
+        metrics: find(&cfg.metrics)?,
+        event_region: cfg.event_region,
+        unknown: cfg.unknown_tenants,
+        default_region: cfg.default_region,
+        telemetry: ctx.telemetry.clone(),
+    });
+    let stop = CancellationToken::new();
+    let (reloaded, reloads) = tokio::sync::watch::channel(0u64);
+    let task = file.map(|(path, seen)| {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        let every = cfg.reload_interval.get();
+        tokio::spawn(async move { shared.watch(path, seen, every, stop, reloaded).await })
+    });
+    Ok(Arc::new(RegionRouter {
+        shared,
+        stop,
+        task: std::sync::Mutex::new(task),
+        reloads,
+    }))
+}
+
+struct Shared {
+    table: RwLock<HashMap<String, Region>>,
+    routes: HashMap<Region, Vec<DynConsumer>>,
+    dead_letter: Vec<DynConsumer>,
+    metrics: Vec<DynConsumer>,
+    event_region: EventRegion,
+    unknown: UnknownTenants,
+    default_region: Option<Region>,
+    telemetry: ComponentTelemetry,
+}
+
+/// Where one record goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Region(Region),
+    DeadLetter(String),
+}
+
+fn modified(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
+fn region_attr(attrs: &[KeyValue]) -> Option<Region> {
+    let kv = attrs.iter().find(|kv| kv.key == attr::REGION_ID);
+    let from_id = kv.and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        any_value::Value::IntValue(i) => Region::from_id(*i),
+        any_value::Value::StringValue(s) => s.parse().ok().and_then(Region::from_id),
+        _ => None,
+    });
+    from_id.or_else(|| str_attr(attrs, attr::TERRITORY).and_then(Region::parse))
+}
+
+impl Shared {
+    /// Checks the file every `every`; after each reload attempt (used or not) `reloaded` counts
+    /// up.
+    async fn watch(
+        &self,
+        path: PathBuf,
+        mut seen: Option<(SystemTime, u64)>,
+        every: std::time::Duration,
+        stop: CancellationToken,
+        reloaded: tokio::sync::watch::Sender<u64>,
+    ) {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let now = modified(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match load_tenants(&path) {
+                Ok(t) => {
+                    let n = t.len();
+                    *self.table.write().unwrap_or_else(|p| p.into_inner()) = t;
+                    self.telemetry
+                        .counter(
+                            "lumina_region_router_reloads_total",
+                            &[("outcome", "ok".to_owned())],
+                        )
+                        .increment(1);
+                    tracing::info!(component = %self.telemetry.id(), tenants = n, file = %path.display(), "Reloaded the tenant table.");
+                }
+                Err(e) => {
+                    self.telemetry
+                        .counter(
+                            "lumina_region_router_reloads_total",
+                            &[("outcome", "error".to_owned())],
+                        )
+                        .increment(1);
+                    tracing::error!(component = %self.telemetry.id(), error = %e, "The tenants file changed but cannot be used; keeping the previous table.");
+                }
+            }
+            reloaded.send_modify(|n| *n += 1);
+        }
+    }
+
+    fn target(
+        &self,
+        table: &HashMap<String, Region>,
+        resource: &[KeyValue],
+        record: &LogRecord,
+    ) -> Target {
+        if self.event_region == EventRegion::Prefer
+            && let Some(r) = region_attr(&record.attributes).or_else(|| region_attr(resource))
+        {
+            return self.route(r);
+        }
+        let tenant = str_attr(&record.attributes, attr::ORGANIZATION_ID)
+            .or_else(|| str_attr(resource, attr::ORGANIZATION_ID));
+        let Some(tenant) = tenant else {
+            return Target::DeadLetter(format!("the event has no `{}`", attr::ORGANIZATION_ID));
+        };
+        match (table.get(tenant), self.unknown, self.default_region) {
+            (Some(r), _, _) => self.route(*r),
+            (None, UnknownTenants::DefaultRegion, Some(r)) => self.route(r),
+            _ => Target::DeadLetter(format!("tenant `{tenant}` is not in the tenant table")),
+        }
+    }
+
+    fn route(&self, r: Region) -> Target {
+        if self.routes.contains_key(&r) {
+            Target::Region(r)
+        } else {
+            Target::DeadLetter(format!("region {} has no route", r.name()))
+        }
+    }
+
+    /// Splits a batch by target, keeping each record's resource and scope.
+    fn split(&self, req: ExportLogsServiceRequest) -> BTreeMap<Target, ExportLogsServiceRequest> {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: BTreeMap<Target, ExportLogsServiceRequest> = BTreeMap::new();
+        for rl in req.resource_logs {
+            let resource_attrs = rl
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or_default();
+            let mut per: BTreeMap<Target, ResourceLogs> = BTreeMap::new();
+            for sl in &rl.scope_logs {
+                let mut scopes: BTreeMap<Target, ScopeLogs> = BTreeMap::new();
+                for rec in &sl.log_records {
+                    let t = self.target(&table, resource_attrs, rec);
+                    let mut rec = rec.clone();
+                    if let Target::DeadLetter(why) = &t {
+                        rec.attributes
+                            .push(string_kv(ROUTE_ERROR_ATTR, why.clone()));
+                    }
+                    scopes
+                        .entry(t)
+                        .or_insert_with(|| ScopeLogs {
+                            scope: sl.scope.clone(),
+                            schema_url: sl.schema_url.clone(),
+                            log_records: Vec::new(),
+                        })
+                        .log_records
+                        .push(rec);
+                }
+                for (t, s) in scopes {
+                    per.entry(t)
+                        .or_insert_with(|| ResourceLogs {
+                            resource: rl.resource.clone(),
+                            schema_url: rl.schema_url.clone(),
+                            scope_logs: Vec::new(),
+                        })
+                        .scope_logs
+                        .push(s);
+                }
+            }
+            for (t, r) in per {
+                out.entry(t).or_default().resource_logs.push(r);
+            }
+        }
+        out
+    }
+}
+
+struct RegionRouter {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// How many times the tenants file was reloaded (or tried); the tests wait on it.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests wait on reloads"))]
+    reloads: tokio::sync::watch::Receiver<u64>,
+}
+
+async fn send_all(targets: &[DynConsumer], batch: Batch) -> Result<(), ConsumeError> {
+    for t in targets {
+        t.consume(batch.clone()).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Consumer for RegionRouter {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let s = &self.shared;
+        let Payload::Logs(req) = batch.into_payload() else {
+            return Ok(Accepted::all());
+        };
+        let parts = s.split(req);
+        let mut routed: Vec<Batch> = Vec::new();
+        let mut accepted = Accepted::all();
+        for (target, part) in parts {
+            let part = Batch::logs(part);
+            let n = part.len() as u64;
+            match target {
+                Target::Region(r) => {
+                    s.telemetry
+                        .counter(
+                            "lumina_region_router_routed_items_total",
+                            &[("region", r.name().to_owned())],
+                        )
+                        .increment(n);
+                    send_all(&s.routes[&r], part.clone()).await?;
+                    routed.push(part);
+                }
+                Target::DeadLetter(why) => {
+                    s.telemetry
+                        .counter("lumina_region_router_unrouted_items_total", &[])
+                        .increment(n);
+                    if s.dead_letter.is_empty() {
+                        let message = format!("{n} event(s) cannot be routed: {why}");
+                        s.telemetry.dropped(Signal::Logs, n, "unroutable", &message);
+                        accepted = accepted.combine(Accepted::partial(n, message));
+                        continue;
+                    }
+                    send_all(&s.dead_letter, part).await?;
+                }
+            }
+        }
+        if !s.metrics.is_empty()
+            && let Ok(Some(all)) = Batch::merge(routed)
+        {
+            send_all(&s.metrics, all).await?;
+        }
+        Ok(accepted)
+    }
+}
+
+#[async_trait]
+impl Connector for RegionRouter {
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        self.stop.cancel();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectorConfig for RegionRouterConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::connector(
+            "region_router",
+            Stability::Alpha,
+            &[(Signal::Logs, Signal::Logs)],
+            "Routes each tenant's voice events to the pipelines of its home region.",
+        )
+    }
+
+    async fn build(
+        self,
+        ctx: CreateContext,
+        _from: Signal,
+        _to: Signal,
+        outputs: ConnectorOutputs,
+    ) -> Result<Arc<dyn Connector>, ComponentError> {
+        let cfg = self;
+        Ok(build(&cfg, &ctx, &outputs)?)
+    }
+}

@@ -1,0 +1,237 @@
+use super::*;
+use lumina_sdk::config::{parse, parse_yaml};
+use lumina_sdk::proto::logs::v1::LogRecord;
+use lumina_sdk::testkit::CollectingConsumer;
+use lumina_sdk::voice::value::int_kv;
+
+fn record(org: Option<&str>, region: Option<i64>, seq: usize) -> LogRecord {
+    let mut attributes = vec![string_kv("seq", seq.to_string())];
+    if let Some(o) = org {
+        attributes.push(string_kv(attr::ORGANIZATION_ID, o));
+    }
+    if let Some(r) = region {
+        attributes.push(int_kv(attr::REGION_ID, r));
+    }
+    LogRecord {
+        attributes,
+        ..Default::default()
+    }
+}
+
+fn batch(records: Vec<LogRecord>) -> Batch {
+    Batch::logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+struct Rig {
+    router: Arc<RegionRouter>,
+    eu: Arc<CollectingConsumer>,
+    us: Arc<CollectingConsumer>,
+    dlq: Arc<CollectingConsumer>,
+    metrics: Arc<CollectingConsumer>,
+}
+
+async fn rig(yaml: &str) -> Rig {
+    let (eu, us, dlq, metrics) = (
+        Arc::new(CollectingConsumer::new()),
+        Arc::new(CollectingConsumer::new()),
+        Arc::new(CollectingConsumer::new()),
+        Arc::new(CollectingConsumer::new()),
+    );
+    let pipelines: Vec<(String, DynConsumer)> = vec![
+        ("logs/eu".into(), eu.clone()),
+        ("logs/us".into(), us.clone()),
+        ("logs/unrouted".into(), dlq.clone()),
+        ("logs/metrics".into(), metrics.clone()),
+    ];
+    let names: Vec<String> = pipelines.iter().map(|(n, _)| n.clone()).collect();
+    let config = parse_yaml(yaml, "t.yaml").unwrap();
+    lumina_sdk::component::connector::<RegionRouterConfig>()
+        .validate(&config, &names)
+        .unwrap();
+    let outputs = ConnectorOutputs {
+        all: eu.clone(),
+        pipelines,
+    };
+    let ctx = CreateContext::new(
+        "region_router".parse().unwrap(),
+        lumina_sdk::component::ComponentKind::Connector,
+    );
+    let router = build(&parse(&config).unwrap(), &ctx, &outputs).unwrap();
+    Rig {
+        router,
+        eu,
+        us,
+        dlq,
+        metrics,
+    }
+}
+
+const BASE: &str = "
+tenants: { org-uk: eu-west-1, org-us: 2 }
+routes: { eu-west-1: [logs/eu], us-east-1: [logs/us] }
+dead_letter: [logs/unrouted]
+metrics: [logs/metrics]
+";
+
+#[tokio::test]
+async fn routes_by_tenant_and_dead_letters_the_unknown() {
+    let r = rig(&format!("{BASE}unknown_tenants: dead_letter\n")).await;
+    r.router
+        .consume(batch(vec![
+            record(Some("org-uk"), Some(2), 0),
+            record(Some("org-us"), None, 1),
+            record(Some("org-x"), None, 2),
+            record(None, None, 3),
+            record(Some("org-uk"), None, 4),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(r.eu.item_ids(), vec!["0", "4"], "the table wins by default");
+    assert_eq!(r.us.item_ids(), vec!["1"]);
+    assert_eq!(r.dlq.item_ids(), vec!["2", "3"]);
+    let why: Vec<String> = r
+        .dlq
+        .batches()
+        .iter()
+        .flat_map(|b| {
+            b.as_logs()
+                .unwrap()
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|s| &s.log_records)
+                .map(|l| lumina_sdk::testkit::attr(&l.attributes, ROUTE_ERROR_ATTR).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        why,
+        vec![
+            "tenant `org-x` is not in the tenant table".to_owned(),
+            format!("the event has no `{}`", attr::ORGANIZATION_ID)
+        ]
+    );
+    let mut m = r.metrics.item_ids();
+    m.sort();
+    assert_eq!(
+        m,
+        vec!["0", "1", "4"],
+        "routed events are copied to the metrics pipelines"
+    );
+}
+
+#[tokio::test]
+async fn the_event_region_wins_when_preferred_and_unknown_tenants_take_the_default() {
+    let r = rig(&format!("{BASE}event_region: prefer\ndefault_region: UK\n")).await;
+    r.router
+        .consume(batch(vec![
+            record(Some("org-uk"), Some(2), 0),
+            record(Some("org-new"), None, 1),
+            record(Some("org-new"), Some(3), 2),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(r.us.item_ids(), vec!["0"]);
+    assert_eq!(r.eu.item_ids(), vec!["1"]);
+    // Region 3 (ap-southeast-2) has no route.
+    assert_eq!(r.dlq.item_ids(), vec!["2"]);
+}
+
+#[tokio::test]
+async fn without_dead_letter_pipelines_unroutable_events_are_rejected_and_the_rest_goes_through() {
+    let r = rig("tenants: {org-uk: 1}\nroutes: {eu-west-1: [logs/eu]}\ndefault_region: UK\n").await;
+    let accepted = r
+        .router
+        .consume(batch(vec![
+            record(Some("org-uk"), None, 0),
+            record(None, None, 1),
+            record(Some("org-new"), None, 2),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(accepted.rejected, 1);
+    assert!(
+        accepted
+            .message
+            .unwrap()
+            .contains("has no `voice.organization.id`")
+    );
+    assert_eq!(r.eu.item_ids(), vec!["0", "2"]);
+    let cfg = parse_yaml(
+        "tenants: {}\nroutes: {eu-west-1: [logs/eu]}\nunknown_tenants: dead_letter\n",
+        "t",
+    )
+    .unwrap();
+    let e = lumina_sdk::component::connector::<RegionRouterConfig>()
+        .validate(&cfg, &["logs/eu".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("dead_letter: is required with `unknown_tenants: dead_letter`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let cfg = parse_yaml(
+        "tenants: {a: 9, b: Mars}\nroutes: {eu-west-9: [logs/eu], UK: [logs/nowhere]}\n",
+        "t",
+    )
+    .unwrap();
+    let e = lumina_sdk::component::connector::<RegionRouterConfig>()
+        .validate(&cfg, &["logs/eu".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tenants.a: unknown region `9`"), "{e}");
+}
+
+#[tokio::test]
+async fn a_tenants_file_is_reloaded_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenants.yaml");
+    std::fs::write(&file, "org-a: UK\n").unwrap();
+    let r = rig(&format!(
+        "tenants: file:{}\nreload_interval: 20ms\nroutes: {{ eu-west-1: [logs/eu], us-east-1: [logs/us] }}\nunknown_tenants: dead_letter\ndead_letter: [logs/unrouted]\n",
+        file.display()
+    ))
+    .await;
+    r.router
+        .consume(batch(vec![record(Some("org-a"), None, 0)]))
+        .await
+        .unwrap();
+    assert_eq!(r.eu.item_ids(), vec!["0"]);
+    let mut reloads = r.router.reloads.clone();
+    std::fs::write(&file, "org-a: US\norg-b: us-east-1\n").unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    tokio::time::timeout(wait, reloads.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    r.router
+        .consume(batch(vec![record(Some("org-a"), None, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(r.us.item_ids(), vec!["1"]);
+    // A broken file keeps the previous table.
+    std::fs::write(&file, "org-a: [not a region\n").unwrap();
+    tokio::time::timeout(wait, reloads.wait_for(|n| *n >= 2))
+        .await
+        .unwrap()
+        .unwrap();
+    r.router
+        .consume(batch(vec![record(Some("org-b"), None, 1000)]))
+        .await
+        .unwrap();
+    assert!(r.us.item_ids().contains(&"1000".to_owned()));
+    assert!(r.dlq.item_ids().is_empty());
+    r.router.shutdown().await.unwrap();
+}

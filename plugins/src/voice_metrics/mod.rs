@@ -1,0 +1,399 @@
+//! The `voice_metrics` connector (logs → metrics): call metrics per organization and region,
+//! derived from the end-of-dialogue records `dialogue_assembly` emits.
+//!
+//! Each dialogue is counted once, at its first end record (a late event re-emits the end
+//! record; that copy is not counted again). Every `interval`, and at shutdown, one metrics
+//! batch goes downstream with cumulative values since the connector started:
+//!
+//! | metric | type | unit | what |
+//! |---|---|---|---|
+//! | `voice.calls` | sum | `{call}` | ended calls, by `voice.dialogue.status` |
+//! | `voice.calls.answered` | sum | `{call}` | calls answered |
+//! | `voice.calls.abandoned` | sum | `{call}` | calls the caller left before an answer (`endReason` `ABANDONED`) |
+//! | `voice.calls.answer_rate` | gauge | `1` | answered / calls |
+//! | `voice.calls.abandon_rate` | gauge | `1` | abandoned / calls |
+//! | `voice.call.duration` | histogram | `s` | duration of answered calls |
+//! | `voice.call.wait_time` | histogram | `s` | start to answer, for answered calls |
+//!
+//! Every point carries `voice.organization.id` and `voice.region.id` (0 when unknown).
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use lumina_sdk::component::{
+    Accepted, ComponentError, ComponentInfo, Connector, ConnectorConfig, ConnectorOutputs,
+    ConsumeError, Consumer, CreateContext, DynConsumer, Stability,
+};
+use lumina_sdk::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use lumina_sdk::proto::common::v1::{InstrumentationScope, KeyValue};
+use lumina_sdk::proto::metrics::v1::{
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+};
+use lumina_sdk::voice::value::{int_kv, string_kv};
+use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, attr, parse_time};
+use lumina_sdk::{Batch, Payload, Signal};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::VoiceMetricsConfig;
+
+/// How many dialogue ids are remembered to count each dialogue once.
+const REMEMBERED: usize = 1_000_000;
+
+const DURATION_BOUNDS: [f64; 10] = [
+    5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+];
+
+const WAIT_BOUNDS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[derive(Default, Clone)]
+struct Hist {
+    counts: Vec<u64>,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Hist {
+    fn record(&mut self, bounds: &[f64], v: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; bounds.len() + 1];
+            self.min = v;
+            self.max = v;
+        }
+        let i = bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len());
+        self.counts[i] += 1;
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+}
+
+/// Totals for one organization and region.
+#[derive(Default, Clone)]
+struct Totals {
+    by_status: BTreeMap<&'static str, u64>,
+    answered: u64,
+    abandoned: u64,
+    duration: Hist,
+    wait: Hist,
+}
+
+#[derive(Default)]
+struct State {
+    totals: BTreeMap<(String, u8), Totals>,
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+    changed: bool,
+}
+
+impl State {
+    fn count(&mut self, d: &Dialogue) {
+        if !self.seen.insert(d.dialogue_id.clone()) {
+            return;
+        }
+        self.order.push_back(d.dialogue_id.clone());
+        if self.order.len() > REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        self.changed = true;
+        let t = self
+            .totals
+            .entry((d.organization_id.clone(), d.region_id.unwrap_or(0)))
+            .or_default();
+        *t.by_status.entry(d.status.as_str()).or_default() += 1;
+        let secs = |s: &Option<String>| s.as_deref().and_then(|s| parse_time(s).ok());
+        if let Some(answer) = secs(&d.answer_time) {
+            t.answered += 1;
+            if let Some(start) = secs(&d.start_time) {
+                t.wait
+                    .record(&WAIT_BOUNDS, (answer - start).max(0) as f64 / 1e9);
+            }
+            if let Some(dur) = d.duration {
+                t.duration.record(&DURATION_BOUNDS, dur as f64);
+            }
+        } else if d.status == DialogueStatus::Failed && d.end_reason.as_deref() == Some("ABANDONED")
+        {
+            t.abandoned += 1;
+        }
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    next: DynConsumer,
+    start: u64,
+    id: String,
+}
+
+impl Shared {
+    fn batch(&self, force: bool) -> Option<Batch> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !(st.changed || force) || st.totals.is_empty() {
+            return None;
+        }
+        st.changed = false;
+        let now = now_nanos();
+        let start = self.start;
+        let mut calls = Vec::new();
+        let mut answered = Vec::new();
+        let mut abandoned = Vec::new();
+        let mut answer_rate = Vec::new();
+        let mut abandon_rate = Vec::new();
+        let mut duration = Vec::new();
+        let mut wait = Vec::new();
+        let int = |attributes: Vec<KeyValue>, v: u64| NumberDataPoint {
+            attributes,
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsInt(v as i64)),
+            ..Default::default()
+        };
+        let ratio = |attributes: Vec<KeyValue>, v: f64| NumberDataPoint {
+            attributes,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsDouble(v)),
+            ..Default::default()
+        };
+        let hist = |attributes: Vec<KeyValue>, h: &Hist, bounds: &[f64]| HistogramDataPoint {
+            attributes,
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            count: h.count,
+            sum: Some(h.sum),
+            bucket_counts: if h.counts.is_empty() {
+                vec![0; bounds.len() + 1]
+            } else {
+                h.counts.clone()
+            },
+            explicit_bounds: bounds.to_vec(),
+            min: (h.count > 0).then_some(h.min),
+            max: (h.count > 0).then_some(h.max),
+            ..Default::default()
+        };
+        for ((org, region), t) in &st.totals {
+            let base = vec![
+                string_kv(attr::ORGANIZATION_ID, org),
+                int_kv(attr::REGION_ID, i64::from(*region)),
+            ];
+            let total: u64 = t.by_status.values().sum();
+            for (status, n) in &t.by_status {
+                let mut a = base.clone();
+                a.push(string_kv("voice.dialogue.status", *status));
+                calls.push(int(a, *n));
+            }
+            answered.push(int(base.clone(), t.answered));
+            abandoned.push(int(base.clone(), t.abandoned));
+            if total > 0 {
+                answer_rate.push(ratio(base.clone(), t.answered as f64 / total as f64));
+                abandon_rate.push(ratio(base.clone(), t.abandoned as f64 / total as f64));
+            }
+            duration.push(hist(base.clone(), &t.duration, &DURATION_BOUNDS));
+            wait.push(hist(base, &t.wait, &WAIT_BOUNDS));
+        }
+        drop(st);
+        let sum = |name: &str, unit: &str, description: &str, points| Metric {
+            name: name.into(),
+            unit: unit.into(),
+            description: description.into(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: points,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        let gauge = |name: &str, description: &str, points| Metric {
+            name: name.into(),
+            unit: "1".into(),
+            description: description.into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: points,
+            })),
+            ..Default::default()
+        };
+        let histogram = |name: &str, description: &str, points| Metric {
+            name: name.into(),
+            unit: "s".into(),
+            description: description.into(),
+            data: Some(metric::Data::Histogram(Histogram {
+                data_points: points,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            })),
+            ..Default::default()
+        };
+        let metrics = vec![
+            sum(
+                "voice.calls",
+                "{call}",
+                "Ended calls, by final status.",
+                calls,
+            ),
+            sum(
+                "voice.calls.answered",
+                "{call}",
+                "Calls answered.",
+                answered,
+            ),
+            sum(
+                "voice.calls.abandoned",
+                "{call}",
+                "Calls the caller left before an answer.",
+                abandoned,
+            ),
+            gauge(
+                "voice.calls.answer_rate",
+                "Answered calls over ended calls.",
+                answer_rate,
+            ),
+            gauge(
+                "voice.calls.abandon_rate",
+                "Abandoned calls over ended calls.",
+                abandon_rate,
+            ),
+            histogram(
+                "voice.call.duration",
+                "Duration of answered calls.",
+                duration,
+            ),
+            histogram("voice.call.wait_time", "Time from start to answer.", wait),
+        ];
+        Some(Batch::metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(lumina_sdk::proto::resource::v1::Resource {
+                    attributes: vec![string_kv("service.name", "lumina")],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "lumina.voice_metrics".into(),
+                        ..Default::default()
+                    }),
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }))
+    }
+
+    async fn flush(&self) {
+        if let Some(b) = self.batch(false)
+            && let Err(e) = self.next.consume(b).await
+        {
+            // Values are cumulative: the next interval's batch carries them again.
+            self.state.lock().unwrap_or_else(|p| p.into_inner()).changed = true;
+            tracing::warn!(component = %self.id, error = %e, "Could not send call metrics; the next interval sends them again.");
+        }
+    }
+}
+
+struct VoiceMetrics {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[async_trait]
+impl Consumer for VoiceMetrics {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let Payload::Logs(req) = batch.into_payload() else {
+            return Ok(Accepted::all());
+        };
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        for record in req
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+        {
+            if let Some(Ok((DialogueRecordKind::End, d))) = Dialogue::from_log_record(record) {
+                st.count(&d);
+            }
+        }
+        Ok(Accepted::all())
+    }
+}
+
+#[async_trait]
+impl Connector for VoiceMetrics {
+    async fn shutdown(&self) -> Result<(), ComponentError> {
+        self.stop.cancel();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        if let Some(b) = self.shared.batch(true) {
+            self.shared.next.consume(b).await.map_err(|e| {
+                ComponentError::Other(format!("sending the last call metrics: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectorConfig for VoiceMetricsConfig {
+    fn info() -> ComponentInfo {
+        ComponentInfo::connector(
+            "voice_metrics",
+            Stability::Alpha,
+            &[(Signal::Logs, Signal::Metrics)],
+            "Call metrics (count, duration, answer and abandon rate, wait) from dialogue records.",
+        )
+    }
+
+    async fn build(
+        self,
+        ctx: CreateContext,
+        _from: Signal,
+        _to: Signal,
+        outputs: ConnectorOutputs,
+    ) -> Result<Arc<dyn Connector>, ComponentError> {
+        let cfg = self;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            next: outputs.all,
+            start: now_nanos(),
+            id: ctx.id.to_string(),
+        });
+        let stop = CancellationToken::new();
+        let task = {
+            let shared = shared.clone();
+            let stop = stop.clone();
+            let every = cfg.interval.get();
+            tokio::spawn(async move {
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = interval.tick() => shared.flush().await,
+                    }
+                }
+            })
+        };
+        Ok(Arc::new(VoiceMetrics {
+            shared,
+            stop,
+            task: Mutex::new(Some(task)),
+        }))
+    }
+}

@@ -1,0 +1,139 @@
+//! A processor written against the plugin SDK, compiled in and registered as a built-in.
+//!
+//! The same [`ProcessorPlugin`] type builds as a WebAssembly component, as a native library
+//! and, through [`plugin_processor`], as an in-process component: its config is the component's
+//! own settings (no `path:`), it runs on the calling task without encoding the batch, and its
+//! host calls ([`host::log`](crate::plugin::host::log), `counter_add`, `histogram_record`)
+//! reach the collector's telemetry directly.
+//!
+//! ```no_run
+//! # use lumina_sdk::component::{Registry, plugin_processor};
+//! # fn register<P: lumina_sdk::plugin::ProcessorPlugin + Send>(registry: &mut Registry) {
+//! registry
+//!     .add_processor(plugin_processor::<P>("redact_numbers", "Masks phone numbers."))
+//!     .unwrap();
+//! # }
+//! ```
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::consumer::{Accepted, ConsumeError, Consumer, DynConsumer};
+use super::id::{ComponentKind, Stability};
+use super::traits::{ComponentError, ComponentInfo, CreateContext, Processor, ProcessorFactory};
+use crate::config::{ConfigErrors, ConfigPath, ConfigValue};
+use crate::plugin::host::in_process;
+use crate::plugin::{Outcome, PluginError, ProcessorPlugin};
+use crate::telemetry::ComponentTelemetry;
+use crate::{Batch, Signal};
+
+/// The factory of a built-in processor of type `type_name` made from plugin `P`.
+pub fn plugin_processor<P: ProcessorPlugin + Send>(
+    type_name: &'static str,
+    description: &'static str,
+) -> Arc<dyn ProcessorFactory> {
+    Arc::new(PluginProcessorFactory::<P> {
+        type_name,
+        description,
+        plugin: PhantomData,
+    })
+}
+
+struct PluginProcessorFactory<P> {
+    type_name: &'static str,
+    description: &'static str,
+    plugin: PhantomData<fn() -> P>,
+}
+
+impl<P: ProcessorPlugin + Send> PluginProcessorFactory<P> {
+    /// Hands the component's settings to the plugin as JSON, as the plugin hosts do.
+    fn init(&self, config: &ConfigValue) -> Result<P, ConfigErrors> {
+        let json = if config.is_null() {
+            String::new()
+        } else {
+            config.to_json().to_string()
+        };
+        P::init(&json).map_err(|problems| {
+            problems
+                .iter()
+                .map(|p| p.to_error(config, &ConfigPath::root()))
+                .collect()
+        })
+    }
+}
+
+#[async_trait]
+impl<P: ProcessorPlugin + Send> ProcessorFactory for PluginProcessorFactory<P> {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo::new(
+            self.type_name,
+            ComponentKind::Processor,
+            Stability::Alpha,
+            P::SIGNALS,
+            self.description,
+        )
+    }
+
+    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
+        self.init(config).map(drop)
+    }
+
+    async fn create(
+        &self,
+        config: &ConfigValue,
+        ctx: CreateContext,
+        _signal: Signal,
+        next: DynConsumer,
+    ) -> Result<Arc<dyn Processor>, ComponentError> {
+        let plugin = self.init(config)?;
+        Ok(Arc::new(PluginProcessor {
+            plugin: Mutex::new(plugin),
+            telemetry: ctx.telemetry,
+            next,
+        }))
+    }
+}
+
+/// A compiled-in plugin instance in a pipeline.
+struct PluginProcessor<P> {
+    plugin: Mutex<P>,
+    telemetry: ComponentTelemetry,
+    next: DynConsumer,
+}
+
+impl<P: ProcessorPlugin> PluginProcessor<P> {
+    fn process(&self, batch: Batch) -> Result<Outcome, PluginError> {
+        let mut plugin = self
+            .plugin
+            .lock()
+            .map_err(|_| PluginError::Retryable("the plugin panicked in an earlier call".into()))?;
+        // A panic is caught here, as the native and WebAssembly hosts catch theirs: it fails
+        // this batch (retryably) instead of the collector.
+        let run = std::panic::AssertUnwindSafe(|| {
+            in_process::call(&self.telemetry, || plugin.process(batch))
+        });
+        std::panic::catch_unwind(run).unwrap_or_else(|_| {
+            Err(PluginError::Retryable(
+                "the plugin panicked while processing the batch".into(),
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl<P: ProcessorPlugin + Send> Consumer for PluginProcessor<P> {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        // `Unchanged` passes the batch it was given on; the clone shares it (an `Arc`).
+        match self.process(batch.clone()) {
+            Ok(Outcome::Unchanged) => self.next.consume(batch).await,
+            Ok(Outcome::Replaced(b)) if !b.is_empty() => self.next.consume(b).await,
+            Ok(Outcome::Replaced(_) | Outcome::Dropped) => Ok(Accepted::all()),
+            Err(e) => Err(ConsumeError::from_plugin(self.telemetry.id(), e)),
+        }
+    }
+}
+
+#[async_trait]
+impl<P: ProcessorPlugin + Send> Processor for PluginProcessor<P> {}

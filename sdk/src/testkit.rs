@@ -60,16 +60,7 @@ pub fn kv_int(key: &str, value: i64) -> KeyValue {
 
 /// The string or integer value of attribute `key`, as text.
 pub fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
-    attrs
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            any_value::Value::IntValue(i) => Some(i.to_string()),
-            any_value::Value::BoolValue(b) => Some(b.to_string()),
-            any_value::Value::DoubleValue(d) => Some(d.to_string()),
-            _ => None,
-        })
+    crate::attrs::get_text(attrs, key)
 }
 
 fn resource(r: usize) -> Option<Resource> {

@@ -33,18 +33,8 @@ pub async fn create(
     Ok((factory.create(config, ctx).await?, telemetry))
 }
 
-/// An exporter's id as a file name (without extension): `/` and anything else but ASCII
-/// letters, digits, `-` and `.` become `_` (`kinesis/eu-west-1` → `kinesis_eu-west-1`).
+/// An exporter's id as a file name (without extension): `kinesis/eu-west-1` →
+/// `kinesis_eu-west-1`.
 pub fn file_stem(exporter: &lumina_sdk::component::ComponentId) -> String {
-    exporter
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    lumina_sdk::util::file_stem(&exporter.to_string())
 }

@@ -2,8 +2,9 @@
 //! that answers per record can retry or dead-letter exactly that record) and, where it is
 //! one, its voice meaning: a voice event or a dialogue record.
 
+use lumina_sdk::attrs::get_text;
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
-use lumina_sdk::proto::common::v1::{KeyValue, any_value};
+use lumina_sdk::proto::common::v1::KeyValue;
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use lumina_sdk::voice::{Dialogue, DialogueRecordKind, EVENT_NAME, VoiceEvent};
 use lumina_sdk::{Batch, Payload};
@@ -59,16 +60,7 @@ impl Record {
 
     /// A string (or integer) attribute of the record, else of its resource.
     pub fn attr(&self, key: &str) -> Option<String> {
-        let find = |attrs: &[KeyValue]| {
-            attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
-                match kv.value.as_ref()?.value.as_ref()? {
-                    any_value::Value::StringValue(s) => Some(s.clone()),
-                    any_value::Value::IntValue(i) => Some(i.to_string()),
-                    _ => None,
-                }
-            })
-        };
-        find(&self.record().attributes).or_else(|| find(self.resource()))
+        get_text(&self.record().attributes, key).or_else(|| get_text(self.resource(), key))
     }
 
     /// The record's voice meaning, or why it has none.

@@ -25,7 +25,7 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use lumina_sdk::component::{
@@ -50,24 +50,6 @@ const DIALOGUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dialog
 
 /// Dialogue id → the revision whose records are not yet known to be downstream.
 const PENDING: TableDefinition<'_, &str, u64> = TableDefinition::new("pending");
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 fn store_error(e: impl std::fmt::Display) -> ComponentError {
     ComponentError::Other(format!("dialogue store: {e}"))
@@ -232,7 +214,7 @@ impl Shared {
 
     /// Applies events; returns the dialogues to emit (changed, or touched and still pending).
     fn apply(&self, events: Vec<VoiceEvent>) -> Result<Vec<(Dialogue, bool)>, String> {
-        let now = now_nanos();
+        let now = now_nanos_i64();
         let mut store = self.lock();
         // Every dialogue the batch touched, in first-touch order, and those it changed.
         let mut touched: Vec<String> = Vec::new();
@@ -313,7 +295,7 @@ impl Shared {
     async fn tick(self: &Arc<Self>, first: bool) {
         let me = self.clone();
         let due = tokio::task::spawn_blocking(move || {
-            let now = now_nanos();
+            let now = now_nanos_i64();
             let idle = me.cfg.idle_timeout.get().as_nanos() as i64;
             let grace = me.cfg.grace_period.get().as_nanos() as i64;
             let mut store = me.lock();
@@ -498,8 +480,8 @@ impl ProcessorConfig for AssemblyConfig {
         let cfg = self;
         let name = format!(
             "{}-{}.redb",
-            sanitize(&ctx.id.to_string()),
-            sanitize(ctx.pipeline.as_deref().unwrap_or("default"))
+            store_stem(&ctx.id.to_string()),
+            store_stem(ctx.pipeline.as_deref().unwrap_or("default"))
         );
         let dir = cfg.storage.directory.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(dir.join(name)))
@@ -520,4 +502,14 @@ impl ProcessorConfig for AssemblyConfig {
             ticker: Mutex::new(Some(ticker)),
         }))
     }
+}
+
+/// Part of a store's file name. Dots become `_` too, as they always have in store names, so a
+/// store written before opens under the same name.
+fn store_stem(name: &str) -> String {
+    lumina_sdk::util::file_stem(name).replace('.', "_")
+}
+
+fn now_nanos_i64() -> i64 {
+    i64::try_from(lumina_sdk::util::now_unix_nanos()).unwrap_or(i64::MAX)
 }

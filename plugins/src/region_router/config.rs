@@ -1,113 +1,15 @@
-//! Settings.
+//! Settings of `region_router`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 
-use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate, parse_yaml};
-use lumina_sdk::voice::REGIONS;
+use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
+
+use super::tenants::Tenants;
+use lumina_sdk::voice::Region;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// The attribute an unroutable event carries to the dead-letter pipelines.
 pub const ROUTE_ERROR_ATTR: &str = "lumina.route.error";
-
-/// One of the six home regions, by AWS region name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Region(&'static str);
-
-impl Region {
-    /// From an id (`1`), a territory code (`UK`) or an AWS region name (`eu-west-1`).
-    pub fn parse(s: &str) -> Option<Region> {
-        let s = s.trim();
-        REGIONS
-            .iter()
-            .find(|(id, code, name)| {
-                s == id.to_string() || s.eq_ignore_ascii_case(code) || s.eq_ignore_ascii_case(name)
-            })
-            .map(|(_, _, name)| Region(name))
-    }
-
-    /// From a region id.
-    pub fn from_id(id: i64) -> Option<Region> {
-        REGIONS
-            .iter()
-            .find(|(i, _, _)| i64::from(*i) == id)
-            .map(|(_, _, name)| Region(name))
-    }
-
-    /// The AWS region name.
-    pub fn name(self) -> &'static str {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Region {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Region;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a region: an id 1-6, a territory (UK, US, AU, SG, CA, DE) or an AWS region name (eu-west-1, ...)")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Region, E> {
-                Region::parse(s).ok_or_else(|| {
-                    E::custom(format!("unknown region `{s}`; use an id 1-6, a territory (UK, US, AU, SG, CA, DE) or an AWS region name ({})",
-                        REGIONS.iter().map(|r| r.2).collect::<Vec<_>>().join(", ")))
-                })
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Region, E> {
-                self.visit_str(&v.to_string())
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Region, E> {
-                self.visit_str(&v.to_string())
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Where the tenant table comes from.
-#[derive(Debug, Clone)]
-pub enum Tenants {
-    /// Written in the config.
-    Inline(BTreeMap<String, Region>),
-    /// A YAML file of `tenant: region` lines, reloaded when it changes.
-    File(PathBuf),
-}
-
-impl Default for Tenants {
-    fn default() -> Self {
-        Tenants::Inline(BTreeMap::new())
-    }
-}
-
-impl<'de> Deserialize<'de> for Tenants {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Tenants;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of tenant to region, or `file:<path>`")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Tenants, E> {
-                match s.strip_prefix("file:") {
-                    Some(p) if !p.trim().is_empty() => Ok(Tenants::File(PathBuf::from(p.trim()))),
-                    _ => Err(E::custom(format!(
-                        "`{s}` is neither a map of tenant to region nor `file:<path>`"
-                    ))),
-                }
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Tenants, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some((k, v)) = m.next_entry::<String, Region>()? {
-                    out.insert(k, v);
-                }
-                Ok(Tenants::Inline(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// Whether a region carried by the event wins over the tenant table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -220,15 +122,4 @@ impl Validate for RegionRouterConfig {
         }
         errors.into_result(())
     }
-}
-
-/// Reads a tenants file: a YAML map of tenant to region.
-pub fn load_tenants(path: &std::path::Path) -> Result<HashMap<String, Region>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the tenants file {}: {e}", path.display()))?;
-    let value = parse_yaml(&text, &path.display().to_string())
-        .map_err(|e| format!("the tenants file {}: {e}", path.display()))?;
-    let map: BTreeMap<String, Region> = lumina_sdk::config::from_value(&value)
-        .map_err(|e| format!("the tenants file {}: {e}", path.display()))?;
-    Ok(map.into_iter().collect())
 }

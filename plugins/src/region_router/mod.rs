@@ -25,19 +25,20 @@
 //! `lumina_dropped_items_total{reason="unroutable"}`. The rest of the batch goes through.
 
 mod config;
+mod tenants;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use async_trait::async_trait;
+use lumina_sdk::attrs::get_str;
 use lumina_sdk::component::{
     Accepted, ComponentError, ComponentInfo, Connector, ConnectorConfig, ConnectorOutputs,
     ConsumeError, Consumer, CreateContext, DynConsumer, Stability,
 };
+use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
 use lumina_sdk::proto::common::v1::{KeyValue, any_value};
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -48,10 +49,9 @@ use lumina_sdk::{Batch, Payload, Signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{
-    EventRegion, ROUTE_ERROR_ATTR, Region, RegionRouterConfig, Tenants, UnknownTenants,
-    load_tenants,
-};
+pub use config::{EventRegion, ROUTE_ERROR_ATTR, RegionRouterConfig, UnknownTenants};
+pub use lumina_sdk::voice::Region;
+pub use tenants::{Tenants, load_tenants};
 
 fn build(
     cfg: &RegionRouterConfig,
@@ -85,7 +85,7 @@ fn build(
         Tenants::Inline(m) => (m.clone().into_iter().collect(), None),
         Tenants::File(p) => {
             // The version loaded, so a change made right after is not missed.
-            let seen = modified(p);
+            let seen = tenants::modified(p);
             (
                 load_tenants(p).map_err(ComponentError::Other)?,
                 Some((p.clone(), seen)),
@@ -135,78 +135,16 @@ enum Target {
     DeadLetter(String),
 }
 
-fn modified(path: &std::path::Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
-fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        }
-    })
-}
-
 fn region_attr(attrs: &[KeyValue]) -> Option<Region> {
-    let kv = attrs.iter().find(|kv| kv.key == attr::REGION_ID);
-    let from_id = kv.and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::IntValue(i) => Region::from_id(*i),
-        any_value::Value::StringValue(s) => s.parse().ok().and_then(Region::from_id),
+    let from_id = match lumina_sdk::attrs::get(attrs, attr::REGION_ID) {
+        Some(any_value::Value::IntValue(i)) => Region::from_id(*i),
+        Some(any_value::Value::StringValue(s)) => s.parse().ok().and_then(Region::from_id),
         _ => None,
-    });
-    from_id.or_else(|| str_attr(attrs, attr::TERRITORY).and_then(Region::parse))
+    };
+    from_id.or_else(|| get_str(attrs, attr::TERRITORY).and_then(Region::parse))
 }
 
 impl Shared {
-    /// Checks the file every `every`; after each reload attempt (used or not) `reloaded` counts
-    /// up.
-    async fn watch(
-        &self,
-        path: PathBuf,
-        mut seen: Option<(SystemTime, u64)>,
-        every: std::time::Duration,
-        stop: CancellationToken,
-        reloaded: tokio::sync::watch::Sender<u64>,
-    ) {
-        let mut ticker = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
-            let now = modified(&path);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            match load_tenants(&path) {
-                Ok(t) => {
-                    let n = t.len();
-                    *self.table.write().unwrap_or_else(|p| p.into_inner()) = t;
-                    self.telemetry
-                        .counter(
-                            "lumina_region_router_reloads_total",
-                            &[("outcome", "ok".to_owned())],
-                        )
-                        .increment(1);
-                    tracing::info!(component = %self.telemetry.id(), tenants = n, file = %path.display(), "Reloaded the tenant table.");
-                }
-                Err(e) => {
-                    self.telemetry
-                        .counter(
-                            "lumina_region_router_reloads_total",
-                            &[("outcome", "error".to_owned())],
-                        )
-                        .increment(1);
-                    tracing::error!(component = %self.telemetry.id(), error = %e, "The tenants file changed but cannot be used; keeping the previous table.");
-                }
-            }
-            reloaded.send_modify(|n| *n += 1);
-        }
-    }
-
     fn target(
         &self,
         table: &HashMap<String, Region>,
@@ -218,8 +156,8 @@ impl Shared {
         {
             return self.route(r);
         }
-        let tenant = str_attr(&record.attributes, attr::ORGANIZATION_ID)
-            .or_else(|| str_attr(resource, attr::ORGANIZATION_ID));
+        let tenant = get_str(&record.attributes, attr::ORGANIZATION_ID)
+            .or_else(|| get_str(resource, attr::ORGANIZATION_ID));
         let Some(tenant) = tenant else {
             return Target::DeadLetter(format!("the event has no `{}`", attr::ORGANIZATION_ID));
         };
@@ -371,6 +309,34 @@ impl ConnectorConfig for RegionRouterConfig {
             &[(Signal::Logs, Signal::Logs)],
             "Routes each tenant's voice events to the pipelines of its home region.",
         )
+    }
+
+    fn validate_outputs(&self, downstream: &[String]) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        let mut check = |path: ConfigPath, pipelines: &[String]| {
+            for (i, p) in pipelines.iter().enumerate() {
+                if !downstream.contains(p) {
+                    errors.push(ConfigError::new(
+                        path.index(i),
+                        format!(
+                            "pipeline `{p}` does not receive from this connector (it feeds: {})",
+                            downstream.join(", ")
+                        ),
+                    ));
+                }
+            }
+        };
+        for (k, ps) in &self.routes {
+            check(ConfigPath::parse("routes").key(k.clone()), ps);
+        }
+        check(ConfigPath::parse("dead_letter"), &self.dead_letter);
+        check(ConfigPath::parse("metrics"), &self.metrics);
+        if let Tenants::File(p) = &self.tenants
+            && let Err(e) = load_tenants(p)
+        {
+            errors.push(ConfigError::new(ConfigPath::parse("tenants"), e));
+        }
+        errors.into_result(())
     }
 
     async fn build(

@@ -194,6 +194,30 @@ fn config_errors_name_the_key() {
     assert!(e.contains("tenants.a: unknown region `9`"), "{e}");
 }
 
+#[test]
+fn routes_must_name_pipelines_the_connector_feeds_and_a_tenants_file_must_load() {
+    let cfg = parse_yaml(
+        "tenants: file:/nonexistent/tenants.yaml
+routes: {UK: [logs/eu, logs/nowhere]}
+unknown_tenants: dead_letter
+dead_letter: [logs/lost]
+",
+        "t",
+    )
+    .unwrap();
+    let e = lumina_sdk::component::connector::<RegionRouterConfig>()
+        .validate(&cfg, &["logs/eu".into()])
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "routes.UK[1]: pipeline `logs/nowhere` does not receive from this connector (it feeds: logs/eu)",
+        "dead_letter[0]: pipeline `logs/lost` does not receive from this connector",
+        "tenants: cannot read the tenants file /nonexistent/tenants.yaml",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}
+
 #[tokio::test]
 async fn a_tenants_file_is_reloaded_when_it_changes() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,7 +23,6 @@ mod tests;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use lumina_sdk::component::{
@@ -52,12 +51,6 @@ const DURATION_BOUNDS: [f64; 10] = [
 ];
 
 const WAIT_BOUNDS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
 
 #[derive(Default, Clone)]
 struct Hist {
@@ -150,7 +143,7 @@ impl Shared {
             return None;
         }
         st.changed = false;
-        let now = now_nanos();
+        let now = lumina_sdk::util::now_unix_nanos();
         let start = self.start;
         let mut calls = Vec::new();
         let mut answered = Vec::new();
@@ -371,7 +364,7 @@ impl ConnectorConfig for VoiceMetricsConfig {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             next: outputs.all,
-            start: now_nanos(),
+            start: lumina_sdk::util::now_unix_nanos(),
             id: ctx.id.to_string(),
         });
         let stop = CancellationToken::new();

@@ -9,10 +9,12 @@
 
 mod dialogue;
 mod event;
+mod region;
 pub mod value;
 
 pub use dialogue::{Dialogue, DialogueRecordKind, Event};
 pub use event::{MAX_FIELD_LEN, MIN_TIME_NANOS, VoiceEvent, derive_dialogue_id};
+pub use region::Region;
 
 use std::fmt;
 

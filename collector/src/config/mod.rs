@@ -1,8 +1,11 @@
 //! Loading a config: read each `--config` file, expand `${env:...}`, deep-merge them in order
 //! (later wins), then check everything at once ([`validate::build_plan`]).
 
+mod checker;
 pub mod expand;
 pub mod model;
+mod pipelines;
+pub mod plan;
 mod print;
 pub mod validate;
 

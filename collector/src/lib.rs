@@ -18,6 +18,7 @@
 //!
 //! See `docs/architecture.md` for how a batch travels from a receiver to an exporter.
 
+pub mod cli;
 pub mod config;
 pub mod diagnostics;
 pub mod exporter;

@@ -232,7 +232,7 @@ fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> any
     let logs = &plan.service.telemetry.logs;
     telemetry::init_logging(cli.log_level.unwrap_or(logs.level), logs.encoding);
     let files = if files.is_empty() {
-        lumina_collector::exporter::replay::default_files(plan)
+        lumina_collector::cli::dlq::default_files(plan)
     } else {
         files.to_vec()
     };
@@ -240,7 +240,7 @@ fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> any
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(lumina_collector::exporter::replay::replay(
+    let report = runtime.block_on(lumina_collector::cli::dlq::replay(
         plan,
         &host.registry,
         &files,

@@ -1,9 +1,9 @@
 //! The host side of exporters: the settings every exporter shares and its sending queue.
 
+pub mod build;
 pub mod dead_letter;
 pub mod durable;
 pub mod queue;
-pub mod replay;
 pub mod settings;
 
 pub use queue::QueuedExporter;

@@ -23,9 +23,6 @@ use lumina_sdk::telemetry::names;
 use crate::config::Plan;
 use crate::config::model::PipelineId;
 use crate::exporter::QueuedExporter;
-use crate::exporter::dead_letter::DeadLetters;
-use crate::exporter::durable::DurableStore;
-use crate::exporter::settings::Fsync;
 use fanout::Fanout;
 use observe::{Counted, ReceiverOutput};
 
@@ -76,7 +73,14 @@ impl Graph {
     /// Creates every component the plan's pipelines use. Exporter queues start at once;
     /// receivers start with [`Graph::start`].
     pub async fn build(plan: &Plan, registry: &Registry) -> Result<Graph, GraphError> {
-        let exporters = build_exporters(plan, registry).await?;
+        let exporters =
+            crate::exporter::build::all(plan, registry)
+                .await
+                .map_err(|(id, source)| GraphError {
+                    kind: ComponentKind::Exporter,
+                    id,
+                    source,
+                })?;
 
         let mut entries: BTreeMap<PipelineId, DynConsumer> = BTreeMap::new();
         let mut connectors: BTreeMap<ConnectorKey, Arc<dyn Connector>> = BTreeMap::new();
@@ -294,67 +298,6 @@ impl Graph {
             futures::future::join_all(stops).await;
         }
     }
-}
-
-/// Creates every exporter the pipelines use and every exporter that serves as another's
-/// dead-letter sink; the sinks first, so the exporters that feed them can be wired to them.
-async fn build_exporters(
-    plan: &Plan,
-    registry: &Registry,
-) -> Result<BTreeMap<ComponentId, Arc<QueuedExporter>>, GraphError> {
-    let mut wanted: Vec<&ComponentId> = Vec::new();
-    for id in plan.pipelines.iter().flat_map(|p| &p.exporters) {
-        if let Some(e) = plan.exporters.get(id) {
-            wanted.push(id);
-            if let Some(target) = &e.dead_letter {
-                wanted.push(target);
-            }
-        }
-    }
-    // Exporters with a file sink first: dead-letter exporters always have one (validation
-    // refuses chains), so they exist before the exporters that point at them.
-    wanted.sort_by_key(|id| (plan.exporters[*id].dead_letter.is_some(), *id));
-    wanted.dedup();
-    let mut exporters: BTreeMap<ComponentId, Arc<QueuedExporter>> = BTreeMap::new();
-    for id in wanted {
-        let e = &plan.exporters[id];
-        let (exporter, telemetry) = crate::exporter::create(registry, id, &e.entry.config)
-            .await
-            .map_err(fail(ComponentKind::Exporter, id))?;
-        let file = e.settings.dead_letter.file_for(id);
-        let dead_letters = match &e.dead_letter {
-            None => DeadLetters::file(id, file),
-            Some(target) => {
-                let consumer = exporters.get(target).cloned().ok_or_else(|| GraphError {
-                    kind: ComponentKind::Exporter,
-                    id: id.clone(),
-                    source: ComponentError::Other(format!(
-                        "its dead-letter exporter `{target}` was not built"
-                    )),
-                })?;
-                DeadLetters::exporter(id, target.clone(), consumer, file)
-            }
-        };
-        let q = &e.settings.sending_queue;
-        let store = match &q.storage {
-            Some(dir) if q.enabled => Some(
-                DurableStore::open(dir, id, q.fsync == Fsync::Always)
-                    .map_err(fail(ComponentKind::Exporter, id))?,
-            ),
-            _ => None,
-        };
-        exporters.insert(
-            id.clone(),
-            QueuedExporter::start_with_store(
-                exporter,
-                e.settings.clone(),
-                telemetry,
-                dead_letters,
-                store,
-            ),
-        );
-    }
-    Ok(exporters)
 }
 
 fn unknown(kind: ComponentKind, id: &ComponentId) -> GraphError {

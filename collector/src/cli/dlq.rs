@@ -16,9 +16,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use lumina_sdk::component::{ComponentId, Consumer, Registry};
 
-use super::QueuedExporter;
-use super::dead_letter::{DeadLetters, Letter, read_file};
 use crate::config::Plan;
+use crate::exporter::QueuedExporter;
+use crate::exporter::build;
+use crate::exporter::dead_letter::{DeadLetters, Letter, read_file};
 
 /// The outcome of a replay.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -97,16 +98,15 @@ pub async fn replay(
                     path.display()
                 );
             };
-            let (exporter, telemetry) = super::create(registry, &id, &entry.entry.config)
-                .await
-                .with_context(|| format!("exporter `{id}` could not be created"))?;
+            // An in-memory queue: the letters are on disk already, and a letter that fails
+            // again goes back to the exporter's dead-letter file.
             let mut settings = entry.settings.clone();
             settings.sending_queue.enabled = false;
             let sink = DeadLetters::file(&id, entry.settings.dead_letter.file_for(&id));
-            exporters.insert(
-                l.exporter.clone(),
-                QueuedExporter::start(exporter, settings, telemetry, sink),
-            );
+            let q = build::queued(registry, &id, entry, settings, sink)
+                .await
+                .with_context(|| format!("exporter `{id}` could not be created"))?;
+            exporters.insert(l.exporter.clone(), q);
         }
     }
     let mut report = ReplayReport::default();

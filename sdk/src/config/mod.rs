@@ -35,6 +35,7 @@
 
 mod de;
 mod error;
+mod scalar;
 mod types;
 mod value;
 #[cfg(feature = "host")]

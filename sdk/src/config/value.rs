@@ -391,14 +391,14 @@ impl ConfigValue {
         match &self.kind {
             ValueKind::Null => J::Null,
             ValueKind::Scalar(s) if s.quoted => J::String(s.text.clone()),
-            ValueKind::Scalar(s) => match super::de::resolve_plain(&s.text) {
-                super::de::Plain::Null => J::Null,
-                super::de::Plain::Bool(b) => J::Bool(b),
-                super::de::Plain::Int(i) => J::from(i),
-                super::de::Plain::UInt(u) => J::from(u),
-                super::de::Plain::Float(f) => serde_json::Number::from_f64(f)
+            ValueKind::Scalar(s) => match super::scalar::resolve_plain(&s.text) {
+                super::scalar::Plain::Null => J::Null,
+                super::scalar::Plain::Bool(b) => J::Bool(b),
+                super::scalar::Plain::Int(i) => J::from(i),
+                super::scalar::Plain::UInt(u) => J::from(u),
+                super::scalar::Plain::Float(f) => serde_json::Number::from_f64(f)
                     .map_or_else(|| J::String(s.text.clone()), J::Number),
-                super::de::Plain::Str => J::String(s.text.clone()),
+                super::scalar::Plain::Str => J::String(s.text.clone()),
             },
             ValueKind::Sequence(items) => J::Array(items.iter().map(Self::to_json).collect()),
             ValueKind::Mapping(entries) => J::Object(

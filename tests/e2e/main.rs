@@ -15,4 +15,5 @@ mod loadgen;
 mod plugins;
 mod security;
 mod shutdown;
+mod three_forms;
 mod voice;

@@ -140,9 +140,12 @@ impl PluginFactory {
             .host
             .start(self.form, self.kind, value, &cfg, ctx.telemetry.clone())
             .map_err(|e| match e {
-                LoadError::Config(p) => {
-                    ComponentError::Other(format!("the plugin refused its config: {p:?}"))
-                }
+                LoadError::Config(problems) => ComponentError::Config(
+                    problems
+                        .iter()
+                        .map(|p| problem_to_error(value, p))
+                        .collect(),
+                ),
                 LoadError::Other(m) => ComponentError::Other(m),
             })?;
         Ok((sup, cfg))
@@ -275,7 +278,7 @@ impl Consumer for PluginProcessor {
             EncodedOutcome::Dropped => {
                 self.telemetry
                     .counter(
-                        "lumina_processor_filtered_items_total",
+                        lumina_sdk::telemetry::names::PROCESSOR_FILTERED,
                         &[("signal", signal.to_string())],
                     )
                     .increment(batch.len() as u64);

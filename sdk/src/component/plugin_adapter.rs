@@ -27,6 +27,7 @@ use crate::config::{ConfigErrors, ConfigPath, ConfigValue};
 use crate::plugin::host::in_process;
 use crate::plugin::{Outcome, PluginError, ProcessorPlugin};
 use crate::telemetry::ComponentTelemetry;
+use crate::telemetry::names::PROCESSOR_FILTERED as FILTERED;
 use crate::{Batch, Signal};
 
 /// The factory of a built-in processor of type `type_name` made from plugin `P`.
@@ -125,11 +126,22 @@ impl<P: ProcessorPlugin> PluginProcessor<P> {
 #[async_trait]
 impl<P: ProcessorPlugin + Send> Consumer for PluginProcessor<P> {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        // As the plugin hosts do: a signal the plugin does not handle passes untouched.
+        let signal = batch.signal();
+        if !P::SIGNALS.contains(&signal) {
+            return self.next.consume(batch).await;
+        }
         // `Unchanged` passes the batch it was given on; the clone shares it (an `Arc`).
         match self.process(batch.clone()) {
             Ok(Outcome::Unchanged) => self.next.consume(batch).await,
             Ok(Outcome::Replaced(b)) if !b.is_empty() => self.next.consume(b).await,
-            Ok(Outcome::Replaced(_) | Outcome::Dropped) => Ok(Accepted::all()),
+            Ok(Outcome::Replaced(_)) => Ok(Accepted::all()),
+            Ok(Outcome::Dropped) => {
+                self.telemetry
+                    .counter(FILTERED, &[("signal", signal.to_string())])
+                    .increment(batch.len() as u64);
+                Ok(Accepted::all())
+            }
             Err(e) => Err(ConsumeError::from_plugin(self.telemetry.id(), e)),
         }
     }

@@ -29,6 +29,9 @@ pub mod names {
     pub const PROCESSOR_INCOMING: &str = "lumina_processor_incoming_items_total";
     /// Items a processor passed on. Labels: `signal`, `pipeline`.
     pub const PROCESSOR_OUTGOING: &str = "lumina_processor_outgoing_items_total";
+    /// Items a processor dropped on purpose (a plugin that answered "dropped"). Labels:
+    /// `signal`.
+    pub const PROCESSOR_FILTERED: &str = "lumina_processor_filtered_items_total";
     /// Items an exporter delivered. Labels: `signal`.
     pub const EXPORTER_SENT: &str = "lumina_exporter_sent_items_total";
     /// Items an exporter took but could not deliver. Labels: `signal`, `reason`.

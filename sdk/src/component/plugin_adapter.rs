@@ -149,3 +149,112 @@ impl<P: ProcessorPlugin + Send> Consumer for PluginProcessor<P> {
 
 #[async_trait]
 impl<P: ProcessorPlugin + Send> Processor for PluginProcessor<P> {}
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+    use crate::component::ComponentId;
+    use crate::plugin::{ConfigProblem, host};
+    use crate::testkit::{self, CollectingConsumer};
+
+    /// Counts the records it sees through the host, logs, and drops batches of one record.
+    struct Counting;
+
+    impl ProcessorPlugin for Counting {
+        const NAME: &'static str = "counting";
+        const VERSION: &'static str = "0.0.1";
+        const SIGNALS: &'static [Signal] = &[Signal::Logs];
+
+        fn init(config: &str) -> Result<Self, Vec<ConfigProblem>> {
+            if config.contains("bad") {
+                return Err(vec![ConfigProblem {
+                    path: "bad".into(),
+                    message: "is not a setting".into(),
+                }]);
+            }
+            Ok(Counting)
+        }
+
+        fn process(&mut self, batch: Batch) -> Result<Outcome, PluginError> {
+            host::counter_add("seen", batch.len() as u64);
+            host::log(host::Level::Info, "processed a batch");
+            if batch.len() == 1 {
+                Ok(Outcome::Dropped)
+            } else {
+                Ok(Outcome::Unchanged)
+            }
+        }
+    }
+
+    #[test]
+    fn host_calls_reach_the_collector_s_metrics_labelled_with_the_component() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = Arc::new(CollectingConsumer::new());
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let factory = plugin_processor::<Counting>("counting", "counts");
+                let p = factory
+                    .create(
+                        &ConfigValue::null(),
+                        CreateContext::new(ComponentId::new("counting"), ComponentKind::Processor),
+                        Signal::Logs,
+                        out.clone(),
+                    )
+                    .await
+                    .unwrap();
+                p.consume(testkit::logs(1, 3)).await.unwrap();
+                p.consume(testkit::logs(1, 1)).await.unwrap();
+                p.consume(testkit::traces(1, 2)).await.unwrap();
+            });
+        });
+        let snapshot: Vec<(String, Vec<(String, String)>, u64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(v) => Some((
+                    key.key().name().to_owned(),
+                    key.key()
+                        .labels()
+                        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                        .collect(),
+                    v,
+                )),
+                _ => None,
+            })
+            .collect();
+        let seen = snapshot
+            .iter()
+            .find(|(n, _, _)| n == "lumina_plugin_seen_total")
+            .map(|(_, labels, v)| (labels.clone(), *v));
+        assert_eq!(
+            seen,
+            Some((vec![("component".into(), "counting".into())], 4)),
+            "the plugin's counter, labelled with its component: {snapshot:?}"
+        );
+        let filtered = snapshot
+            .iter()
+            .find(|(n, _, _)| n == crate::telemetry::names::PROCESSOR_FILTERED)
+            .map(|(_, _, v)| *v);
+        assert_eq!(filtered, Some(1), "the dropped one-record batch is counted");
+        assert_eq!(
+            out.batches(),
+            vec![testkit::logs(1, 3), testkit::traces(1, 2)],
+            "unchanged batches and signals it does not handle pass on"
+        );
+    }
+
+    #[test]
+    fn the_plugin_s_config_problems_are_config_errors_at_their_key() {
+        let factory = plugin_processor::<Counting>("counting", "counts");
+        let tree = crate::config::parse_yaml("bad: 1\n", "c.yaml").unwrap();
+        let e = factory.validate(&tree).unwrap_err().to_string();
+        assert_eq!(e, "c.yaml:1:1: bad: is not a setting");
+    }
+}

@@ -8,14 +8,14 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
-    Unexpected, VariantAccess, Visitor,
-};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
 
 use super::error::{ConfigError, ConfigErrors, did_you_mean};
 use super::scalar::{Plain, parse_int, resolve_plain};
 use super::value::{ConfigPath, ConfigValue, Entry, Location, Scalar, ValueKind};
+
+mod access;
+use access::{Enum, Map, Seq};
 
 /// Deserializes a config tree into `T`, collecting every error: all unknown keys (with "did you
 /// mean" hints) and every bad value, each with its path and location.
@@ -502,156 +502,5 @@ impl<'de> de::Deserializer<'de> for De<'de> {
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_unit()
-    }
-}
-
-struct Map<'a> {
-    entries: std::vec::IntoIter<(&'a Entry, ConfigPath)>,
-    pending: Option<(&'a ConfigValue, ConfigPath)>,
-    ctx: &'a Ctx,
-}
-
-impl<'de> MapAccess<'de> for Map<'de> {
-    type Error = DeError;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
-        let Some((entry, path)) = self.entries.next() else {
-            return Ok(None);
-        };
-        self.pending = Some((&entry.value, path.clone()));
-        seed.deserialize(Key { entry, path }).map(Some)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        match self.pending.take() {
-            Some((v, path)) => seed.deserialize(De {
-                v,
-                path,
-                ctx: self.ctx,
-            }),
-            None => Err(DeError::msg(
-                "internal error: value requested before its key",
-            )),
-        }
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.entries.len())
-    }
-}
-
-struct Seq<'a> {
-    items: std::vec::IntoIter<(&'a ConfigValue, ConfigPath)>,
-    ctx: &'a Ctx,
-}
-
-impl<'de> SeqAccess<'de> for Seq<'de> {
-    type Error = DeError;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
-        match self.items.next() {
-            Some((v, path)) => seed
-                .deserialize(De {
-                    v,
-                    path,
-                    ctx: self.ctx,
-                })
-                .map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.items.len())
-    }
-}
-
-struct Enum<'a> {
-    entry: &'a Entry,
-    path: ConfigPath,
-    ctx: &'a Ctx,
-}
-
-impl<'de> EnumAccess<'de> for Enum<'de> {
-    type Error = DeError;
-    type Variant = De<'de>;
-
-    fn variant_seed<V: DeserializeSeed<'de>>(
-        self,
-        seed: V,
-    ) -> Result<(V::Value, De<'de>), DeError> {
-        let d: de::value::StrDeserializer<'_, DeError> =
-            self.entry.key.as_str().into_deserializer();
-        let v = seed.deserialize(d)?;
-        Ok((
-            v,
-            De {
-                v: &self.entry.value,
-                path: self.path,
-                ctx: self.ctx,
-            },
-        ))
-    }
-}
-
-impl<'de> VariantAccess<'de> for De<'de> {
-    type Error = DeError;
-
-    fn unit_variant(self) -> Result<(), DeError> {
-        if self.v.is_null() {
-            Ok(())
-        } else {
-            Err(self.wrong("nothing (null)"))
-        }
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
-        seed.deserialize(self)
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_seq(self, visitor)
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_struct(self, "", fields, visitor)
-    }
-}
-
-/// Reads a mapping key; errors point at the key itself.
-struct Key<'a> {
-    entry: &'a Entry,
-    path: ConfigPath,
-}
-
-impl<'de> de::Deserializer<'de> for Key<'de> {
-    type Error = DeError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor
-            .visit_borrowed_str(&self.entry.key)
-            .map_err(|mut e: DeError| {
-                if e.path.is_none() {
-                    e.path = Some(self.path);
-                    e.location = self.entry.key_location.clone();
-                }
-                e
-            })
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
     }
 }

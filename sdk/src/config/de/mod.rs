@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Unexpected, Visitor};
 
 use super::error::{ConfigError, ConfigErrors, did_you_mean};
 use super::scalar::{Plain, parse_int, resolve_plain};

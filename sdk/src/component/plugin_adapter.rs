@@ -188,6 +188,9 @@ mod tests {
         }
     }
 
+    /// A counter's name, labels and value.
+    type Counted = (String, Vec<(String, String)>, u64);
+
     #[test]
     fn host_calls_reach_the_collector_s_metrics_labelled_with_the_component() {
         let recorder = DebuggingRecorder::new();
@@ -213,7 +216,7 @@ mod tests {
                 p.consume(testkit::traces(1, 2)).await.unwrap();
             });
         });
-        let snapshot: Vec<(String, Vec<(String, String)>, u64)> = snapshotter
+        let snapshot: Vec<Counted> = snapshotter
             .snapshot()
             .into_vec()
             .into_iter()

@@ -8,6 +8,8 @@
 //! event name `lumina.voice.event`).
 
 mod config;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -4,39 +4,12 @@ use std::time::Duration as StdDuration;
 use lumina_sdk::component::{ComponentId, ComponentKind, CreateContext, DynConsumer, Processor};
 use lumina_sdk::config::ConfigValue;
 use lumina_sdk::testkit::CollectingConsumer;
-use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, EventType, VoiceEvent};
+use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, EventType};
 use lumina_sdk::{Batch, Payload};
 use serde_json::json;
 
 use super::*;
-
-fn event(id: &str, call: &str, t: &str, secs: i64) -> VoiceEvent {
-    VoiceEvent::from_json(&json!({
-        "eventId": id,
-        "eventType": t,
-        "timestamp": lumina_sdk::voice::format_time(1_795_000_000_000_000_000 + secs * 1_000_000_000),
-        "organizationId": "org-1",
-        "accountId": "acc-1",
-        "callGuid": call,
-        "legGuid": "leg-1",
-        "callerNumber": "+441",
-        "calledNumber": "+442",
-        "direction": "INBOUND",
-    }))
-    .unwrap()
-}
-
-fn batch(events: &[VoiceEvent]) -> Batch {
-    Batch::logs(ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: events.iter().map(VoiceEvent::to_log_record).collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
-}
+use lumina_sdk::testkit::{voice_event as event, voice_events as batch};
 
 /// Every dialogue record the consumer got: (kind, dialogue), in order.
 fn records(c: &CollectingConsumer) -> Vec<(DialogueRecordKind, Dialogue)> {

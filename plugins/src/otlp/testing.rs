@@ -36,7 +36,7 @@ pub(crate) async fn receiver(out: Arc<dyn Consumer>) -> (Box<dyn Receiver>, u16,
 
 /// Two receivers whose pipelines refuse everything: the first retryably (a full queue asking
 /// for 2 s), the second for good (invalid data).
-pub(crate) async fn refusing_receivers() -> [(Box<dyn Receiver>, u16, u16); 2] {
+async fn refusing_receivers() -> [(Box<dyn Receiver>, u16, u16); 2] {
     let full = ConsumeError::Backpressure {
         component: "q".into(),
         retry_after: Duration::from_secs(2),
@@ -61,4 +61,45 @@ pub(crate) async fn exporter(factory: &dyn ExporterFactory, yaml: &str) -> Arc<d
         )
         .await
         .unwrap()
+}
+
+/// Which of a receiver's ports an exporter sends to.
+pub(crate) enum Port {
+    Grpc,
+    Http,
+}
+
+/// Exports one batch through exporters of `factory` made from `yaml_for(port)`: to a receiver
+/// whose queue is full (retryable, after the 2 s it asked for, which `honoured` names), to one
+/// that refuses the data for good, and to a port nobody listens on (retryable, so the queue
+/// keeps the data).
+pub(crate) async fn check_retry_decisions(
+    factory: &dyn ExporterFactory,
+    port: Port,
+    yaml_for: impl Fn(u16) -> String,
+    honoured: &str,
+) {
+    let receivers = refusing_receivers().await;
+    let port_of = |r: &(Box<dyn Receiver>, u16, u16)| match port {
+        Port::Grpc => r.1,
+        Port::Http => r.2,
+    };
+    let b = testkit::logs(1, 1);
+    for (yaml, retryable) in [
+        (yaml_for(port_of(&receivers[0])), true),
+        (yaml_for(port_of(&receivers[1])), false),
+    ] {
+        let e = exporter(factory, &yaml).await.export(&b).await.unwrap_err();
+        assert_eq!(e.retryable, retryable, "{e}");
+        if retryable {
+            assert_eq!(e.retry_after, Some(Duration::from_secs(2)), "{honoured}");
+        }
+    }
+    let dead = testkit::free_port();
+    let e = exporter(factory, &yaml_for(dead))
+        .await
+        .export(&b)
+        .await
+        .unwrap_err();
+    assert!(e.retryable, "{e}");
 }

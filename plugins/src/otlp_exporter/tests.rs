@@ -2,14 +2,13 @@
 //! the receiver's replies become the right retry decisions.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lumina_sdk::component::exporter as exporter_factory;
 use lumina_sdk::config::parse_yaml;
 use lumina_sdk::testkit::{self, CollectingConsumer};
 
 use super::OtlpExporterConfig;
-use crate::otlp::testing::{exporter, receiver, refusing_receivers};
+use crate::otlp::testing::{Port, check_retry_decisions, exporter, receiver};
 
 #[tokio::test]
 async fn otlp_grpc_delivers_every_signal_with_each_compression() {
@@ -35,44 +34,13 @@ async fn otlp_grpc_delivers_every_signal_with_each_compression() {
 
 #[tokio::test]
 async fn replies_become_retry_decisions() {
-    let [(_r1, g1, _), (_r2, g2, _)] = refusing_receivers().await;
-    let factory = exporter_factory::<OtlpExporterConfig>();
-    let b = testkit::logs(1, 1);
-    for (yaml, retryable) in [
-        (
-            format!("endpoint: 127.0.0.1:{g1}\ntls: {{insecure: true}}\n"),
-            true,
-        ),
-        (
-            format!("endpoint: 127.0.0.1:{g2}\ntls: {{insecure: true}}\n"),
-            false,
-        ),
-    ] {
-        let e = exporter(&*factory, &yaml)
-            .await
-            .export(&b)
-            .await
-            .unwrap_err();
-        assert_eq!(e.retryable, retryable, "{e}");
-        if retryable {
-            assert_eq!(
-                e.retry_after,
-                Some(Duration::from_secs(2)),
-                "RetryInfo is honoured"
-            );
-        }
-    }
-    // Nothing listening: retryable, so the queue keeps the data.
-    let dead = testkit::free_port();
-    let e = exporter(
-        &*factory,
-        &format!("endpoint: 127.0.0.1:{dead}\ntls: {{insecure: true}}\n"),
+    check_retry_decisions(
+        &*exporter_factory::<OtlpExporterConfig>(),
+        Port::Grpc,
+        |port| format!("endpoint: 127.0.0.1:{port}\ntls: {{insecure: true}}\n"),
+        "RetryInfo is honoured",
     )
-    .await
-    .export(&b)
-    .await
-    .unwrap_err();
-    assert!(e.retryable, "{e}");
+    .await;
 }
 
 #[test]

@@ -2,14 +2,13 @@
 //! and the receiver's replies become the right retry decisions.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lumina_sdk::component::exporter as exporter_factory;
 use lumina_sdk::config::parse_yaml;
 use lumina_sdk::testkit::{self, CollectingConsumer};
 
 use super::OtlpHttpExporterConfig;
-use crate::otlp::testing::{exporter, receiver, refusing_receivers};
+use crate::otlp::testing::{Port, check_retry_decisions, exporter, receiver};
 
 #[tokio::test]
 async fn otlp_http_delivers_in_protobuf_and_json() {
@@ -32,35 +31,13 @@ async fn otlp_http_delivers_in_protobuf_and_json() {
 
 #[tokio::test]
 async fn replies_become_retry_decisions() {
-    let [(_r1, _, h1), (_r2, _, h2)] = refusing_receivers().await;
-    let factory = exporter_factory::<OtlpHttpExporterConfig>();
-    let b = testkit::logs(1, 1);
-    for (url, retryable) in [
-        (format!("http://127.0.0.1:{h1}"), true),
-        (format!("http://127.0.0.1:{h2}"), false),
-    ] {
-        let e = exporter(&*factory, &format!("endpoint: {url}\n"))
-            .await
-            .export(&b)
-            .await
-            .unwrap_err();
-        assert_eq!(e.retryable, retryable, "{e}");
-        if retryable {
-            assert_eq!(
-                e.retry_after,
-                Some(Duration::from_secs(2)),
-                "Retry-After is honoured"
-            );
-        }
-    }
-    // Nothing listening: retryable, so the queue keeps the data.
-    let dead = testkit::free_port();
-    let e = exporter(&*factory, &format!("endpoint: http://127.0.0.1:{dead}\n"))
-        .await
-        .export(&b)
-        .await
-        .unwrap_err();
-    assert!(e.retryable, "{e}");
+    check_retry_decisions(
+        &*exporter_factory::<OtlpHttpExporterConfig>(),
+        Port::Http,
+        |port| format!("endpoint: http://127.0.0.1:{port}\n"),
+        "Retry-After is honoured",
+    )
+    .await;
 }
 
 #[test]

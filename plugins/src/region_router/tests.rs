@@ -2,6 +2,7 @@ use super::*;
 use lumina_sdk::config::{parse, parse_yaml};
 use lumina_sdk::proto::logs::v1::LogRecord;
 use lumina_sdk::testkit::CollectingConsumer;
+use lumina_sdk::testkit::logs_of as batch;
 use lumina_sdk::voice::value::int_kv;
 
 fn record(org: Option<&str>, region: Option<i64>, seq: usize) -> LogRecord {
@@ -16,18 +17,6 @@ fn record(org: Option<&str>, region: Option<i64>, seq: usize) -> LogRecord {
         attributes,
         ..Default::default()
     }
-}
-
-fn batch(records: Vec<LogRecord>) -> Batch {
-    Batch::logs(ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
 }
 
 struct Rig {

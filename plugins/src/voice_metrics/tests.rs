@@ -1,9 +1,8 @@
 use super::*;
 use lumina_sdk::component::{ComponentId, ComponentKind};
 use lumina_sdk::config::ConfigValue;
-use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
-use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use lumina_sdk::testkit::CollectingConsumer;
+use lumina_sdk::testkit::logs_of as logs;
 
 fn dialogue(id: &str, org: &str, status: DialogueStatus, answered: bool, reason: &str) -> Dialogue {
     Dialogue {
@@ -30,18 +29,6 @@ fn dialogue(id: &str, org: &str, status: DialogueStatus, answered: bool, reason:
         region_id: Some(2),
         revision: 3,
     }
-}
-
-fn logs(records: Vec<LogRecord>) -> Batch {
-    Batch::logs(ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
 }
 
 #[tokio::test]

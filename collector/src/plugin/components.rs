@@ -152,19 +152,27 @@ impl PluginFactory {
     }
 }
 
+/// What every kind's factory does alike: its info, and checking a config by loading the
+/// plugin (which also tells the signals it handles).
+macro_rules! plugin_factory_checks {
+    ($kind:ident) => {
+        fn info(&self) -> ComponentInfo {
+            PluginFactory::info(self, ComponentKind::$kind)
+        }
+
+        fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
+            self.check(config).map(|_| ())
+        }
+
+        fn supported_signals(&self, config: &ConfigValue) -> Vec<Signal> {
+            self.signals(config)
+        }
+    };
+}
+
 #[async_trait]
 impl ProcessorFactory for PluginFactory {
-    fn info(&self) -> ComponentInfo {
-        PluginFactory::info(self, ComponentKind::Processor)
-    }
-
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        self.check(config).map(|_| ())
-    }
-
-    fn supported_signals(&self, config: &ConfigValue) -> Vec<Signal> {
-        self.signals(config)
-    }
+    plugin_factory_checks!(Processor);
 
     async fn create(
         &self,
@@ -185,17 +193,7 @@ impl ProcessorFactory for PluginFactory {
 
 #[async_trait]
 impl ExporterFactory for PluginFactory {
-    fn info(&self) -> ComponentInfo {
-        PluginFactory::info(self, ComponentKind::Exporter)
-    }
-
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        self.check(config).map(|_| ())
-    }
-
-    fn supported_signals(&self, config: &ConfigValue) -> Vec<Signal> {
-        self.signals(config)
-    }
+    plugin_factory_checks!(Exporter);
 
     async fn create(
         &self,
@@ -209,17 +207,7 @@ impl ExporterFactory for PluginFactory {
 
 #[async_trait]
 impl ReceiverFactory for PluginFactory {
-    fn info(&self) -> ComponentInfo {
-        PluginFactory::info(self, ComponentKind::Receiver)
-    }
-
-    fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
-        self.check(config).map(|_| ())
-    }
-
-    fn supported_signals(&self, config: &ConfigValue) -> Vec<Signal> {
-        self.signals(config)
-    }
+    plugin_factory_checks!(Receiver);
 
     async fn create(
         &self,

@@ -220,26 +220,43 @@ fn points(d: Option<&metric::Data>) -> String {
     list.join(" ")
 }
 
+fn resource_header(
+    out: &mut String,
+    title: &str,
+    i: usize,
+    resource: Option<&lumina_sdk::proto::resource::v1::Resource>,
+) {
+    let _ = writeln!(out, "{title} #{i}");
+    attrs_block(
+        out,
+        "Resource attributes",
+        resource.map_or(&[][..], |r| &r.attributes),
+    );
+}
+
+fn scope_header(
+    out: &mut String,
+    title: &str,
+    j: usize,
+    scope: Option<&lumina_sdk::proto::common::v1::InstrumentationScope>,
+) {
+    let _ = writeln!(
+        out,
+        "{title} #{j}\nInstrumentationScope {} {}",
+        scope.map_or("", |s| &s.name),
+        scope.map_or("", |s| &s.version)
+    );
+}
+
 /// Everything, in the OpenTelemetry Collector's layout.
 pub(crate) fn detailed(batch: &Batch) -> String {
     let mut out = String::new();
     match batch.payload() {
         Payload::Logs(r) => {
             for (i, rl) in r.resource_logs.iter().enumerate() {
-                let _ = writeln!(out, "ResourceLog #{i}");
-                attrs_block(
-                    &mut out,
-                    "Resource attributes",
-                    rl.resource.as_ref().map_or(&[][..], |r| &r.attributes),
-                );
+                resource_header(&mut out, "ResourceLog", i, rl.resource.as_ref());
                 for (j, sl) in rl.scope_logs.iter().enumerate() {
-                    let scope = sl.scope.as_ref();
-                    let _ = writeln!(
-                        out,
-                        "ScopeLogs #{j}\nInstrumentationScope {} {}",
-                        scope.map_or("", |s| &s.name),
-                        scope.map_or("", |s| &s.version)
-                    );
+                    scope_header(&mut out, "ScopeLogs", j, sl.scope.as_ref());
                     for (k, lr) in sl.log_records.iter().enumerate() {
                         let _ = writeln!(
                             out,
@@ -265,20 +282,9 @@ pub(crate) fn detailed(batch: &Batch) -> String {
         }
         Payload::Traces(r) => {
             for (i, rs) in r.resource_spans.iter().enumerate() {
-                let _ = writeln!(out, "ResourceSpans #{i}");
-                attrs_block(
-                    &mut out,
-                    "Resource attributes",
-                    rs.resource.as_ref().map_or(&[][..], |r| &r.attributes),
-                );
+                resource_header(&mut out, "ResourceSpans", i, rs.resource.as_ref());
                 for (j, ss) in rs.scope_spans.iter().enumerate() {
-                    let scope = ss.scope.as_ref();
-                    let _ = writeln!(
-                        out,
-                        "ScopeSpans #{j}\nInstrumentationScope {} {}",
-                        scope.map_or("", |s| &s.name),
-                        scope.map_or("", |s| &s.version)
-                    );
+                    scope_header(&mut out, "ScopeSpans", j, ss.scope.as_ref());
                     for (k, s) in ss.spans.iter().enumerate() {
                         let _ = writeln!(
                             out,
@@ -300,20 +306,9 @@ pub(crate) fn detailed(batch: &Batch) -> String {
         }
         Payload::Metrics(r) => {
             for (i, rm) in r.resource_metrics.iter().enumerate() {
-                let _ = writeln!(out, "ResourceMetrics #{i}");
-                attrs_block(
-                    &mut out,
-                    "Resource attributes",
-                    rm.resource.as_ref().map_or(&[][..], |r| &r.attributes),
-                );
+                resource_header(&mut out, "ResourceMetrics", i, rm.resource.as_ref());
                 for (j, sm) in rm.scope_metrics.iter().enumerate() {
-                    let scope = sm.scope.as_ref();
-                    let _ = writeln!(
-                        out,
-                        "ScopeMetrics #{j}\nInstrumentationScope {} {}",
-                        scope.map_or("", |s| &s.name),
-                        scope.map_or("", |s| &s.version)
-                    );
+                    scope_header(&mut out, "ScopeMetrics", j, sm.scope.as_ref());
                     for (k, m) in sm.metrics.iter().enumerate() {
                         let _ = writeln!(
                             out,

@@ -286,46 +286,26 @@ impl WasmBackend {
                 "the plugin failed while starting ({reason}): {message}"
             ))
         };
+        // The three worlds' bindings are different types with the same calls.
+        macro_rules! start {
+            ($pre:expr, $guest:ident, $inst:ident) => {{
+                let i = $pre
+                    .instantiate(&mut store)
+                    .map_err(|e| started(e, &store))?;
+                let g = i.$guest();
+                let meta = g
+                    .call_describe(&mut store)
+                    .map_err(|e| started(e, &store))?;
+                let init = g
+                    .call_init(&mut store, &self.config_json)
+                    .map_err(|e| started(e, &store))?;
+                (Inst::$inst(i), meta, init)
+            }};
+        }
         let (inst, meta, init) = match &generation.pre {
-            Pre::Processor(pre) => {
-                let i = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| started(e, &store))?;
-                let g = i.lumina_plugin_processor();
-                let meta = g
-                    .call_describe(&mut store)
-                    .map_err(|e| started(e, &store))?;
-                let init = g
-                    .call_init(&mut store, &self.config_json)
-                    .map_err(|e| started(e, &store))?;
-                (Inst::Processor(i), meta, init)
-            }
-            Pre::Exporter(pre) => {
-                let i = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| started(e, &store))?;
-                let g = i.lumina_plugin_exporter();
-                let meta = g
-                    .call_describe(&mut store)
-                    .map_err(|e| started(e, &store))?;
-                let init = g
-                    .call_init(&mut store, &self.config_json)
-                    .map_err(|e| started(e, &store))?;
-                (Inst::Exporter(i), meta, init)
-            }
-            Pre::Receiver(pre) => {
-                let i = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| started(e, &store))?;
-                let g = i.lumina_plugin_receiver();
-                let meta = g
-                    .call_describe(&mut store)
-                    .map_err(|e| started(e, &store))?;
-                let init = g
-                    .call_init(&mut store, &self.config_json)
-                    .map_err(|e| started(e, &store))?;
-                (Inst::Receiver(i), meta, init)
-            }
+            Pre::Processor(pre) => start!(pre, lumina_plugin_processor, Processor),
+            Pre::Exporter(pre) => start!(pre, lumina_plugin_exporter, Exporter),
+            Pre::Receiver(pre) => start!(pre, lumina_plugin_receiver, Receiver),
         };
         init.map_err(|problems| {
             LoadError::Config(

@@ -10,6 +10,24 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::*;
+
+/// Sends a request to the stand-in and reads its JSON answer.
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::RequestBuilder {
+    async fn json_value(self) -> Value {
+        self.send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
 use crate::aws::fixtures::{dialogue, event_ids, events, logs};
 
 async fn listen(app: axum::Router) -> String {
@@ -42,14 +60,8 @@ async fn dialogues_are_upserted_by_id_and_events_go_to_daily_indices() {
     // The dialogue is one document, the latest update.
     let doc: Value = http
         .get(format!("{url}/dialogues/_doc/d-1"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
+        .json_value()
+        .await;
     assert_eq!(doc["_source"]["revision"], 2, "{doc}");
     assert_eq!(doc["_source"]["status"], "COMPLETED");
     // Searchable by its fields.
@@ -57,14 +69,8 @@ async fn dialogues_are_upserted_by_id_and_events_go_to_daily_indices() {
         .post(format!("{url}/dialogues/_search"))
         .header("content-type", "application/json")
         .body(json!({"query": {"term": {"dialogueId": "d-1"}}}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
+        .json_value()
+        .await;
     assert_eq!(
         found["hits"]["hits"].as_array().unwrap().len(),
         1,
@@ -73,25 +79,13 @@ async fn dialogues_are_upserted_by_id_and_events_go_to_daily_indices() {
     // Events in the index of their day (2026-11-18 UTC), under their event ids.
     let count: Value = http
         .get(format!("{url}/voice-events-2026.11.18/_count"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
+        .json_value()
+        .await;
     assert_eq!(count["count"], 3, "{count}");
     let ev: Value = http
         .get(format!("{url}/voice-events-2026.11.18/_doc/e1"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
+        .json_value()
+        .await;
     assert_eq!(ev["_source"]["eventType"], "CALL_STARTED");
 }
 

@@ -154,15 +154,9 @@ async fn without_dead_letter_pipelines_unroutable_events_are_rejected_and_the_re
             .contains("has no `voice.organization.id`")
     );
     assert_eq!(r.eu.item_ids(), vec!["0", "2"]);
-    let cfg = parse_yaml(
+    let e = config_errors(
         "tenants: {}\nroutes: {eu-west-1: [logs/eu]}\nunknown_tenants: dead_letter\n",
-        "t",
-    )
-    .unwrap();
-    let e = lumina_sdk::component::connector::<RegionRouterConfig>()
-        .validate(&cfg, &["logs/eu".into()])
-        .unwrap_err()
-        .to_string();
+    );
     assert!(
         e.contains("dead_letter: is required with `unknown_tenants: dead_letter`"),
         "{e}"
@@ -171,33 +165,21 @@ async fn without_dead_letter_pipelines_unroutable_events_are_rejected_and_the_re
 
 #[test]
 fn config_errors_name_the_key() {
-    let cfg = parse_yaml(
+    let e = config_errors(
         "tenants: {a: 9, b: Mars}\nroutes: {eu-west-9: [logs/eu], UK: [logs/nowhere]}\n",
-        "t",
-    )
-    .unwrap();
-    let e = lumina_sdk::component::connector::<RegionRouterConfig>()
-        .validate(&cfg, &["logs/eu".into()])
-        .unwrap_err()
-        .to_string();
+    );
     assert!(e.contains("tenants.a: unknown region `9`"), "{e}");
 }
 
 #[test]
 fn routes_must_name_pipelines_the_connector_feeds_and_a_tenants_file_must_load() {
-    let cfg = parse_yaml(
+    let e = config_errors(
         "tenants: file:/nonexistent/tenants.yaml
 routes: {UK: [logs/eu, logs/nowhere]}
 unknown_tenants: dead_letter
 dead_letter: [logs/lost]
 ",
-        "t",
-    )
-    .unwrap();
-    let e = lumina_sdk::component::connector::<RegionRouterConfig>()
-        .validate(&cfg, &["logs/eu".into()])
-        .unwrap_err()
-        .to_string();
+    );
     for want in [
         "routes.UK[1]: pipeline `logs/nowhere` does not receive from this connector (it feeds: logs/eu)",
         "dead_letter[0]: pipeline `logs/lost` does not receive from this connector",
@@ -247,4 +229,13 @@ async fn a_tenants_file_is_reloaded_when_it_changes() {
     assert!(r.us.item_ids().contains(&"1000".to_owned()));
     assert!(r.dlq.item_ids().is_empty());
     r.router.shutdown().await.unwrap();
+}
+
+/// The errors of a router config that feeds only `logs/eu`.
+fn config_errors(yaml: &str) -> String {
+    let cfg = parse_yaml(yaml, "t").unwrap();
+    lumina_sdk::component::connector::<RegionRouterConfig>()
+        .validate(&cfg, &["logs/eu".into()])
+        .unwrap_err()
+        .to_string()
 }

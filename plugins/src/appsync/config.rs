@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `appsync` exporter.
 
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Validate};
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `debug` exporter.
 
 use lumina_sdk::config::Validate;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `dialogue_assembly` processor.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `file` exporter.
 
 use std::path::PathBuf;
 

@@ -2,6 +2,8 @@
 //! the pipelines that receive from it (same signal).
 
 mod config;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `kinesis` exporter.
 
 use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Validate};
 use lumina_sdk::voice::attr;

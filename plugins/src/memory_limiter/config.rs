@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `memory_limiter` processor.
 
 use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
 use serde::Deserialize;

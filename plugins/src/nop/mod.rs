@@ -1,6 +1,8 @@
 //! `nop` receiver and exporter: they do nothing, for tests and benchmarks.
 
 mod config;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

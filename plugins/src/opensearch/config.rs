@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `opensearch` exporter.
 
 use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Validate};
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `otlp` exporter.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

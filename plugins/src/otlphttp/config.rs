@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `otlphttp` exporter.
 
 use std::collections::BTreeMap;
 

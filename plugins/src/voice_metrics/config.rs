@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `voice_metrics` connector.
 
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
 use serde::Deserialize;

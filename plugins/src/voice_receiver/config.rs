@@ -1,4 +1,4 @@
-//! Settings.
+//! Settings of the `gp` and `rt` receivers.
 
 use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Validate};
 use serde::Deserialize;

@@ -530,10 +530,13 @@ service:
     assert_eq!(stored, vec!["ev-1", "ev-2", "ev-3", "ev-4", "ev-5"]);
     // Nothing is left to replay.
     assert!(!dlq.exists());
-    assert!(
-        !c.path("lumina-data/dead_letters/opensearch.jsonl.replay")
-            .exists()
-    );
+    let claimed: Vec<String> = std::fs::read_dir(c.path("lumina-data/dead_letters"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("opensearch.jsonl.replay"))
+        .collect();
+    assert!(claimed.is_empty(), "no claimed file is left: {claimed:?}");
     c.stop().await.assert_clean();
 }
 

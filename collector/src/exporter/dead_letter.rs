@@ -10,7 +10,6 @@
 //! lines back, removes the attributes and hands each batch to the exporter named in it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -148,19 +147,21 @@ impl DeadLetters {
     }
 }
 
-/// Appends one batch as an OTLP/JSON line and syncs the file.
+/// Appends one batch as an OTLP/JSON line and syncs the file, so that `lumina dlq replay` can
+/// claim the file while this collector appends to it (`lumina_sdk::util::append_claimable`).
 fn append(path: &Path, batch: &Batch) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
     let mut line = batch.encode_json().map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(&line)?;
-    f.sync_data()
+    lumina_sdk::util::append_claimable(path, &line)
+}
+
+/// Reads the dead letters of a claimed file (one OTLP/JSON request per line, of any signal).
+pub fn read_claimed(file: &mut std::fs::File, path: &Path) -> Result<Vec<Letter>, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_letters(&text, path)
 }
 
 fn resources(payload: &mut Payload) -> Vec<&mut Option<Resource>> {
@@ -259,6 +260,10 @@ pub fn unmark(batch: Batch) -> Result<Vec<Letter>, String> {
 /// Reads a dead-letter file: one OTLP/JSON request per line, of any signal.
 pub fn read_file(path: &Path) -> Result<Vec<Letter>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_letters(&text, path)
+}
+
+fn parse_letters(text: &str, path: &Path) -> Result<Vec<Letter>, String> {
     let mut out = Vec::new();
     for (i, line) in text
         .lines()

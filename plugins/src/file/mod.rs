@@ -129,6 +129,24 @@ fn rotate(cfg: &FileExporterConfig, out: &mut Output) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` through to the file at `path` under the file's lock, reopening the path
+/// first if the file was moved away since it was opened: `lumina dlq replay` claims a file
+/// exporter's file when it is another exporter's dead-letter sink (see
+/// `lumina_sdk::util::append_claimable` for the protocol), and log rotators move files too.
+fn write_claimable(path: &Path, out: &mut Output, bytes: &[u8]) -> std::io::Result<()> {
+    loop {
+        out.file.get_ref().lock()?;
+        if lumina_sdk::util::still_at(out.file.get_ref(), path)? {
+            break;
+        }
+        out.file.get_ref().unlock()?;
+        *out = Output::open(path, true).map_err(std::io::Error::other)?;
+    }
+    let written = out.file.write_all(bytes).and_then(|()| out.file.flush());
+    let unlocked = out.file.get_ref().unlock();
+    written.and(unlocked)
+}
+
 #[async_trait]
 impl Exporter for FileExporter {
     async fn export(&self, batch: &Batch) -> Result<(), ExportError> {
@@ -145,7 +163,7 @@ impl Exporter for FileExporter {
                     ExportError::retryable(format!("cannot rotate `{}`: {e}", cfg.path.display()))
                 })?;
             }
-            let written = out.file.write_all(&bytes).and_then(|()| out.file.flush());
+            let written = write_claimable(&cfg.path, &mut out, &bytes);
             written.map_err(|e| {
                 ExportError::retryable(format!("cannot write to `{}`: {e}", cfg.path.display()))
             })?;

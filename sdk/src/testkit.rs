@@ -404,6 +404,9 @@ pub enum Step {
     },
     /// Take this long, then succeed.
     Delay(Duration),
+    /// Take the batch but say that this many of its items (not which) were refused for good,
+    /// as an OTLP partial success does.
+    SomeRefused(usize),
 }
 
 /// An exporter that follows a script of outcomes (then succeeds) and keeps what it delivered.
@@ -462,6 +465,19 @@ impl Exporter for ScriptedExporter {
             .unwrap_or(Step::Ok);
         match step {
             Step::Ok => {}
+            Step::SomeRefused(n) => {
+                let _ = self.delivered.consume(batch.clone()).await;
+                let reason = format!("scripted refusal of {n} items");
+                return Err(ExportError::per_item(
+                    reason.clone(),
+                    Batch::empty(batch.signal()),
+                    vec![crate::component::Rejected::some_of(
+                        batch.clone(),
+                        n,
+                        reason,
+                    )],
+                ));
+            }
             Step::Retryable => return Err(ExportError::retryable("scripted retryable failure")),
             Step::Permanent => return Err(ExportError::permanent("scripted permanent failure")),
             Step::PartialRetryable(n) => {

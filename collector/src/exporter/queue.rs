@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use lumina_sdk::component::{Accepted, ComponentError, ConsumeError, Consumer, Exporter};
+use lumina_sdk::component::{Accepted, ComponentError, ConsumeError, Consumer, Exporter, Rejected};
 use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
 use lumina_sdk::{Batch, Signal};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -246,8 +246,14 @@ impl QueuedExporter {
     /// Gives `batch` up: counts it, hands it to the dead-letter sink with `message`, and logs
     /// (rate-limited) where it went.
     async fn give_up(&self, batch: Batch, why: GiveUp, message: &str) {
-        let signal = batch.signal();
         let items = batch.len();
+        self.give_up_counting(batch, items, why, message).await;
+    }
+
+    /// [`Self::give_up`], counting `items` of the batch as failed (a destination that refused
+    /// some items of a batch without saying which).
+    async fn give_up_counting(&self, batch: Batch, items: usize, why: GiveUp, message: &str) {
+        let signal = batch.signal();
         if items == 0 {
             return;
         }
@@ -255,14 +261,16 @@ impl QueuedExporter {
         self.counter(names::EXPORTER_FAILED, signal, Some(reason))
             .increment(items as u64);
         let letter = format!("{reason}: {message}");
+        let letter_items = batch.len();
         match self
             .dead_letters
             .send(batch, &letter, &self.telemetry)
             .await
         {
             Ok(place) => {
+                // What the file holds: for a partial refusal, the whole batch.
                 self.counter(DEAD_LETTERED, signal, Some(reason))
-                    .increment(items as u64);
+                    .increment(letter_items as u64);
                 if let Some(suppressed) = self.log_limit.check() {
                     tracing::error!(
                         component = %self.telemetry.id(), %signal, items, reason, suppressed_since_last_log = suppressed,
@@ -272,7 +280,7 @@ impl QueuedExporter {
             }
             Err(e) => self.telemetry.dropped(
                 signal,
-                items as u64,
+                letter_items as u64,
                 "dead_letter_failed",
                 &format!("gave up sending them ({message}) and {e}"),
             ),
@@ -327,9 +335,11 @@ impl QueuedExporter {
                 Err(e) => e,
             };
             let rejected = std::mem::take(&mut err.rejected);
-            let rejected_items: usize = rejected.iter().map(|r| r.batch.len()).sum();
+            let rejected_items: usize = rejected.iter().map(Rejected::items).sum();
             for r in rejected {
-                self.give_up(r.batch, GiveUp::Permanent, &r.reason).await;
+                let items = r.items();
+                self.give_up_counting(r.batch, items, GiveUp::Permanent, &r.reason)
+                    .await;
             }
             if let Some(part) = err.failed.take() {
                 let delivered = batch

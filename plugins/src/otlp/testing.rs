@@ -63,6 +63,53 @@ pub(crate) async fn exporter(factory: &dyn ExporterFactory, yaml: &str) -> Arc<d
         .unwrap()
 }
 
+/// A pipeline that takes every batch but refuses 2 of its items, as a receiver whose
+/// validation rejects some records does.
+pub(crate) struct RefusesTwo;
+
+#[async_trait::async_trait]
+impl Consumer for RefusesTwo {
+    async fn consume(
+        &self,
+        _batch: lumina_sdk::Batch,
+    ) -> Result<lumina_sdk::component::Accepted, ConsumeError> {
+        Ok(lumina_sdk::component::Accepted::partial(2, "bad ids"))
+    }
+}
+
+/// Exports a 5-record batch through an exporter made from `yaml_for(port)` to a receiver
+/// that refuses 2 of them: the exporter reports the 2 as refused for good, with the whole
+/// batch to dead-letter and the destination's reason.
+pub(crate) async fn check_partial_success(
+    factory: &dyn ExporterFactory,
+    port: Port,
+    yaml_for: impl Fn(u16) -> String,
+) {
+    let r = receiver(Arc::new(RefusesTwo)).await;
+    let port = match port {
+        Port::Grpc => r.1,
+        Port::Http => r.2,
+    };
+    let b = testkit::logs(1, 5);
+    let e = exporter(factory, &yaml_for(port))
+        .await
+        .export(&b)
+        .await
+        .unwrap_err();
+    assert!(!e.retryable, "a partial refusal is not retried: {e}");
+    assert_eq!(e.failed.as_ref().map(lumina_sdk::Batch::len), Some(0));
+    assert_eq!(e.rejected.len(), 1, "{e}");
+    assert_eq!(e.rejected[0].items(), 2, "{e}");
+    assert_eq!(e.rejected[0].batch, b);
+    assert!(
+        e.rejected[0]
+            .reason
+            .contains("refused 2 of the 5 log records"),
+        "{e}"
+    );
+    assert!(e.rejected[0].reason.contains("bad ids"), "{e}");
+}
+
 /// Which of a receiver's ports an exporter sends to.
 pub(crate) enum Port {
     Grpc,

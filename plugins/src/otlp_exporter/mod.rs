@@ -17,7 +17,7 @@ use lumina_sdk::component::{
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse;
 use lumina_sdk::proto::collector::metrics::v1::ExportMetricsServiceResponse;
 use lumina_sdk::proto::collector::trace::v1::ExportTraceServiceResponse;
-use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit};
 use lumina_sdk::{Batch, Signal};
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -25,6 +25,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use lumina_net::compression::Compression;
 use lumina_net::grpc_codec::BytesCodec;
+use lumina_net::partial::PartialSuccess;
 use lumina_net::status::grpc_retry;
 use lumina_net::tls::TlsClientConfig;
 
@@ -40,27 +41,17 @@ pub struct OtlpExporter {
 }
 
 impl OtlpExporter {
-    /// Logs and counts items the destination said it rejected (they are not retried: the
-    /// OTLP specification makes partial rejections permanent).
-    fn rejected(&self, signal: Signal, count: i64, message: &str) {
-        if count <= 0 && message.is_empty() {
-            return;
+    /// What the destination's partial-success answer means for `batch`: refused items go to
+    /// the dead-letter sink (through the queue), a message alone is logged as a warning.
+    fn partial(&self, batch: &Batch, p: PartialSuccess) -> Result<(), ExportError> {
+        if p.rejected <= 0
+            && !p.message.is_empty()
+            && let Some(suppressed) = self.partial_log.check()
+        {
+            tracing::warn!(component = %self.telemetry.id(), signal = %batch.signal(), suppressed_since_last_log = suppressed,
+                "The destination took the batch with a warning: {}", p.message);
         }
-        if count > 0 {
-            self.telemetry
-                .counter(
-                    names::EXPORTER_FAILED,
-                    &[
-                        ("signal", signal.to_string()),
-                        ("reason", "rejected_by_destination".into()),
-                    ],
-                )
-                .increment(count as u64);
-        }
-        if let Some(suppressed) = self.partial_log.check() {
-            tracing::warn!(component = %self.telemetry.id(), %signal, rejected = count, suppressed_since_last_log = suppressed,
-                "The destination accepted the batch only in part: {message}");
-        }
+        p.outcome(batch, "the destination")
     }
 }
 
@@ -102,7 +93,13 @@ impl Exporter for OtlpExporter {
                     .map_err(status_to_error)?
                     .into_inner();
                 if let Some(p) = r.partial_success {
-                    self.rejected(signal, p.rejected_log_records, &p.error_message);
+                    return self.partial(
+                        batch,
+                        PartialSuccess {
+                            rejected: p.rejected_log_records,
+                            message: p.error_message,
+                        },
+                    );
                 }
             }
             Signal::Traces => {
@@ -112,7 +109,13 @@ impl Exporter for OtlpExporter {
                     .map_err(status_to_error)?
                     .into_inner();
                 if let Some(p) = r.partial_success {
-                    self.rejected(signal, p.rejected_spans, &p.error_message);
+                    return self.partial(
+                        batch,
+                        PartialSuccess {
+                            rejected: p.rejected_spans,
+                            message: p.error_message,
+                        },
+                    );
                 }
             }
             Signal::Metrics => {
@@ -122,7 +125,13 @@ impl Exporter for OtlpExporter {
                     .map_err(status_to_error)?
                     .into_inner();
                 if let Some(p) = r.partial_success {
-                    self.rejected(signal, p.rejected_data_points, &p.error_message);
+                    return self.partial(
+                        batch,
+                        PartialSuccess {
+                            rejected: p.rejected_data_points,
+                            message: p.error_message,
+                        },
+                    );
                 }
             }
         }

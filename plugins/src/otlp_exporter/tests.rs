@@ -8,7 +8,9 @@ use lumina_sdk::config::parse_yaml;
 use lumina_sdk::testkit::{self, CollectingConsumer};
 
 use super::OtlpExporterConfig;
-use crate::otlp::testing::{Port, check_retry_decisions, exporter, receiver};
+use crate::otlp::testing::{
+    Port, check_partial_success, check_retry_decisions, exporter, receiver,
+};
 
 #[tokio::test]
 async fn otlp_grpc_delivers_every_signal_with_each_compression() {
@@ -39,6 +41,16 @@ async fn replies_become_retry_decisions() {
         Port::Grpc,
         |port| format!("endpoint: 127.0.0.1:{port}\ntls: {{insecure: true}}\n"),
         "RetryInfo is honoured",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_partial_success_answer_refuses_the_items_it_counts() {
+    check_partial_success(
+        &*exporter_factory::<OtlpExporterConfig>(),
+        Port::Grpc,
+        |port| format!("endpoint: 127.0.0.1:{port}\ntls: {{insecure: true}}\n"),
     )
     .await;
 }

@@ -14,6 +14,7 @@ use lumina_sdk::component::{
 use lumina_sdk::{Batch, Signal};
 
 use lumina_net::compression::Compression;
+use lumina_net::partial::PartialSuccess;
 use lumina_net::status::{http_retryable, parse_retry_after};
 use lumina_net::tls::http_client;
 
@@ -66,7 +67,28 @@ impl Exporter for OtlpHttpExporter {
             .map_err(|e| ExportError::retryable(format!("request to {url} failed: {e}")))?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(());
+            // The answer may be a partial success: some items refused (OTLP/HTTP answers in
+            // the request's encoding).
+            let json = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map_or(self.encoding == HttpEncoding::Json, |ct| {
+                    ct.starts_with("application/json")
+                });
+            let body = resp.bytes().await.unwrap_or_default();
+            let partial = if json {
+                PartialSuccess::from_json(signal, &body)
+            } else {
+                PartialSuccess::from_protobuf(signal, &body)
+            };
+            return match partial {
+                Some(p) => p.outcome(batch, url),
+                None => {
+                    tracing::debug!(%url, "The destination's 2xx answer is not an OTLP response; taking it as a full success.");
+                    Ok(())
+                }
+            };
         }
         let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
         let text = resp.text().await.unwrap_or_default();

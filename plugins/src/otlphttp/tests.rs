@@ -8,7 +8,9 @@ use lumina_sdk::config::parse_yaml;
 use lumina_sdk::testkit::{self, CollectingConsumer};
 
 use super::OtlpHttpExporterConfig;
-use crate::otlp::testing::{Port, check_retry_decisions, exporter, receiver};
+use crate::otlp::testing::{
+    Port, check_partial_success, check_retry_decisions, exporter, receiver,
+};
 
 #[tokio::test]
 async fn otlp_http_delivers_in_protobuf_and_json() {
@@ -38,6 +40,18 @@ async fn replies_become_retry_decisions() {
         "Retry-After is honoured",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_partial_success_answer_refuses_the_items_it_counts_in_both_encodings() {
+    for encoding in ["proto", "json"] {
+        check_partial_success(
+            &*exporter_factory::<OtlpHttpExporterConfig>(),
+            Port::Http,
+            |port| format!("endpoint: http://127.0.0.1:{port}\nencoding: {encoding}\n"),
+        )
+        .await;
+    }
 }
 
 #[test]

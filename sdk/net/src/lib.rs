@@ -10,10 +10,12 @@
 //! - [`status`]: what a refused batch means as a gRPC status or an HTTP status code.
 //! - [`compression`]: gzip and zstd bodies.
 //! - [`grpc_codec`]: a tonic codec that passes encoded messages through.
+//! - [`partial`]: OTLP partial success, read by the OTLP exporters.
 
 pub mod compression;
 pub mod endpoint;
 pub mod grpc_codec;
+pub mod partial;
 pub mod server_tls;
 pub mod status;
 pub mod tls;

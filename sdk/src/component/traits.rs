@@ -267,6 +267,10 @@ pub struct Rejected {
     pub batch: Batch,
     /// The destination's reason, for the operator and the dead-letter record.
     pub reason: String,
+    /// When the destination said how many items it refused but not which (an OTLP partial
+    /// success): that count. `batch` then holds every item the refused ones may be among, and
+    /// the rest of them were delivered.
+    pub refused: Option<usize>,
 }
 
 impl Rejected {
@@ -275,7 +279,24 @@ impl Rejected {
         Self {
             batch,
             reason: reason.into(),
+            refused: None,
         }
+    }
+
+    /// `refused` items of `batch`, which ones unknown, refused for `reason`; the others were
+    /// delivered. The whole batch is dead-lettered (so nothing refused is lost; replaying it
+    /// sends the delivered items again, which at-least-once delivery allows).
+    pub fn some_of(batch: Batch, refused: usize, reason: impl Into<String>) -> Self {
+        Self {
+            refused: Some(refused.min(batch.len())),
+            batch,
+            reason: reason.into(),
+        }
+    }
+
+    /// How many items were refused.
+    pub fn items(&self) -> usize {
+        self.refused.unwrap_or_else(|| self.batch.len())
     }
 }
 

@@ -128,6 +128,34 @@ async fn per_item_answers_retry_what_failed_and_dead_letter_what_was_refused() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_destination_that_refuses_some_items_without_saying_which_gets_the_batch_dead_lettered() {
+    let exp = Arc::new(ScriptedExporter::new([Step::SomeRefused(2)]));
+    let q = queue("q_some_refused", exp.clone(), settings(10, 1));
+    q.consume(testkit::logs(1, 5)).await.unwrap();
+    q.shutdown(tokio::time::Instant::now() + StdDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(exp.attempt_sizes(), vec![5], "a refusal is not retried");
+    assert_eq!(metric(names::EXPORTER_SENT, "q_some_refused", &[]), 3.0);
+    assert_eq!(
+        metric(
+            names::EXPORTER_FAILED,
+            "q_some_refused",
+            &[("reason", "permanent")]
+        ),
+        2.0
+    );
+    let letters = dead_letters("q_some_refused");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        testkit::item_ids(&letters[0].batch),
+        vec!["0", "1", "2", "3", "4"],
+        "the whole batch, since the refused items are not known"
+    );
+    assert_eq!(letters[0].reason, "permanent: scripted refusal of 2 items");
+}
+
+#[tokio::test(start_paused = true)]
 async fn only_the_failed_part_of_a_batch_is_retried() {
     let exp = Arc::new(ScriptedExporter::new([Step::PartialRetryable(2)]));
     let q = queue("q_partial", exp.clone(), settings(10, 1));

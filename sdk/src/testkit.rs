@@ -373,6 +373,36 @@ impl Consumer for CollectingConsumer {
     }
 }
 
+/// A consumer that keeps every batch and answers that `rejected` of its items were refused
+/// as invalid (a pipeline whose validation refused some records).
+pub struct PartialConsumer {
+    /// Items refused of each batch.
+    pub rejected: u64,
+    /// The reason given.
+    pub message: &'static str,
+    /// What it got.
+    pub got: CollectingConsumer,
+}
+
+impl PartialConsumer {
+    /// Refuses `rejected` items of each batch for `message`.
+    pub fn new(rejected: u64, message: &'static str) -> Self {
+        Self {
+            rejected,
+            message,
+            got: CollectingConsumer::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Consumer for PartialConsumer {
+    async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
+        let _ = self.got.consume(batch).await;
+        Ok(Accepted::partial(self.rejected, self.message))
+    }
+}
+
 /// A consumer that fails every batch with the same error.
 pub struct FailingConsumer(pub ConsumeError);
 

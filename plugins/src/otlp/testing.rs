@@ -63,20 +63,6 @@ pub(crate) async fn exporter(factory: &dyn ExporterFactory, yaml: &str) -> Arc<d
         .unwrap()
 }
 
-/// A pipeline that takes every batch but refuses 2 of its items, as a receiver whose
-/// validation rejects some records does.
-pub(crate) struct RefusesTwo;
-
-#[async_trait::async_trait]
-impl Consumer for RefusesTwo {
-    async fn consume(
-        &self,
-        _batch: lumina_sdk::Batch,
-    ) -> Result<lumina_sdk::component::Accepted, ConsumeError> {
-        Ok(lumina_sdk::component::Accepted::partial(2, "bad ids"))
-    }
-}
-
 /// Exports a 5-record batch through an exporter made from `yaml_for(port)` to a receiver
 /// that refuses 2 of them: the exporter reports the 2 as refused for good, with the whole
 /// batch to dead-letter and the destination's reason.
@@ -85,7 +71,7 @@ pub(crate) async fn check_partial_success(
     port: Port,
     yaml_for: impl Fn(u16) -> String,
 ) {
-    let r = receiver(Arc::new(RefusesTwo)).await;
+    let r = receiver(Arc::new(testkit::PartialConsumer::new(2, "bad ids"))).await;
     let port = match port {
         Port::Grpc => r.1,
         Port::Http => r.2,

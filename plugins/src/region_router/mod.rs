@@ -234,11 +234,13 @@ struct RegionRouter {
     reloads: tokio::sync::watch::Receiver<u64>,
 }
 
-async fn send_all(targets: &[DynConsumer], batch: Batch) -> Result<(), ConsumeError> {
+/// Hands `batch` to every pipeline of one target; their answers are for the same items.
+async fn send_all(targets: &[DynConsumer], batch: Batch) -> Result<Accepted, ConsumeError> {
+    let mut accepted = Accepted::all();
     for t in targets {
-        t.consume(batch.clone()).await?;
+        accepted = accepted.combine(t.consume(batch.clone()).await?);
     }
-    Ok(())
+    Ok(accepted)
 }
 
 #[async_trait]
@@ -262,7 +264,8 @@ impl Consumer for RegionRouter {
                             &[("region", r.name().to_owned())],
                         )
                         .increment(n);
-                    send_all(&s.routes[&r], part.clone()).await?;
+                    // The parts are disjoint: what each route refused adds up.
+                    accepted = accepted.plus(send_all(&s.routes[&r], part.clone()).await?);
                     routed.push(part);
                 }
                 Target::DeadLetter(why) => {
@@ -275,14 +278,15 @@ impl Consumer for RegionRouter {
                         accepted = accepted.combine(Accepted::partial(n, message));
                         continue;
                     }
-                    send_all(&s.dead_letter, part).await?;
+                    accepted = accepted.plus(send_all(&s.dead_letter, part).await?);
                 }
             }
         }
         if !s.metrics.is_empty()
             && let Ok(Some(all)) = Batch::merge(routed)
         {
-            send_all(&s.metrics, all).await?;
+            // The metrics pipelines got copies of the routed items.
+            accepted = accepted.combine(send_all(&s.metrics, all).await?);
         }
         Ok(accepted)
     }

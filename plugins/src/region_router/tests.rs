@@ -1,8 +1,8 @@
 use super::*;
 use lumina_sdk::config::{parse, parse_yaml};
 use lumina_sdk::proto::logs::v1::LogRecord;
-use lumina_sdk::testkit::CollectingConsumer;
 use lumina_sdk::testkit::logs_of as batch;
+use lumina_sdk::testkit::{CollectingConsumer, PartialConsumer};
 use lumina_sdk::voice::value::int_kv;
 
 fn record(org: Option<&str>, region: Option<i64>, seq: usize) -> LogRecord {
@@ -238,4 +238,46 @@ fn config_errors(yaml: &str) -> String {
         .validate(&cfg, &["logs/eu".into()])
         .unwrap_err()
         .to_string()
+}
+
+#[tokio::test]
+async fn what_the_region_pipelines_refuse_is_answered_to_the_sender() {
+    let (eu, us) = (
+        Arc::new(PartialConsumer::new(1, "eu refused one")),
+        Arc::new(PartialConsumer::new(2, "us refused two")),
+    );
+    let pipelines: Vec<(String, DynConsumer)> = vec![
+        ("logs/eu".into(), eu.clone()),
+        ("logs/us".into(), us.clone()),
+    ];
+    let config = parse_yaml(
+        "tenants: { org-uk: UK, org-us: US }\nroutes: { UK: [logs/eu], US: [logs/us] }\ndefault_region: UK\n",
+        "t.yaml",
+    )
+    .unwrap();
+    let outputs = ConnectorOutputs {
+        all: eu.clone(),
+        pipelines,
+    };
+    let ctx = CreateContext::new(
+        "region_router".parse().unwrap(),
+        lumina_sdk::component::ComponentKind::Connector,
+    );
+    let router = build(&parse(&config).unwrap(), &ctx, &outputs).unwrap();
+    let records = (0..6)
+        .map(|i| record(Some(if i % 2 == 0 { "org-uk" } else { "org-us" }), None, i))
+        .collect();
+    let accepted = router.consume(batch(records)).await.unwrap();
+    assert_eq!(accepted.rejected, 3, "{accepted:?}");
+    let message = accepted.message.unwrap_or_default();
+    assert!(
+        message.contains("eu refused one") && message.contains("us refused two"),
+        "{message}"
+    );
+    assert_eq!(
+        eu.got.item_ids(),
+        vec!["0", "2", "4"],
+        "the rest went through"
+    );
+    assert_eq!(us.got.item_ids(), vec!["1", "3", "5"]);
 }

@@ -45,6 +45,19 @@ impl Accepted {
         }
     }
 
+    /// Adds up the outcomes of handing disjoint parts of a batch to consumers (a router's
+    /// routes): their rejections add up, and their reasons are kept.
+    pub fn plus(self, other: Accepted) -> Accepted {
+        let message = match (self.message, other.message) {
+            (Some(a), Some(b)) if a != b => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        Accepted {
+            rejected: self.rejected + other.rejected,
+            message,
+        }
+    }
+
     /// Combines the outcomes of handing the same batch to several consumers: an item rejected
     /// by any of them counts as rejected once.
     pub fn combine(self, other: Accepted) -> Accepted {

@@ -29,6 +29,11 @@ pub struct AssemblyConfig {
     pub grace_period: Duration,
     /// How often idle timeouts and evictions are checked. Default 1s.
     pub check_interval: Duration,
+    /// How long an evicted dialogue's last revision is remembered, so that late events which
+    /// start it again continue its revisions (and OpenSearch, which keeps the highest
+    /// revision, takes the update). Events later than `grace_period` plus this start a new
+    /// record at revision 1. Default 7d.
+    pub remember_evicted: Duration,
 }
 
 /// Where `dialogue_assembly` keeps its state.
@@ -56,6 +61,7 @@ impl Default for AssemblyConfig {
             idle_status: DialogueStatus::Failed,
             grace_period: Duration::from_secs(15 * 60),
             check_interval: Duration::from_secs(1),
+            remember_evicted: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

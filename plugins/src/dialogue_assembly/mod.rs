@@ -35,9 +35,10 @@ use lumina_sdk::component::{
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
 use lumina_sdk::proto::common::v1::InstrumentationScope;
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use lumina_sdk::telemetry::RateLimit;
+use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit};
 use lumina_sdk::voice::{Dialogue, DialogueRecordKind, VoiceEvent};
 use lumina_sdk::{Batch, Payload, Signal};
+use metrics::{Counter, Gauge, Histogram};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +51,10 @@ const DIALOGUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dialog
 
 /// Dialogue id → the revision whose records are not yet known to be downstream.
 const PENDING: TableDefinition<'_, &str, u64> = TableDefinition::new("pending");
+
+/// Evicted dialogue id → (its last revision, when it was evicted): late events that start it
+/// again continue from there.
+const EVICTED: TableDefinition<'_, &str, (u64, i64)> = TableDefinition::new("evicted");
 
 fn store_error(e: impl std::fmt::Display) -> ComponentError {
     ComponentError::Other(format!("dialogue store: {e}"))
@@ -64,6 +69,8 @@ pub(crate) struct Store {
     finished: HashSet<String>,
     /// What was pending when the store was opened: emitted again on the first check.
     recovered: HashMap<String, u64>,
+    /// Evicted dialogues' last revisions and eviction times.
+    evicted: HashMap<String, (u64, i64)>,
 }
 
 impl Store {
@@ -79,6 +86,7 @@ impl Store {
         {
             txn.open_table(DIALOGUES).map_err(store_error)?;
             txn.open_table(PENDING).map_err(store_error)?;
+            txn.open_table(EVICTED).map_err(store_error)?;
         }
         txn.commit().map_err(store_error)?;
         let mut dialogues = HashMap::new();
@@ -97,6 +105,12 @@ impl Store {
             let (k, v) = row.map_err(store_error)?;
             pending.insert(k.value().to_owned(), v.value());
         }
+        let mut evicted = HashMap::new();
+        let table = read.open_table(EVICTED).map_err(store_error)?;
+        for row in table.iter().map_err(store_error)? {
+            let (k, v) = row.map_err(store_error)?;
+            evicted.insert(k.value().to_owned(), v.value());
+        }
         drop(read);
         let finished = dialogues
             .iter()
@@ -109,6 +123,7 @@ impl Store {
             recovered: pending.clone(),
             pending,
             finished,
+            evicted,
         })
     }
 
@@ -169,8 +184,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes finished dialogues last changed before `cutoff` with nothing pending.
-    fn evict(&mut self, cutoff: i64) -> Result<usize, String> {
+    /// Removes finished dialogues last changed before `cutoff` with nothing pending,
+    /// remembering their last revisions; forgets those evicted before `forget`. Returns how
+    /// many were evicted.
+    fn evict(&mut self, cutoff: i64, now: i64, forget: i64) -> Result<usize, String> {
         let old: Vec<String> = self
             .finished
             .iter()
@@ -180,22 +197,59 @@ impl Store {
             })
             .cloned()
             .collect();
-        if old.is_empty() {
+        let forgotten: Vec<String> = self
+            .evicted
+            .iter()
+            .filter(|(_, (_, at))| *at < forget)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if old.is_empty() && forgotten.is_empty() {
             return Ok(0);
         }
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         {
             let mut table = txn.open_table(DIALOGUES).map_err(|e| e.to_string())?;
+            let mut evicted = txn.open_table(EVICTED).map_err(|e| e.to_string())?;
             for id in &old {
                 table.remove(id.as_str()).map_err(|e| e.to_string())?;
+                let revision = self.dialogues.get(id).map_or(0, |s| s.revision);
+                evicted
+                    .insert(id.as_str(), (revision, now))
+                    .map_err(|e| e.to_string())?;
+            }
+            for id in &forgotten {
+                evicted.remove(id.as_str()).map_err(|e| e.to_string())?;
             }
         }
         txn.commit().map_err(|e| e.to_string())?;
+        for id in &forgotten {
+            self.evicted.remove(id);
+        }
         for id in &old {
-            self.dialogues.remove(id);
+            if let Some(s) = self.dialogues.remove(id) {
+                self.evicted.insert(id.clone(), (s.revision, now));
+            }
             self.finished.remove(id);
         }
         Ok(old.len())
+    }
+
+    /// Dialogues not finished.
+    fn open_count(&self) -> usize {
+        self.dialogues.len().saturating_sub(self.finished.len())
+    }
+
+    /// A new state for a dialogue first seen (again) at `now`: one that was evicted goes on
+    /// from its last revision, so every update it emits is newer than the ones before.
+    fn new_state(&self, id: &str, now: i64) -> (DialogueState, bool) {
+        let mut state = DialogueState::new(id, now);
+        match self.evicted.get(id) {
+            Some((revision, _)) => {
+                state.revision = *revision;
+                (state, true)
+            }
+            None => (state, false),
+        }
     }
 }
 
@@ -205,7 +259,61 @@ struct Shared {
     cfg: AssemblyConfig,
     id: String,
     invalid_log: RateLimit,
+    metrics: AssemblyMetrics,
 }
+
+/// What `dialogue_assembly` reports about itself (every counter is there from the start).
+struct AssemblyMetrics {
+    /// Events that changed a dialogue.
+    applied: Counter,
+    /// Events already applied (same event id).
+    duplicate: Counter,
+    /// Events for a dialogue that had ended or been closed.
+    late_after_end: Counter,
+    /// Events for a dialogue that had been evicted (it goes on from its last revision).
+    after_eviction: Counter,
+    opened: Counter,
+    ended: Counter,
+    idle_closed: Counter,
+    evicted: Counter,
+    /// Dialogues not finished.
+    open: Gauge,
+    /// Seconds one durable commit of the state took.
+    commit_seconds: Histogram,
+}
+
+impl AssemblyMetrics {
+    fn new(t: &ComponentTelemetry) -> Self {
+        let events = |outcome: &str| t.counter(EVENTS, &[("outcome", outcome.to_owned())]);
+        let late = |after: &str| t.counter(LATE_EVENTS, &[("after", after.to_owned())]);
+        let dialogues = |event: &str| t.counter(DIALOGUES_TOTAL, &[("event", event.to_owned())]);
+        Self {
+            applied: events("applied"),
+            duplicate: events("duplicate"),
+            late_after_end: late("end"),
+            after_eviction: late("eviction"),
+            opened: dialogues("opened"),
+            ended: dialogues("ended"),
+            idle_closed: dialogues("idle_closed"),
+            evicted: dialogues("evicted"),
+            open: t.gauge(OPEN_DIALOGUES, &[]),
+            commit_seconds: t.histogram(COMMIT_SECONDS, &[]),
+        }
+    }
+}
+
+/// Voice events `dialogue_assembly` took. Labels: `outcome` (`applied`, `duplicate`).
+pub const EVENTS: &str = "lumina_dialogue_events_total";
+/// Events that came after their dialogue ended (`after="end"`) or was evicted
+/// (`after="eviction"`); they are applied too.
+pub const LATE_EVENTS: &str = "lumina_dialogue_late_events_total";
+/// Dialogues `opened`, `ended`, `idle_closed` (by the idle timeout) and `evicted` (after
+/// `grace_period`). Label: `event`.
+pub const DIALOGUES_TOTAL: &str = "lumina_dialogues_total";
+/// Dialogues open now (not ended, not closed).
+pub const OPEN_DIALOGUES: &str = "lumina_dialogues_open";
+/// Seconds one durable commit of the dialogue store took.
+pub const COMMIT_SECONDS: &str = "lumina_dialogue_store_commit_seconds";
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -220,13 +328,32 @@ impl Shared {
         let mut touched: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut changed: HashSet<String> = HashSet::new();
+        let m = &self.metrics;
         for e in &events {
-            let state = store
-                .dialogues
-                .entry(e.dialogue_id.clone())
-                .or_insert_with(|| DialogueState::new(&e.dialogue_id, now));
+            if !store.dialogues.contains_key(&e.dialogue_id) {
+                let (state, revived) = store.new_state(&e.dialogue_id, now);
+                if revived {
+                    m.after_eviction.increment(1);
+                } else {
+                    m.opened.increment(1);
+                }
+                store.dialogues.insert(e.dialogue_id.clone(), state);
+            }
+            let Some(state) = store.dialogues.get_mut(&e.dialogue_id) else {
+                continue;
+            };
+            let (was_finished, was_ended) = (state.is_finished(), state.has_ended());
             if state.apply(e, now) {
+                m.applied.increment(1);
+                if was_finished {
+                    m.late_after_end.increment(1);
+                }
+                if !was_ended && state.has_ended() {
+                    m.ended.increment(1);
+                }
                 changed.insert(e.dialogue_id.clone());
+            } else {
+                m.duplicate.increment(1);
             }
             if seen.insert(e.dialogue_id.clone()) {
                 touched.push(e.dialogue_id.clone());
@@ -238,8 +365,11 @@ impl Shared {
             .cloned()
             .collect();
         if !to_commit.is_empty() {
+            let started = std::time::Instant::now();
             store.commit(&to_commit)?;
+            m.commit_seconds.record(started.elapsed().as_secs_f64());
         }
+        m.open.set(store.open_count() as f64);
         // Changed dialogues, and unchanged ones still pending (a retried batch).
         let out = touched
             .iter()
@@ -314,7 +444,11 @@ impl Shared {
             if !closing.is_empty() {
                 store.commit(&closing)?;
             }
-            store.evict(now - grace)?;
+            let remember = me.cfg.remember_evicted.get().as_nanos() as i64;
+            let evicted = store.evict(now - grace, now, now - grace - remember)?;
+            me.metrics.evicted.increment(evicted as u64);
+            me.metrics.idle_closed.increment(closing.len() as u64);
+            me.metrics.open.set(store.open_count() as f64);
             // Pending dialogues: after a restart, all of them; later, those left behind by a
             // failed hand-over (the request's sender retries, but may never come back).
             let stale = now - 5 * 1_000_000_000;
@@ -487,12 +621,15 @@ impl ProcessorConfig for AssemblyConfig {
         let store = tokio::task::spawn_blocking(move || Store::open(dir.join(name)))
             .await
             .map_err(|e| ComponentError::Other(format!("opening the dialogue store: {e}")))??;
+        let metrics = AssemblyMetrics::new(&ctx.telemetry);
+        metrics.open.set(store.open_count() as f64);
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             next,
             cfg: cfg.clone(),
             id: ctx.id.to_string(),
             invalid_log: RateLimit::per_10s(),
+            metrics,
         });
         let stop = CancellationToken::new();
         let ticker = tokio::spawn(ticker(shared.clone(), stop.clone()));

@@ -242,15 +242,125 @@ fn finished_dialogues_are_evicted_after_the_grace_period_and_open_ones_kept() {
         store.commit(&[id.into()]).unwrap();
     }
     // Pending dialogues are never evicted.
-    assert_eq!(store.evict(500).unwrap(), 0);
+    assert_eq!(store.evict(500, 1_000, 0).unwrap(), 0);
     let done: Vec<(String, u64)> = store.pending.iter().map(|(k, v)| (k.clone(), *v)).collect();
     store.emitted(&done).unwrap();
-    assert_eq!(store.evict(500).unwrap(), 1);
+    assert_eq!(store.evict(500, 1_000, 0).unwrap(), 1);
     drop(store);
-    let store = Store::open(path).unwrap();
+    let mut store = Store::open(path).unwrap();
     let mut left: Vec<&str> = store.dialogues.keys().map(String::as_str).collect();
     left.sort_unstable();
     assert_eq!(left, ["d2", "d3"]);
+    // The evicted dialogue's revision is remembered across the restart: a late event that
+    // starts it again goes on from there.
+    let (mut revived, was_evicted) = store.new_state("d1", 2_000);
+    assert!(was_evicted);
+    revived.apply(&event("d1-late", "c1", "RECORDING_STOPPED", 9), 2_000);
+    assert_eq!(revived.revision, 3, "after revisions 1 and 2");
+    assert!(
+        !store.new_state("d9", 2_000).1,
+        "a new dialogue starts at 0"
+    );
+    // Evicted long enough ago, it is forgotten.
+    assert_eq!(store.evict(500, 3_000, 1_001).unwrap(), 0);
+    assert!(!store.new_state("d1", 3_000).1);
+}
+
+/// The process's metrics, recorded from the first call on (other tests of this binary record
+/// into it too; each test reads its own component's).
+fn recorded() -> &'static metrics_util::debugging::Snapshotter {
+    static SNAPSHOTTER: std::sync::OnceLock<metrics_util::debugging::Snapshotter> =
+        std::sync::OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _ = metrics::set_global_recorder(recorder);
+        snapshotter
+    })
+}
+
+/// The value of counter `name` of component `component` with the label `key=value`. A
+/// snapshot hands over what counters gained since the last one, so the totals are kept here.
+fn counter(name: &str, component: &str, key: &str, value: &str) -> u64 {
+    type Series = (String, Vec<(String, String)>, u64);
+    static TOTALS: std::sync::Mutex<Vec<Series>> = std::sync::Mutex::new(Vec::new());
+    let mut totals = TOTALS.lock().unwrap();
+    for (k, _, _, v) in recorded().snapshot().into_vec() {
+        let metrics_util::debugging::DebugValue::Counter(n) = v else {
+            continue;
+        };
+        let labels: Vec<(String, String)> = k
+            .key()
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        let name = k.key().name().to_owned();
+        match totals
+            .iter_mut()
+            .find(|(n2, l2, _)| *n2 == name && *l2 == labels)
+        {
+            Some(t) => t.2 += n,
+            None => totals.push((name, labels, n)),
+        }
+    }
+    let has = |labels: &[(String, String)], k: &str, v: &str| {
+        labels.iter().any(|(a, b)| a == k && b == v)
+    };
+    totals
+        .iter()
+        .filter(|(n, l, _)| n == name && has(l, "component", component) && has(l, key, value))
+        .map(|(_, _, v)| *v)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_events_after_eviction_continue_the_revisions_and_everything_is_counted() {
+    let _ = recorded();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Arc::new(CollectingConsumer::new());
+    let mut cfg = json!({
+        "storage": { "directory": dir.path().display().to_string() },
+        "grace_period": "50ms",
+        "check_interval": "10ms",
+    });
+    cfg["idle_timeout"] = json!("1h");
+    let mut ctx = CreateContext::new(
+        "dialogue_assembly/late".parse().unwrap(),
+        ComponentKind::Processor,
+    );
+    ctx.pipeline = Some("logs".into());
+    let id = "dialogue_assembly/late";
+    let p = lumina_sdk::component::processor::<AssemblyConfig>()
+        .create(&ConfigValue::from(cfg), ctx, Signal::Logs, out.clone())
+        .await
+        .unwrap();
+    let start = event("l1", "c1", "CALL_STARTED", 0);
+    let end = event("l2", "c1", "CALL_ENDED", 30);
+    p.consume(batch(&[start.clone(), end])).await.unwrap();
+    p.consume(batch(&[start])).await.unwrap();
+    assert_eq!(counter(EVENTS, id, "outcome", "applied"), 2);
+    assert_eq!(counter(EVENTS, id, "outcome", "duplicate"), 1);
+    assert_eq!(counter(DIALOGUES_TOTAL, id, "event", "opened"), 1);
+    assert_eq!(counter(DIALOGUES_TOTAL, id, "event", "ended"), 1);
+    let before = records(&out).last().unwrap().1.revision;
+    // Wait for the eviction after the grace period.
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    while counter(DIALOGUES_TOTAL, id, "event", "evicted") == 0 {
+        assert!(std::time::Instant::now() < deadline, "never evicted");
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    p.consume(batch(&[event("l3", "c1", "RECORDING_STOPPED", 40)]))
+        .await
+        .unwrap();
+    let (_, late) = records(&out).last().unwrap().clone();
+    assert_eq!(late.events.len(), 1, "the state was evicted: {late:?}");
+    assert!(
+        late.revision > before,
+        "revision {} after {before}: OpenSearch would keep the old document",
+        late.revision
+    );
+    assert_eq!(counter(LATE_EVENTS, id, "after", "eviction"), 1);
+    p.shutdown().await.unwrap();
 }
 
 #[tokio::test]

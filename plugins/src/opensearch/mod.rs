@@ -92,6 +92,7 @@ pub struct OpenSearchExporter {
     current: AtomicUsize,
     signer: Option<Signer>,
     cfg: OpenSearchConfig,
+    telemetry: lumina_sdk::telemetry::ComponentTelemetry,
 }
 
 /// One bulk operation: its two NDJSON lines and the record it came from.
@@ -101,6 +102,43 @@ struct Doc {
     batch: Batch,
     /// A versioned dialogue document (a 409 means a newer revision is stored).
     versioned: bool,
+}
+
+/// A `version_conflict_engine_exception` on a versioned dialogue: the revision the index holds
+/// and the one sent.
+#[derive(Debug, PartialEq, Eq)]
+struct VersionConflict {
+    current: u64,
+    provided: u64,
+}
+
+impl VersionConflict {
+    /// From an item's error (`version conflict, current version [5] is higher or equal to the
+    /// one provided [2]`); `None` for any other error, which is then refused like any other.
+    fn read(error: &Value) -> Option<Self> {
+        if error["type"].as_str() != Some("version_conflict_engine_exception") {
+            return None;
+        }
+        let reason = error["reason"].as_str()?;
+        let number_after = |label: &str| -> Option<u64> {
+            let rest = &reason[reason.find(label)? + label.len()..];
+            rest.split(']').next()?.trim().parse().ok()
+        };
+        Some(Self {
+            current: number_after("current version [")?,
+            provided: number_after("provided [")?,
+        })
+    }
+
+    /// `already_indexed` (a re-send of the stored revision) or `superseded` (the index holds a
+    /// newer revision).
+    fn outcome(&self) -> &'static str {
+        if self.current == self.provided {
+            "already_indexed"
+        } else {
+            "superseded"
+        }
+    }
 }
 
 /// What one `_bulk` call left to do.
@@ -261,7 +299,22 @@ impl OpenSearchExporter {
                 result["status"]
                     .as_u64()
                     .unwrap_or(if error.is_some() { 500 } else { 200 });
-            if (200..300).contains(&status) || (status == 409 && doc.versioned) {
+            if (200..300).contains(&status) {
+                continue;
+            }
+            if status == 409
+                && doc.versioned
+                && let Some(conflict) = error.and_then(VersionConflict::read)
+            {
+                // The index holds this revision already, or a newer one: either way it holds
+                // at least what this document says. Counted apart, so an operator can tell a
+                // re-send from an update that arrived after a newer one.
+                self.telemetry
+                    .counter(
+                        "lumina_opensearch_version_conflicts_total",
+                        &[("outcome", conflict.outcome().to_owned())],
+                    )
+                    .increment(1);
                 continue;
             }
             let reason = match error {
@@ -370,7 +423,7 @@ impl ExporterConfig for OpenSearchConfig {
         )
     }
 
-    async fn build(self, _ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
+    async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
         let cfg = self;
         let signer = match &cfg.auth.sigv4 {
             Some(s) => {
@@ -403,6 +456,7 @@ impl ExporterConfig for OpenSearchConfig {
             current: AtomicUsize::new(0),
             signer,
             cfg,
+            telemetry: ctx.telemetry,
         }))
     }
 }

@@ -313,3 +313,31 @@ async fn the_endpoint_of_a_domain_is_looked_up_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_version_conflict_tells_a_re_send_from_a_newer_stored_revision() {
+    let conflict = |reason: &str| {
+        VersionConflict::read(
+            &json!({"type": "version_conflict_engine_exception", "reason": reason}),
+        )
+    };
+    let same = conflict(
+        "[d-1]: version conflict, current version [5] is higher or equal to the one provided [5]",
+    )
+    .unwrap();
+    assert_eq!(same.outcome(), "already_indexed");
+    let newer = conflict(
+        "[d-1]: version conflict, current version [7] is higher or equal to the one provided [2]",
+    )
+    .unwrap();
+    assert_eq!(
+        (newer.current, newer.provided, newer.outcome()),
+        (7, 2, "superseded")
+    );
+    assert_eq!(conflict("something else"), None);
+    assert_eq!(
+        VersionConflict::read(&json!({"type": "mapper_parsing_exception", "reason": "x"})),
+        None,
+        "any other 409 is refused like any other error"
+    );
+}

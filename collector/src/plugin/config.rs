@@ -72,8 +72,12 @@ pub struct Limits {
     pub memory: ByteSize,
     /// Fuel (roughly, WebAssembly instructions) per call; unlimited if unset.
     pub fuel: Option<u64>,
-    /// Wall time per call. Default 1s (10s for exporters, whose calls include HTTP).
+    /// Wall time per call. Default 1s (10s for exporters, whose calls include HTTP). An HTTP
+    /// request a call makes is bounded by what is left of it.
     pub timeout: Option<Duration>,
+    /// The largest HTTP response body handed to the plugin; a larger one fails the request.
+    /// Default 4MiB.
+    pub http_response_size: ByteSize,
 }
 
 impl Default for Limits {
@@ -82,6 +86,7 @@ impl Default for Limits {
             memory: ByteSize::mib(64),
             fuel: None,
             timeout: None,
+            http_response_size: ByteSize::mib(4),
         }
     }
 }
@@ -90,8 +95,12 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Allow {
-    /// `host:port`s an exporter may send HTTP requests to.
+    /// `host:port`s an exporter may send HTTP requests to (redirects included). A host name
+    /// must resolve to public addresses; an IP address listed here is taken as named.
     pub http: Vec<String>,
+    /// `host:port`s that may also be reached when their name resolves to a private, loopback
+    /// or link-local address (an internal webhook). Listing one here grants it like `http`.
+    pub http_private: Vec<String>,
 }
 
 /// Quarantine: after `after` failures in a row (traps, timeouts, limits, panics), calls are
@@ -150,12 +159,17 @@ impl Validate for PluginConfig {
                 "must be more than 0",
             ));
         }
-        for (i, h) in self.allow.http.iter().enumerate() {
-            if lumina_net::endpoint::split_host_port(h).is_err() || h.starts_with(':') {
-                errors.push(ConfigError::new(
-                    ConfigPath::parse("allow.http").index(i),
-                    format!("`{h}` is not `host:port`"),
-                ));
+        for (key, list) in [
+            ("allow.http", &self.allow.http),
+            ("allow.http_private", &self.allow.http_private),
+        ] {
+            for (i, h) in list.iter().enumerate() {
+                if lumina_net::endpoint::split_host_port(h).is_err() || h.starts_with(':') {
+                    errors.push(ConfigError::new(
+                        ConfigPath::parse(key).index(i),
+                        format!("`{h}` is not `host:port`"),
+                    ));
+                }
             }
         }
         if self.quarantine.after == 0 {

@@ -11,6 +11,7 @@
 mod components;
 pub mod config;
 pub(crate) mod host;
+mod http;
 mod native;
 mod supervise;
 pub(crate) mod wasm;
@@ -207,8 +208,9 @@ impl PluginHost {
         let limits = Self::limits(kind, cfg);
         let host = Arc::new(HostCtx::new(
             telemetry,
-            cfg.allow.http.clone(),
+            &cfg.allow,
             limits.timeout,
+            cfg.limits.http_response_size.as_usize(),
         ));
         match form {
             Form::Wasm => {

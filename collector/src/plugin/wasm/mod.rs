@@ -337,6 +337,7 @@ impl WasmBackend {
     fn arm(&self, store: &mut Store<State>) {
         let ticks = (self.limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
+        store.data_mut().deadline = Some(std::time::Instant::now() + self.limits.timeout);
         if let Some(f) = self.limits.fuel {
             // Fails only when fuel is not enabled on the engine, which it is for these stores.
             let _ = store.set_fuel(f);

@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub(crate) limiter: Limiter,
     pub(crate) output: MemoryOutputPipe,
     host: Arc<HostCtx>,
+    /// When the running call's time is up (set when a call is armed).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl State {
@@ -76,6 +78,7 @@ impl State {
             },
             output,
             host,
+            deadline: None,
         }
     }
 
@@ -131,7 +134,15 @@ impl http::Host for State {
             headers: request.headers,
             body: request.body,
         };
-        match self.host.http_send(&req, Duration::ZERO) {
+        // What is left of the call bounds the request: the guest cannot be interrupted while
+        // the host waits for the network.
+        let budget = match self.deadline {
+            Some(d) => d
+                .saturating_duration_since(std::time::Instant::now())
+                .max(Duration::from_millis(1)),
+            None => Duration::ZERO,
+        };
+        match self.host.http_send(&req, budget) {
             Ok(r) => Ok(http::Response {
                 status: r.status,
                 headers: r.headers,

@@ -437,6 +437,8 @@ pub enum Step {
     /// Take the batch but say that this many of its items (not which) were refused for good,
     /// as an OTLP partial success does.
     SomeRefused(usize),
+    /// Fail retryably, asking for this delay before the next attempt (`Retry-After`).
+    RetryAfter(Duration),
 }
 
 /// An exporter that follows a script of outcomes (then succeeds) and keeps what it delivered.
@@ -509,6 +511,11 @@ impl Exporter for ScriptedExporter {
                 ));
             }
             Step::Retryable => return Err(ExportError::retryable("scripted retryable failure")),
+            Step::RetryAfter(d) => {
+                return Err(
+                    ExportError::retryable("scripted: retry later").with_retry_after(Some(d))
+                );
+            }
             Step::Permanent => return Err(ExportError::permanent("scripted permanent failure")),
             Step::PartialRetryable(n) => {
                 let mut parts = batch.clone().split(n);

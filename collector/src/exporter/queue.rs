@@ -354,8 +354,13 @@ impl QueuedExporter {
                     return Ok(());
                 }
             }
-            let wait = jitter(interval, retry.randomization_factor)
-                .max(err.retry_after.unwrap_or_default());
+            // The destination's own delay (Retry-After, RetryInfo) wins over the backoff, but
+            // no destination may ask for longer than `max_interval`.
+            let asked = err
+                .retry_after
+                .map(|d| d.min(retry.max_interval.get()))
+                .unwrap_or_default();
+            let wait = jitter(interval, retry.randomization_factor).max(asked);
             let over_time = !retry.max_elapsed_time.is_zero()
                 && started.elapsed() + wait > retry.max_elapsed_time.get();
             let failure = if !err.retryable {

@@ -90,18 +90,44 @@ pub fn http_retryable(status: http::StatusCode) -> bool {
 /// Parses a `Retry-After` header given in seconds (the HTTP-date form is rare for APIs and is
 /// treated as absent).
 pub fn parse_retry_after(value: Option<&http::HeaderValue>) -> Option<Duration> {
-    value?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    let text = value?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // The other form RFC 9110 allows: an HTTP-date; a date in the past means "now".
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let h = |s: &str| http::HeaderValue::from_str(s).unwrap();
+        assert_eq!(
+            parse_retry_after(Some(&h("7"))),
+            Some(Duration::from_secs(7))
+        );
+        let in_a_minute =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+        let d = parse_retry_after(Some(&h(&in_a_minute))).unwrap();
+        assert!(
+            d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after(Some(&h("Wed, 21 Oct 2015 07:28:00 GMT"))),
+            Some(Duration::ZERO),
+            "a date in the past: retry now"
+        );
+        assert_eq!(parse_retry_after(Some(&h("soon"))), None);
+        assert_eq!(parse_retry_after(None), None);
+    }
 
     #[test]
     fn backpressure_is_unavailable_with_retry_info() {

@@ -156,6 +156,32 @@ async fn a_destination_that_refuses_some_items_without_saying_which_gets_the_bat
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_queue_waits_as_long_as_the_destination_asks_but_no_longer_than_max_interval() {
+    for (name, asked, waited) in [
+        ("q_asks_7s", 7, 7),
+        ("q_asks_2m", 120, 30), // max_interval (30s by default) caps it
+    ] {
+        let exp = Arc::new(ScriptedExporter::new([Step::RetryAfter(
+            StdDuration::from_secs(asked),
+        )]));
+        let q = queue(name, exp.clone(), settings(10, 1));
+        let started = tokio::time::Instant::now();
+        q.consume(testkit::logs(1, 1)).await.unwrap();
+        assert!(
+            exp.delivered()
+                .wait_for_items(1, StdDuration::from_secs(600))
+                .await
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= StdDuration::from_secs(waited) && took < StdDuration::from_secs(waited + 1),
+            "{name}: asked {asked}s, the retry came after {took:?}"
+        );
+        assert_eq!(exp.attempt_sizes(), vec![1, 1]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn only_the_failed_part_of_a_batch_is_retried() {
     let exp = Arc::new(ScriptedExporter::new([Step::PartialRetryable(2)]));
     let q = queue("q_partial", exp.clone(), settings(10, 1));

@@ -169,22 +169,31 @@ service:
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn over_its_memory_budget_the_collector_refuses_retryably() {
-    let c = Collector::start(
+async fn under_its_memory_budget_the_collector_accepts_and_over_it_refuses_retryably() {
+    // Two budgets on one process, measured alike: one far above what it uses, one below.
+    let roomy = free_port();
+    let c = Collector::start(&format!(
         "
 receivers:
-  otlp: { protocols: { grpc: { endpoint: '127.0.0.1:{grpc}' }, http: { endpoint: '127.0.0.1:{http}' } } }
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }}, http: {{ endpoint: '127.0.0.1:{{http}}' }} }} }}
+  otlp/roomy: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{roomy}' }} }} }}
 processors:
-  memory_limiter: { limit: 2MiB, spike_limit: 1MiB, check_interval: 100ms }
+  memory_limiter/tight: {{ limit: 2MiB, spike_limit: 1MiB, check_interval: 100ms }}
+  memory_limiter/roomy: {{ limit: 16GiB, check_interval: 100ms }}
 exporters:
-  file: { path: '{dir}/out.jsonl' }
+  file: {{ path: '{{dir}}/out.jsonl' }}
+  file/roomy: {{ path: '{{dir}}/roomy.jsonl' }}
 service:
   pipelines:
-    logs: { receivers: [otlp], processors: [memory_limiter], exporters: [file] }
-",
-    )
+    logs: {{ receivers: [otlp], processors: [memory_limiter/tight], exporters: [file] }}
+    logs/roomy: {{ receivers: [otlp/roomy], processors: [memory_limiter/roomy], exporters: [file/roomy] }}
+"
+    ))
     .await;
-    // Any process is over 1 MiB resident: everything is refused, with a retryable status.
+    // Under its budget: taken and delivered.
+    let mut under = logs_client(roomy).await;
+    under.export(logs_request(100, 5, 0)).await.unwrap();
+    // Over it (any process is over 1 MiB resident): refused, with a retryable status.
     let mut client = logs_client(c.grpc).await;
     let status = client.export(logs_request(0, 5, 0)).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -200,12 +209,34 @@ service:
     assert_eq!(
         c.metric(
             "lumina_receiver_refused_items_total",
-            &[("component", "memory_limiter"), ("reason", "memory_limit")]
+            &[
+                ("component", "memory_limiter/tight"),
+                ("reason", "memory_limit")
+            ]
         )
         .await,
         10.0
     );
+    assert_eq!(
+        c.metric(
+            "lumina_receiver_refused_items_total",
+            &[
+                ("component", "memory_limiter/roomy"),
+                ("reason", "memory_limit")
+            ]
+        )
+        .await,
+        0.0
+    );
     let stopped = c.stop().await;
     stopped.assert_clean();
     assert!(crate::harness::read_jsonl(&stopped.path("out.jsonl")).is_empty());
+    assert_eq!(
+        crate::harness::read_jsonl(&stopped.path("roomy.jsonl"))
+            .iter()
+            .flat_map(lumina_sdk::testkit::item_ids)
+            .count(),
+        5,
+        "what came in under the budget was delivered"
+    );
 }

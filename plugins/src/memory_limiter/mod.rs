@@ -2,7 +2,7 @@
 //! pipeline; while the process's resident memory is above `limit - spike_limit`, it refuses
 //! batches with a retryable error (the receiver answers `UNAVAILABLE` / 503 with a retry
 //! delay), so clients back off before the process grows further. It is measured every
-//! `check_interval` (and at most that often), from `/proc/self/statm`.
+//! `check_interval` (and at most that often), from `VmRSS` in `/proc/self/status`.
 //!
 //! ```yaml
 //! processors:
@@ -30,11 +30,14 @@ pub use config::MemoryLimiterConfig;
 
 /// The process's resident memory in bytes (0 where it cannot be read).
 pub fn resident_bytes() -> u64 {
-    let page = 4096;
-    std::fs::read_to_string("/proc/self/statm")
+    // `VmRSS` is in kB whatever the system's page size (4 KiB, 16 KiB or 64 KiB pages).
+    std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * page)
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 struct MemoryLimiter {

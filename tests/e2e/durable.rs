@@ -66,10 +66,29 @@ async fn acknowledged_data_in_a_durable_queue_survives_kill_9_and_is_delivered_a
     })
     .await;
     // Delivered batches are removed from the queue: a graceful stop and start sends nothing
-    // again.
+    // again. A marker record sent after the restart, delivered behind whatever the queue held,
+    // and an empty queue then, show that nothing else was left to send.
+    c.stop_and_restart().await;
+    let mut client = logs_client(c.grpc).await;
+    client.export(logs_request(200, 1, 0)).await.unwrap();
+    crate::harness::wait_for_async(Duration::from_secs(30), || async {
+        let marker = received.seqs().contains(&"200".to_owned());
+        let queued = c
+            .metric("lumina_exporter_queue_size", &[("component", "otlp")])
+            .await;
+        if marker && queued == 0.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "marker arrived: {marker}, queued: {queued}; log:\n{}",
+                c.log()
+            ))
+        }
+    })
+    .await;
     let stopped = c.stop().await;
     stopped.assert_clean();
-    assert_eq!(received.seqs().len(), 200, "a record arrived twice");
+    assert_eq!(received.seqs().len(), 201, "a record arrived twice");
 }
 
 #[tokio::test(flavor = "multi_thread")]

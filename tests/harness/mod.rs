@@ -216,6 +216,32 @@ impl Collector {
         self.wait_ready().await;
     }
 
+    /// Stops the process gracefully (SIGTERM, waiting for it to exit cleanly), then starts it
+    /// again with the same config, directory and ports, and waits until it is healthy.
+    pub(crate) async fn stop_and_restart(&mut self) {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lumina did not exit within 60 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(
+            status.success(),
+            "lumina exited with {status}:\n{}",
+            self.log()
+        );
+        self.spawn();
+        self.wait_ready().await;
+    }
+
     /// The port substituted for `{port:NAME}`.
     pub(crate) fn port(&self, name: &str) -> u16 {
         self.ports[name]

@@ -70,6 +70,12 @@ pub struct BatchProcessor {
 }
 
 impl BatchProcessor {
+    /// Items waiting to be sent (for tests that must wait until a batch is held).
+    #[cfg(test)]
+    pub(crate) async fn waiting(&self) -> usize {
+        self.inner.pending.lock().await.items
+    }
+
     /// A processor that sends to `next`; `id` names it in errors.
     pub fn new(cfg: BatchConfig, id: String, next: DynConsumer) -> Self {
         let inner = Arc::new(Inner {

@@ -90,7 +90,10 @@ async fn shutdown_sends_what_is_waiting_before_returning() {
         let p = p.clone();
         async move { p.consume(testkit::metrics(1, 3)).await }
     });
-    tokio::task::yield_now().await;
+    // Wait until the batch is held (the sender's task has reached the batcher).
+    while p.waiting().await == 0 {
+        tokio::task::yield_now().await;
+    }
     assert_eq!(
         sink.items(),
         0,

@@ -257,32 +257,42 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
     // Tier 1: each region's stream holds exactly its tenants' events.
     assert_streams(&kinesis, &plan).await;
 
-    // Tier 2: every dialogue reached OpenSearch in its final state and is searchable there,
-    // one document per dialogue. (The emulator keeps whichever revision was written last,
-    // having no external versioning, so the final state is checked on what was indexed.)
+    // Tier 2: the index holds every dialogue in its final state, one document per dialogue,
+    // searchable. The dialogues are written with external versioning (the default), which the
+    // layer in front of the emulator enforces as OpenSearch does: a late, older revision is
+    // refused with 409 and the newer document stays.
     let truth: BTreeMap<String, &Dialogue> = plan
         .truth
         .iter()
         .map(|d| (d.dialogue_id.clone(), d))
         .collect();
-    opensearch
-        .wait_indexed(Duration::from_secs(60), |indexed| {
-            for (id, d) in &truth {
-                let last = indexed
-                    .iter()
-                    .filter(|(i, s)| i == "dialogues" && s["dialogueId"] == id.as_str())
-                    .max_by_key(|(_, s)| s["revision"].as_u64());
-                let status = last.map(|(_, s)| s["status"].clone());
-                if status != Some(Value::from(d.status.as_str())) {
-                    return Err(format!(
-                        "dialogue {id}: want {}, newest indexed {status:?}",
-                        d.status.as_str()
-                    ));
-                }
+    crate::harness::wait_for_async(Duration::from_secs(60), || async {
+        for (id, d) in &truth {
+            let doc = opensearch.call(&format!("/dialogues/_doc/{id}"), None).await;
+            let stored = &doc["_source"];
+            let want = (
+                Value::from(d.status.as_str()),
+                serde_json::to_value(d.duration).unwrap(),
+                d.events.len(),
+            );
+            let got = (
+                stored["status"].clone(),
+                stored["duration"].clone(),
+                stored["events"].as_array().map_or(0, Vec::len),
+            );
+            if got != want {
+                let (file, _) = dialogue_file(&c.path("dialogues.jsonl"));
+                return Err(format!(
+                    "dialogue {id}: the index holds (status, duration, events) {got:?} at revision {}, the truth is {want:?}; the collector's newest is revision {:?}; the bulk requests carried revisions {:?}",
+                    stored["revision"],
+                    file.get(id).map(|d| d.revision),
+                    opensearch.sent_versions(id)
+                ));
             }
-            Ok(())
-        })
-        .await;
+        }
+        Ok(())
+    })
+    .await;
     opensearch
         .call("/dialogues/_refresh", Some(serde_json::json!({})))
         .await;

@@ -1,6 +1,7 @@
 //! Local stand-ins for AWS services (kinesalite, the Amplify AppSync simulator), installed by
 //! `scripts/setup-services.sh` and started on free 127.0.0.1 ports, stopped by PID.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -367,14 +368,44 @@ pub(crate) struct OpenSearch {
 
 type Indexed = std::sync::Arc<tokio::sync::watch::Sender<Vec<(String, serde_json::Value)>>>;
 
+/// An index and a document id.
+type DocKey = (String, String);
+
+/// What the layer in front of the emulator keeps: every document indexed, and the external
+/// version of every versioned document.
+#[derive(Clone)]
+struct BulkState {
+    indexed: Indexed,
+    versions: std::sync::Arc<std::sync::Mutex<HashMap<DocKey, u64>>>,
+    /// Held through each `_bulk`, so a version check and the write it allows are one step (as
+    /// in OpenSearch, where both happen under the document's lock).
+    serial: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Default for BulkState {
+    fn default() -> Self {
+        Self {
+            indexed: std::sync::Arc::new(tokio::sync::watch::Sender::new(Vec::new())),
+            versions: std::sync::Arc::default(),
+            serial: std::sync::Arc::default(),
+        }
+    }
+}
+
+/// Records every `_bulk` `index` operation, and does what the emulator does not: external
+/// versioning as OpenSearch documents it. An operation with `version_type: external` whose
+/// `version` is not above the stored one is not applied, and its item answers 409
+/// `version_conflict_engine_exception` ("current version [C] is higher or equal to the one
+/// provided [V]"); the others go to the emulator.
 async fn record_bulk(
-    axum::extract::State(indexed): axum::extract::State<Indexed>,
+    axum::extract::State(st): axum::extract::State<BulkState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     if !req.uri().path().ends_with("/_bulk") {
         return next.run(req).await;
     }
+    let _serial = st.serial.lock().await;
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let text = String::from_utf8_lossy(&bytes).to_string();
@@ -384,21 +415,102 @@ async fn record_bulk(
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     let mut out = Vec::new();
-    for pair in lines.chunks(2) {
-        if let (Some(index), Some(source)) = (pair[0]["index"]["_index"].as_str(), pair.get(1)) {
+    let mut forwarded = String::new();
+    // Per operation: `None` if forwarded (with the version it sets, if versioned), else the
+    // conflict item to answer.
+    let mut answers: Vec<Result<Option<(DocKey, u64)>, serde_json::Value>> = Vec::new();
+    {
+        let versions = st.versions.lock().unwrap();
+        // Versions set by earlier operations of this request count too.
+        let mut pending: HashMap<DocKey, u64> = HashMap::new();
+        for pair in lines.chunks(2) {
+            let action = &pair[0]["index"];
+            let (Some(index), Some(source)) = (action["_index"].as_str(), pair.get(1)) else {
+                for l in pair {
+                    forwarded.push_str(&l.to_string());
+                    forwarded.push('\n');
+                }
+                answers.push(Ok(None));
+                continue;
+            };
+            let id = action["_id"].as_str().unwrap_or_default().to_owned();
+            let mut sets = None;
+            if action["version_type"] == "external"
+                && let Some(v) = action["version"].as_u64()
+            {
+                let key = (index.to_owned(), id.clone());
+                let current = pending.get(&key).or_else(|| versions.get(&key)).copied();
+                if let Some(current) = current.filter(|c| *c >= v) {
+                    answers.push(Err(serde_json::json!({"index": {
+                        "_index": index, "_id": id, "status": 409,
+                        "error": {"type": "version_conflict_engine_exception",
+                            "reason": format!("[{id}]: version conflict, current version [{current}] is higher or equal to the one provided [{v}]")}
+                    }})));
+                    continue;
+                }
+                pending.insert(key.clone(), v);
+                sets = Some((key, v));
+            }
+            for l in pair {
+                forwarded.push_str(&l.to_string());
+                forwarded.push('\n');
+            }
             out.push((index.to_owned(), source.clone()));
+            answers.push(Ok(sets));
         }
+    }
+    if forwarded.is_empty() {
+        let items: Vec<serde_json::Value> = answers.into_iter().filter_map(Result::err).collect();
+        return axum::response::IntoResponse::into_response(axum::Json(
+            serde_json::json!({"took": 0, "errors": true, "items": items}),
+        ));
     }
     let resp = next
         .run(axum::extract::Request::from_parts(
             parts,
-            axum::body::Body::from(bytes),
+            axum::body::Body::from(forwarded),
         ))
         .await;
-    if resp.status().is_success() {
-        indexed.send_modify(|all| all.extend(out));
+    if !resp.status().is_success() {
+        return resp;
     }
-    resp
+    st.indexed.send_modify(|all| all.extend(out));
+    // Versions count once the emulator applied the operation; put the conflicts back among
+    // its items, in the request's order.
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut applied = reply["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter();
+    let mut errors = reply["errors"].as_bool().unwrap_or(false);
+    let mut versions = st.versions.lock().unwrap();
+    let items: Vec<serde_json::Value> = answers
+        .into_iter()
+        .map(|a| match a {
+            Err(conflict) => {
+                errors = true;
+                conflict
+            }
+            Ok(sets) => {
+                let item = applied.next().unwrap_or_default();
+                let status = item["index"]["status"].as_u64().unwrap_or(200);
+                if let Some((key, v)) = sets
+                    && (200..300).contains(&status)
+                {
+                    versions.insert(key, v);
+                }
+                item
+            }
+        })
+        .collect();
+    drop(versions);
+    axum::response::IntoResponse::into_response(axum::Json(
+        serde_json::json!({"took": reply["took"], "errors": errors, "items": items}),
+    ))
 }
 
 impl OpenSearch {
@@ -408,11 +520,10 @@ impl OpenSearch {
             std::sync::Arc::new(awsim_opensearch::state::OpenSearchState::ephemeral().unwrap());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
-        let indexed: Indexed = std::sync::Arc::new(tokio::sync::watch::Sender::new(Vec::new()));
-        let app = awsim_opensearch::router(state).layer(axum::middleware::from_fn_with_state(
-            indexed.clone(),
-            record_bulk,
-        ));
+        let bulk = BulkState::default();
+        let indexed = bulk.indexed.clone();
+        let app = awsim_opensearch::router(state)
+            .layer(axum::middleware::from_fn_with_state(bulk, record_bulk));
         let task = tokio::spawn(async move {
             let _ = axum::serve(l, app).await;
         });
@@ -440,6 +551,16 @@ impl OpenSearch {
                 panic!("timed out after {timeout:?}: {why}");
             }
         }
+    }
+
+    /// The revisions of dialogue `id` every `_bulk` request carried, in order.
+    pub(crate) fn sent_versions(&self, id: &str) -> Vec<u64> {
+        self.indexed
+            .borrow()
+            .iter()
+            .filter(|(i, s)| i == "dialogues" && s["dialogueId"] == id)
+            .filter_map(|(_, s)| s["revision"].as_u64())
+            .collect()
     }
 
     /// GETs (or POSTs `body` to) `path` and returns the JSON reply.

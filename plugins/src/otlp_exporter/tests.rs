@@ -72,3 +72,91 @@ fn exporter_configs_are_checked() {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
 }
+
+/// A gRPC logs and traces service that accepts only gzip and keeps what it got, with the
+/// request metadata.
+#[derive(Clone, Default)]
+struct Recorder {
+    got: Arc<std::sync::Mutex<Vec<(tonic::metadata::MetadataMap, lumina_sdk::Batch)>>>,
+}
+
+#[tonic::async_trait]
+impl lumina_sdk::proto::collector::logs::v1::logs_service_server::LogsService for Recorder {
+    async fn export(
+        &self,
+        r: tonic::Request<lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest>,
+    ) -> Result<
+        tonic::Response<lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse>,
+        tonic::Status,
+    > {
+        let (meta, _, req) = r.into_parts();
+        self.got
+            .lock()
+            .unwrap()
+            .push((meta, lumina_sdk::Batch::logs(req)));
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl lumina_sdk::proto::collector::trace::v1::trace_service_server::TraceService for Recorder {
+    async fn export(
+        &self,
+        r: tonic::Request<lumina_sdk::proto::collector::trace::v1::ExportTraceServiceRequest>,
+    ) -> Result<
+        tonic::Response<lumina_sdk::proto::collector::trace::v1::ExportTraceServiceResponse>,
+        tonic::Status,
+    > {
+        let (meta, _, req) = r.into_parts();
+        self.got
+            .lock()
+            .unwrap()
+            .push((meta, lumina_sdk::Batch::traces(req)));
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tokio::test]
+async fn on_the_wire_requests_are_gzip_compressed_and_carry_the_headers() {
+    use lumina_sdk::proto::collector::logs::v1::logs_service_server::LogsServiceServer;
+    use lumina_sdk::proto::collector::trace::v1::trace_service_server::TraceServiceServer;
+    use tonic::codec::CompressionEncoding;
+    let rec = Recorder::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The server takes gzip only: a request compressed otherwise, or not at all, fails.
+    let router = tonic::transport::Server::builder()
+        .add_service(
+            LogsServiceServer::new(rec.clone()).accept_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            TraceServiceServer::new(rec.clone()).accept_compressed(CompressionEncoding::Gzip),
+        );
+    tokio::spawn(router.serve_with_incoming(tokio_stream_of(listener)));
+    let e = exporter(
+        &*exporter_factory::<OtlpExporterConfig>(),
+        &format!("endpoint: 127.0.0.1:{port}\ntls: {{insecure: true}}\ncompression: gzip\nheaders: {{x-tenant: acme}}\n"),
+    )
+    .await;
+    let sent = [testkit::logs(1, 3), testkit::traces(2, 2)];
+    for b in &sent {
+        e.export(b).await.unwrap();
+    }
+    let got = rec.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    for ((meta, batch), want) in got.iter().zip(&sent) {
+        assert_eq!(batch, want);
+        assert_eq!(meta.get("grpc-encoding").unwrap(), "gzip");
+        assert_eq!(meta.get("x-tenant").unwrap(), "acme");
+    }
+}
+
+/// The accepted connections of `listener`, as tonic serves them.
+fn tokio_stream_of(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |l| async move {
+        let conn = l.accept().await.map(|(s, _)| s);
+        Some((conn, l))
+    })
+}

@@ -68,3 +68,56 @@ fn exporter_configs_are_checked() {
         .to_string();
     assert!(e.contains("must be an http:// or https:// URL"), "{e}");
 }
+
+/// What a raw HTTP server saw of each request: path, headers, body.
+type Seen = Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, bytes::Bytes)>>>;
+
+#[tokio::test]
+async fn on_the_wire_the_body_is_compressed_as_configured_and_carries_the_headers() {
+    let seen: Seen = Arc::default();
+    let store = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: bytes::Bytes| {
+            let store = store.clone();
+            async move {
+                store
+                    .lock()
+                    .unwrap()
+                    .push((uri.path().to_owned(), headers, body));
+                ""
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let factory = exporter_factory::<OtlpHttpExporterConfig>();
+    let sent = [testkit::logs(1, 3), testkit::traces(2, 2)];
+    for compression in ["gzip", "zstd"] {
+        let e = exporter(
+            &*factory,
+            &format!("endpoint: http://127.0.0.1:{port}\ncompression: {compression}\nheaders: {{x-tenant: acme}}\n"),
+        )
+        .await;
+        for b in &sent {
+            e.export(b).await.unwrap();
+        }
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4);
+    for (i, (path, headers, body)) in seen.into_iter().enumerate() {
+        let (compression, batch) = (["gzip", "zstd"][i / 2], &sent[i % 2]);
+        let want_path = ["/v1/logs", "/v1/traces"][i % 2];
+        assert_eq!(path, want_path);
+        assert_eq!(headers["content-encoding"], compression, "{path}");
+        assert_eq!(headers["content-type"], "application/x-protobuf");
+        assert_eq!(headers["x-tenant"], "acme");
+        let codec = lumina_net::compression::Compression::from_header(compression).unwrap();
+        let plain = codec.decompress(body, 16 << 20).unwrap();
+        assert_eq!(
+            &lumina_sdk::Batch::decode_protobuf(batch.signal(), &plain).unwrap(),
+            batch,
+            "{compression} {path}"
+        );
+    }
+}

@@ -22,10 +22,12 @@
 //! cut to 256.
 //!
 //! Requests are packed within the limits (records per request; bytes per record and per
-//! request, partition keys counted). Only the records a reply marks as failed
-//! (`ProvisionedThroughputExceededException`, `InternalFailure`) are retried, by the host's
-//! `retry_on_failure`; a record too large for `max_record_bytes` is refused for good and
-//! dead-lettered. Throttling of the whole request backs off and retries.
+//! request, partition keys counted). Only the records a reply marks as failed (whatever their
+//! error code: `ProvisionedThroughputExceededException`, `InternalFailure`, the KMS codes) are
+//! retried, by the host's `retry_on_failure`; a record too large for `max_record_bytes` is
+//! refused for good and dead-lettered. A request-level error retries the whole request, except
+//! an invalid request (`InvalidArgumentException`, `ValidationException`,
+//! `SerializationException`), whose records are refused.
 
 mod config;
 #[cfg(test)]

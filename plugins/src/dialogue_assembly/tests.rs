@@ -8,6 +8,7 @@ use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, EventType}
 use lumina_sdk::{Batch, Payload};
 use serde_json::json;
 
+use super::fold::DialogueState;
 use super::*;
 use lumina_sdk::testkit::{voice_event as event, voice_events as batch};
 

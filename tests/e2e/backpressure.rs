@@ -1,5 +1,10 @@
 //! A dead exporter: clients get retryable errors, memory stays bounded, the metrics show what
 //! was refused, and a second exporter in the same pipeline keeps delivering.
+//!
+//! The sender is a plain tonic client, not the `opentelemetry-otlp` exporter (which
+//! `tests/e2e/clients.rs` uses): these assertions need each request's own reply (its status,
+//! `RetryInfo`, which records were acknowledged), and the official exporter reports only an
+//! opaque error per batch, behind its batch processor.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

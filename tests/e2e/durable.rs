@@ -1,5 +1,10 @@
 //! Durable sending queues: what a receiver acknowledged is on disk, survives `kill -9`, and is
 //! delivered after the restart, each record once.
+//!
+//! The sender is a plain tonic client, not the `opentelemetry-otlp` exporter (which
+//! `tests/e2e/clients.rs` uses): these assertions need each request's own reply (its status,
+//! `RetryInfo`, which records were acknowledged), and the official exporter reports only an
+//! opaque error per batch, behind its batch processor.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

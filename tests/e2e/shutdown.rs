@@ -1,4 +1,9 @@
 //! SIGTERM with data in flight: everything the receiver acknowledged reaches the file.
+//!
+//! The sender is a plain tonic client, not the `opentelemetry-otlp` exporter (which
+//! `tests/e2e/clients.rs` uses): these assertions need each request's own reply (its status,
+//! `RetryInfo`, which records were acknowledged), and the official exporter reports only an
+//! opaque error per batch, behind its batch processor.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -80,41 +80,35 @@ struct Recorder {
     got: Arc<std::sync::Mutex<Vec<(tonic::metadata::MetadataMap, lumina_sdk::Batch)>>>,
 }
 
-#[tonic::async_trait]
-impl lumina_sdk::proto::collector::logs::v1::logs_service_server::LogsService for Recorder {
-    async fn export(
-        &self,
-        r: tonic::Request<lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest>,
-    ) -> Result<
-        tonic::Response<lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse>,
-        tonic::Status,
-    > {
-        let (meta, _, req) = r.into_parts();
-        self.got
-            .lock()
-            .unwrap()
-            .push((meta, lumina_sdk::Batch::logs(req)));
-        Ok(tonic::Response::new(Default::default()))
-    }
+/// Implements an OTLP export service for `Recorder`: it keeps each request as a batch.
+macro_rules! recorder_service {
+    ($service:path, $request:ty, $response:ty, $batch:path) => {
+        #[tonic::async_trait]
+        impl $service for Recorder {
+            async fn export(
+                &self,
+                r: tonic::Request<$request>,
+            ) -> Result<tonic::Response<$response>, tonic::Status> {
+                let (meta, _, req) = r.into_parts();
+                self.got.lock().unwrap().push((meta, $batch(req)));
+                Ok(tonic::Response::new(Default::default()))
+            }
+        }
+    };
 }
 
-#[tonic::async_trait]
-impl lumina_sdk::proto::collector::trace::v1::trace_service_server::TraceService for Recorder {
-    async fn export(
-        &self,
-        r: tonic::Request<lumina_sdk::proto::collector::trace::v1::ExportTraceServiceRequest>,
-    ) -> Result<
-        tonic::Response<lumina_sdk::proto::collector::trace::v1::ExportTraceServiceResponse>,
-        tonic::Status,
-    > {
-        let (meta, _, req) = r.into_parts();
-        self.got
-            .lock()
-            .unwrap()
-            .push((meta, lumina_sdk::Batch::traces(req)));
-        Ok(tonic::Response::new(Default::default()))
-    }
-}
+recorder_service!(
+    lumina_sdk::proto::collector::logs::v1::logs_service_server::LogsService,
+    lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest,
+    lumina_sdk::proto::collector::logs::v1::ExportLogsServiceResponse,
+    lumina_sdk::Batch::logs
+);
+recorder_service!(
+    lumina_sdk::proto::collector::trace::v1::trace_service_server::TraceService,
+    lumina_sdk::proto::collector::trace::v1::ExportTraceServiceRequest,
+    lumina_sdk::proto::collector::trace::v1::ExportTraceServiceResponse,
+    lumina_sdk::Batch::traces
+);
 
 #[tokio::test]
 async fn on_the_wire_requests_are_gzip_compressed_and_carry_the_headers() {

@@ -19,6 +19,24 @@ fn record(org: Option<&str>, region: Option<i64>, seq: usize) -> LogRecord {
     }
 }
 
+/// A router built from `yaml` (checked against `pipelines` first) feeding `pipelines`.
+fn router(yaml: &str, pipelines: Vec<(String, DynConsumer)>) -> Arc<RegionRouter> {
+    let names: Vec<String> = pipelines.iter().map(|(n, _)| n.clone()).collect();
+    let config = parse_yaml(yaml, "t.yaml").unwrap();
+    lumina_sdk::component::connector::<RegionRouterConfig>()
+        .validate(&config, &names)
+        .unwrap();
+    let outputs = ConnectorOutputs {
+        all: pipelines[0].1.clone(),
+        pipelines,
+    };
+    let ctx = CreateContext::new(
+        "region_router".parse().unwrap(),
+        lumina_sdk::component::ComponentKind::Connector,
+    );
+    build(&parse(&config).unwrap(), &ctx, &outputs).unwrap()
+}
+
 struct Rig {
     router: Arc<RegionRouter>,
     eu: Arc<CollectingConsumer>,
@@ -40,20 +58,7 @@ async fn rig(yaml: &str) -> Rig {
         ("logs/unrouted".into(), dlq.clone()),
         ("logs/metrics".into(), metrics.clone()),
     ];
-    let names: Vec<String> = pipelines.iter().map(|(n, _)| n.clone()).collect();
-    let config = parse_yaml(yaml, "t.yaml").unwrap();
-    lumina_sdk::component::connector::<RegionRouterConfig>()
-        .validate(&config, &names)
-        .unwrap();
-    let outputs = ConnectorOutputs {
-        all: eu.clone(),
-        pipelines,
-    };
-    let ctx = CreateContext::new(
-        "region_router".parse().unwrap(),
-        lumina_sdk::component::ComponentKind::Connector,
-    );
-    let router = build(&parse(&config).unwrap(), &ctx, &outputs).unwrap();
+    let router = router(yaml, pipelines);
     Rig {
         router,
         eu,
@@ -250,20 +255,10 @@ async fn what_the_region_pipelines_refuse_is_answered_to_the_sender() {
         ("logs/eu".into(), eu.clone()),
         ("logs/us".into(), us.clone()),
     ];
-    let config = parse_yaml(
+    let router = router(
         "tenants: { org-uk: UK, org-us: US }\nroutes: { UK: [logs/eu], US: [logs/us] }\ndefault_region: UK\n",
-        "t.yaml",
-    )
-    .unwrap();
-    let outputs = ConnectorOutputs {
-        all: eu.clone(),
         pipelines,
-    };
-    let ctx = CreateContext::new(
-        "region_router".parse().unwrap(),
-        lumina_sdk::component::ComponentKind::Connector,
     );
-    let router = build(&parse(&config).unwrap(), &ctx, &outputs).unwrap();
     let records = (0..6)
         .map(|i| record(Some(if i % 2 == 0 { "org-uk" } else { "org-us" }), None, i))
         .collect();

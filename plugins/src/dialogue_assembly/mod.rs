@@ -73,18 +73,12 @@ impl Shared {
         let mut changed: HashSet<String> = HashSet::new();
         let m = &self.metrics;
         for e in &events {
-            if !store.dialogues.contains_key(&e.dialogue_id) {
-                let (state, revived) = store.new_state(&e.dialogue_id, now);
-                if revived {
-                    m.after_eviction.increment(1);
-                } else {
-                    m.opened.increment(1);
-                }
-                store.dialogues.insert(e.dialogue_id.clone(), state);
+            let (state, created) = store.state_for(&e.dialogue_id, now);
+            match created {
+                Some(true) => m.after_eviction.increment(1),
+                Some(false) => m.opened.increment(1),
+                None => {}
             }
-            let Some(state) = store.dialogues.get_mut(&e.dialogue_id) else {
-                continue;
-            };
             let (was_finished, was_ended) = (state.is_finished(), state.has_ended());
             if state.apply(e, now) {
                 m.applied.increment(1);

@@ -203,15 +203,36 @@ impl Store {
     }
 
     /// A new state for a dialogue first seen (again) at `now`: one that was evicted goes on
-    /// from its last revision, so every update it emits is newer than the ones before.
+    /// from its last revision, so every update it emits is newer than the ones before. Also
+    /// says whether it had been evicted. (Tests look at it; the processor goes through
+    /// [`Self::state_for`].)
+    #[cfg(test)]
     pub(super) fn new_state(&self, id: &str, now: i64) -> (DialogueState, bool) {
-        let mut state = DialogueState::new(id, now);
-        match self.evicted.get(id) {
-            Some((revision, _)) => {
-                state.revision = *revision;
-                (state, true)
-            }
-            None => (state, false),
+        new_state(&self.evicted, id, now)
+    }
+
+    /// The state of dialogue `id`, created if there is none (an evicted one going on from its
+    /// last revision); with
+    /// `Some(evicted before)` when it was created. One lookup on the hot path.
+    pub(super) fn state_for(&mut self, id: &str, now: i64) -> (&mut DialogueState, Option<bool>) {
+        let mut created = None;
+        let evicted = &self.evicted;
+        let state = self.dialogues.entry(id.to_owned()).or_insert_with(|| {
+            let (state, revived) = new_state(evicted, id, now);
+            created = Some(revived);
+            state
+        });
+        (state, created)
+    }
+}
+
+fn new_state(evicted: &HashMap<String, (u64, i64)>, id: &str, now: i64) -> (DialogueState, bool) {
+    let mut state = DialogueState::new(id, now);
+    match evicted.get(id) {
+        Some((revision, _)) => {
+            state.revision = *revision;
+            (state, true)
         }
+        None => (state, false),
     }
 }

@@ -50,7 +50,7 @@ use lumina_sdk::component::{DuplicateType, Registry, connector, exporter, proces
 /// Registers every built-in component.
 pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_receiver(receiver::<otlp::OtlpReceiverConfig>())?;
-    registry.add_receiver(receiver::<nop::NopReceiverConfig>())?;
+    registry.add_receiver(receiver::<nop::NopConfig>())?;
     registry.add_receiver(receiver::<voice_receiver::GpReceiverConfig>())?;
     registry.add_receiver(receiver::<voice_receiver::RtReceiverConfig>())?;
     registry.add_processor(processor::<batch::BatchConfig>())?;
@@ -60,7 +60,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(exporter::<otlphttp::OtlpHttpExporterConfig>())?;
     registry.add_exporter(exporter::<debug::DebugConfig>())?;
     registry.add_exporter(exporter::<file::FileExporterConfig>())?;
-    registry.add_exporter(exporter::<nop::NopExporterConfig>())?;
+    registry.add_exporter(exporter::<nop::NopConfig>())?;
     registry.add_exporter(exporter::<kinesis::KinesisConfig>())?;
     registry.add_exporter(exporter::<opensearch::OpenSearchConfig>())?;
     registry.add_exporter(exporter::<appsync::AppSyncConfig>())?;

@@ -1,4 +1,4 @@
-//! Settings: `nop` (and `forward`) take none.
+//! Settings: `nop` (the receiver and the exporter, and `forward`) take none.
 
 use lumina_sdk::config::Validate;
 use serde::Deserialize;
@@ -9,17 +9,3 @@ use serde::Deserialize;
 pub struct NopConfig {}
 
 impl Validate for NopConfig {}
-
-/// The `nop` receiver's settings (none).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct NopReceiverConfig(pub NopConfig);
-
-impl Validate for NopReceiverConfig {}
-
-/// The `nop` exporter's settings (none).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct NopExporterConfig(pub NopConfig);
-
-impl Validate for NopExporterConfig {}

@@ -13,10 +13,10 @@ use lumina_sdk::component::{
 };
 use lumina_sdk::{Batch, Signal};
 
-pub use config::{NopConfig, NopExporterConfig, NopReceiverConfig};
+pub use config::NopConfig;
 
 #[async_trait]
-impl ReceiverConfig for NopReceiverConfig {
+impl ReceiverConfig for NopConfig {
     fn info() -> ComponentInfo {
         ComponentInfo::new(
             "nop",
@@ -46,7 +46,7 @@ impl Receiver for NopReceiver {
 }
 
 #[async_trait]
-impl ExporterConfig for NopExporterConfig {
+impl ExporterConfig for NopConfig {
     fn info() -> ComponentInfo {
         ComponentInfo::new(
             "nop",

@@ -4,11 +4,11 @@ use lumina_sdk::component::{
 use lumina_sdk::config::{ConfigValue, parse_yaml};
 use lumina_sdk::testkit;
 
-use super::{NopExporterConfig, NopReceiverConfig};
+use super::NopConfig;
 
 #[tokio::test]
 async fn the_receiver_starts_and_stops_and_the_exporter_takes_everything() {
-    let mut r = receiver::<NopReceiverConfig>()
+    let mut r = receiver::<NopConfig>()
         .create(
             &ConfigValue::null(),
             CreateContext::new(ComponentId::new("nop"), ComponentKind::Receiver),
@@ -17,7 +17,7 @@ async fn the_receiver_starts_and_stops_and_the_exporter_takes_everything() {
         .unwrap();
     r.start(ReceiverOutputs::default()).await.unwrap();
     r.shutdown().await.unwrap();
-    let e = exporter::<NopExporterConfig>()
+    let e = exporter::<NopConfig>()
         .create(
             &ConfigValue::null(),
             CreateContext::new(ComponentId::new("nop"), ComponentKind::Exporter),
@@ -37,8 +37,8 @@ async fn the_receiver_starts_and_stops_and_the_exporter_takes_everything() {
 fn any_setting_is_an_error() {
     let cfg = parse_yaml("verbose: true\n", "n.yaml").unwrap();
     for e in [
-        receiver::<NopReceiverConfig>().validate(&cfg),
-        exporter::<NopExporterConfig>().validate(&cfg),
+        receiver::<NopConfig>().validate(&cfg),
+        exporter::<NopConfig>().validate(&cfg),
     ] {
         let e = e.unwrap_err().to_string();
         assert!(e.contains("verbose: unknown key `verbose`"), "{e}");

@@ -98,7 +98,8 @@ mod tests {
 
     #[test]
     fn a_write_to_a_claimed_file_goes_to_a_new_file_at_the_path() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("letters.jsonl");
         super::append_claimable(&path, b"one\n").unwrap();
         // A writer opened the file before the claim...
@@ -119,16 +120,5 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "lumina-util-{}-{}",
-            std::process::id(),
-            super::now_unix_nanos()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }

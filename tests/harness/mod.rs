@@ -220,19 +220,7 @@ impl Collector {
     /// again with the same config, directory and ports, and waits until it is healthy.
     pub(crate) async fn stop_and_restart(&mut self) {
         self.signal("TERM");
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lumina did not exit within 60 s:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let status = self.exited().await;
         assert!(
             status.success(),
             "lumina exited with {status}:\n{}",
@@ -329,16 +317,22 @@ impl Collector {
 
     /// Waits (up to 60 s) for the process to exit by itself or by a signal sent earlier.
     pub(crate) async fn wait_exit(mut self) -> Stopped {
+        let status = self.exited().await;
+        let log = self.log();
+        Stopped {
+            status,
+            log,
+            dir: self.dir.take().unwrap(),
+        }
+    }
+
+    /// Waits (up to 60 s) for the process to exit; kills it and panics after that.
+    async fn exited(&mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let log = self.log();
-                return Stopped {
-                    status,
-                    log,
-                    dir: self.dir.take().unwrap(),
-                };
+                return status;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();

@@ -196,6 +196,23 @@ mod tests {
     }
 
     #[test]
+    fn refusals_and_failures_name_the_component() {
+        use crate::plugin::PluginError;
+        let refused =
+            ConsumeError::from_plugin("wasm/redact", PluginError::Permanent("bad".into()));
+        assert_eq!(refused.to_string(), "wasm/redact: bad");
+        assert!(!refused.is_retryable());
+        let failed =
+            ConsumeError::from_plugin("wasm/redact", PluginError::Retryable("trap".into()));
+        assert_eq!(failed.to_string(), "wasm/redact: trap");
+        assert!(failed.is_retryable());
+        assert_eq!(
+            ConsumeError::rejected("dialogue_assembly", "takes logs only").to_string(),
+            "dialogue_assembly: takes logs only"
+        );
+    }
+
+    #[test]
     fn retryable_errors_win() {
         let rejected = ConsumeError::rejected("a", "x");
         let full = ConsumeError::Backpressure {

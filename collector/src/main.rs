@@ -208,7 +208,7 @@ fn main() -> ExitCode {
             Ok((_, plan)) => match replay(&cli, &plan, &host, files) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
+                    tracing::error!("{}", lumina_sdk::util::error_chain(e.as_ref()));
                     ExitCode::FAILURE
                 }
             },
@@ -218,7 +218,7 @@ fn main() -> ExitCode {
             Ok((_, plan)) => match run(&cli, &plan, &host) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
+                    tracing::error!("{}", lumina_sdk::util::error_chain(e.as_ref()));
                     ExitCode::FAILURE
                 }
             },

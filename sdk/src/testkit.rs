@@ -26,7 +26,24 @@ use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::{Batch, Payload};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (for tests that start servers).
+///
+/// Ports come from below the kernel's ephemeral range (so an outgoing connection cannot take
+/// one between this call and the server's bind), start at an offset derived from the process id
+/// (so test processes running side by side rarely probe the same ones) and are never handed out
+/// twice by one process (a port asking the kernel for "any" could be given again once released).
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000; // up to 32_000, below the usual ephemeral range (32768-60999)
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = (std::process::id().wrapping_mul(7_919)) % SPAN;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -88,6 +88,22 @@ pub fn claim(
     Ok(Some(f))
 }
 
+/// An error and its causes in one line, each cause once: a cause whose text the message already
+/// contains (an error that both displays and chains its source) is not repeated.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -119,6 +135,35 @@ mod tests {
             super::claim(&dir.join("none"), &dir.join("none.replay"))
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot listen on {endpoint}: {source}")]
+        struct Bind {
+            endpoint: String,
+            source: std::io::Error,
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("receiver `rt`: {0}")]
+        struct Component(#[source] Bind);
+        let e = Component(Bind {
+            endpoint: "127.0.0.1:4317".into(),
+            source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use"),
+        });
+        assert_eq!(
+            super::error_chain(&e),
+            "receiver `rt`: cannot listen on 127.0.0.1:4317: Address already in use"
+        );
+        let io = std::io::Error::other("disk full");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot write the queue")]
+        struct Write(#[source] std::io::Error);
+        assert_eq!(
+            super::error_chain(&Write(io)),
+            "cannot write the queue: disk full"
         );
     }
 }

@@ -241,27 +241,12 @@ fn classify(e: reqwest::Error) -> HttpFailure {
     if e.is_timeout() {
         HttpFailure::Timeout
     } else if e.is_redirect() {
-        HttpFailure::Denied(error_chain(&e))
+        HttpFailure::Denied(lumina_sdk::util::error_chain(&e))
     } else if e.is_builder() || e.is_request() && !e.is_connect() {
-        HttpFailure::Invalid(error_chain(&e))
+        HttpFailure::Invalid(lumina_sdk::util::error_chain(&e))
     } else {
-        HttpFailure::Unreachable(error_chain(&e))
+        HttpFailure::Unreachable(lumina_sdk::util::error_chain(&e))
     }
-}
-
-/// The error and its causes, once each.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 #[cfg(test)]

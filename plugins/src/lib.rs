@@ -9,6 +9,7 @@
 //! | receiver | `otlp` | `otlp/` | OTLP over gRPC and HTTP (protobuf, JSON) |
 //! | receiver | `gp`, `rt` | `voice_receiver/` | voice events: OTLP logs and native JSON, validated |
 //! | receiver | `nop` | `nop/` | nothing (tests, benchmarks) |
+//! | receiver | `kinesis` | `kinesis/receiver/` | a Kinesis data stream, shards shared through DynamoDB leases |
 //! | processor | `batch` | `batch/` | merges batches by size or time, splits oversized ones |
 //! | processor | `memory_limiter` | `memory_limiter/` | refuses data retryably while the process is over its memory budget |
 //! | processor | `dialogue_assembly` | `dialogue_assembly/` | voice events → Dialogue records, durable state |
@@ -53,6 +54,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_receiver(receiver::<nop::NopConfig>())?;
     registry.add_receiver(receiver::<voice_receiver::GpReceiverConfig>())?;
     registry.add_receiver(receiver::<voice_receiver::RtReceiverConfig>())?;
+    registry.add_receiver(receiver::<kinesis::receiver::KinesisReceiverConfig>())?;
     registry.add_processor(processor::<batch::BatchConfig>())?;
     registry.add_processor(processor::<memory_limiter::MemoryLimiterConfig>())?;
     registry.add_processor(processor::<dialogue_assembly::AssemblyConfig>())?;

@@ -30,6 +30,7 @@
 //! `SerializationException`), whose records are refused.
 
 mod config;
+pub mod receiver;
 #[cfg(test)]
 mod tests;
 

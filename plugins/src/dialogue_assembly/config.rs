@@ -43,14 +43,30 @@ pub struct StorageConfig {
     /// A directory; one store file per pipeline is created in it. Default
     /// `lumina-data/dialogue_assembly` (relative to the working directory).
     pub directory: PathBuf,
+    /// The DynamoDB dialogue table instead of the local store: for collectors that share a
+    /// stream's shards, so a dialogue's state follows its shard.
+    pub dynamodb: Option<DynamoStorage>,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             directory: PathBuf::from("lumina-data/dialogue_assembly"),
+            dynamodb: None,
         }
     }
+}
+
+/// The DynamoDB dialogue table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamoStorage {
+    /// The table (created with its indexes if absent, on demand).
+    pub table: String,
+    /// The AWS region. Default: from the environment / profile.
+    pub region: Option<String>,
+    /// An endpoint URL instead of the region's.
+    pub endpoint: Option<String>,
 }
 
 impl Default for AssemblyConfig {
@@ -89,6 +105,22 @@ impl Validate for AssemblyConfig {
                 ConfigPath::parse("check_interval"),
                 "must be more than 0",
             ));
+        }
+        if let Some(d) = &self.storage.dynamodb {
+            if d.table.is_empty() {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("storage.dynamodb.table"),
+                    "must name the dialogue table",
+                ));
+            }
+            if let Some(e) = &d.endpoint
+                && !(e.starts_with("http://") || e.starts_with("https://"))
+            {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("storage.dynamodb.endpoint"),
+                    format!("`{e}` must be an http:// or https:// URL"),
+                ));
+            }
         }
         if self.storage.directory.as_os_str().is_empty() {
             errors.push(ConfigError::new(

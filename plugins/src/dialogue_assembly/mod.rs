@@ -18,7 +18,9 @@
 //! this workload does not have.
 
 mod config;
+pub mod dynamo;
 pub mod fold;
+mod remote;
 mod store;
 mod telemetry;
 #[cfg(test)]
@@ -47,14 +49,13 @@ pub(crate) use self::store::Store;
 use self::telemetry::AssemblyMetrics;
 pub use self::telemetry::{COMMIT_SECONDS, DIALOGUES_TOTAL, EVENTS, LATE_EVENTS, OPEN_DIALOGUES};
 
-pub use config::{AssemblyConfig, StorageConfig};
+pub use config::{AssemblyConfig, DynamoStorage, StorageConfig};
 
 struct Shared {
     store: Mutex<Store>,
     next: DynConsumer,
     cfg: AssemblyConfig,
     id: String,
-    invalid_log: RateLimit,
     metrics: AssemblyMetrics,
 }
 
@@ -129,27 +130,7 @@ impl Shared {
             .iter()
             .map(|(d, _)| (d.dialogue_id.clone(), d.revision))
             .collect();
-        let mut records: Vec<LogRecord> = Vec::with_capacity(dialogues.len() * 2);
-        for (d, ended) in &dialogues {
-            records.push(d.to_log_record(DialogueRecordKind::Update));
-            if *ended {
-                records.push(d.to_log_record(DialogueRecordKind::End));
-            }
-        }
-        let batch = Batch::logs(ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope {
-                        name: "lumina.dialogue_assembly".into(),
-                        ..Default::default()
-                    }),
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        });
-        let accepted = self.next.consume(batch).await?;
+        let accepted = self.next.consume(dialogue_batch(&dialogues)).await?;
         let me = self.clone();
         let cleared = tokio::task::spawn_blocking(move || me.lock().emitted(&done)).await;
         if let Ok(Err(e)) | Err(e) = cleared.map_err(|e| e.to_string()) {
@@ -232,6 +213,30 @@ impl Shared {
     }
 }
 
+/// Dialogue records for `dialogues`: an update each, and an end for those that ended.
+pub(super) fn dialogue_batch(dialogues: &[(Dialogue, bool)]) -> Batch {
+    let mut records: Vec<LogRecord> = Vec::with_capacity(dialogues.len() * 2);
+    for (d, ended) in dialogues {
+        records.push(d.to_log_record(DialogueRecordKind::Update));
+        if *ended {
+            records.push(d.to_log_record(DialogueRecordKind::End));
+        }
+    }
+    Batch::logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "lumina.dialogue_assembly".into(),
+                    ..Default::default()
+                }),
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
 async fn ticker(shared: Arc<Shared>, stop: CancellationToken) {
     let mut interval = tokio::time::interval(
         shared
@@ -252,9 +257,31 @@ async fn ticker(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
+async fn remote_ticker(remote: Arc<remote::Remote>, every: StdDuration, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(every.max(StdDuration::from_millis(10)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        remote.tick().await;
+    }
+}
+
+/// Where the state is.
+enum Backend {
+    /// The embedded store of this collector.
+    Local(Arc<Shared>),
+    /// The DynamoDB dialogue table.
+    Remote(Arc<remote::Remote>),
+}
+
 /// A running `dialogue_assembly`.
 struct Assembly {
-    shared: Arc<Shared>,
+    backend: Backend,
+    id: String,
+    invalid_log: RateLimit,
     stop: CancellationToken,
     ticker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -263,10 +290,7 @@ struct Assembly {
 impl Consumer for Assembly {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let Payload::Logs(req) = batch.into_payload() else {
-            return Err(ConsumeError::rejected(
-                self.shared.id.as_str(),
-                "takes logs only",
-            ));
+            return Err(ConsumeError::rejected(self.id.as_str(), "takes logs only"));
         };
         let mut events = Vec::new();
         let mut invalid: Vec<String> = Vec::new();
@@ -284,26 +308,33 @@ impl Consumer for Assembly {
             }
         }
         if !invalid.is_empty()
-            && let Some(suppressed) = self.shared.invalid_log.check()
+            && let Some(suppressed) = self.invalid_log.check()
         {
-            tracing::warn!(component = %self.shared.id, rejected = invalid.len(), suppressed_since_last_log = suppressed, "Records that are not voice events were rejected; the first: {}.", invalid[0]);
+            tracing::warn!(component = %self.id, rejected = invalid.len(), suppressed_since_last_log = suppressed, "Records that are not voice events were rejected; the first: {}.", invalid[0]);
         }
-        let shared = self.shared.clone();
-        let out = tokio::task::spawn_blocking(move || shared.apply(events))
-            .await
-            .map_err(|e| ConsumeError::Failed {
-                component: self.shared.id.as_str().into(),
-                message: format!("the assembly task failed: {e}"),
-                retryable: true,
-            })?
-            .map_err(|e| ConsumeError::Failed {
-                component: self.shared.id.as_str().into(),
-                message: format!("the dialogue store failed: {e}"),
-                retryable: true,
-            })?;
         // Downstream's own partial rejections concern dialogue records, not the events
         // given here: those are applied and stored, so only the invalid ones are refused.
-        self.shared.emit(out).await?;
+        match &self.backend {
+            Backend::Local(shared) => {
+                let s = shared.clone();
+                let out = tokio::task::spawn_blocking(move || s.apply(events))
+                    .await
+                    .map_err(|e| ConsumeError::Failed {
+                        component: self.id.as_str().into(),
+                        message: format!("the assembly task failed: {e}"),
+                        retryable: true,
+                    })?
+                    .map_err(|e| ConsumeError::Failed {
+                        component: self.id.as_str().into(),
+                        message: format!("the dialogue store failed: {e}"),
+                        retryable: true,
+                    })?;
+                shared.emit(out).await?;
+            }
+            Backend::Remote(remote) => {
+                remote.consume(events).await?;
+            }
+        }
         if invalid.is_empty() {
             return Ok(Accepted::all());
         }
@@ -349,6 +380,33 @@ impl ProcessorConfig for AssemblyConfig {
         next: DynConsumer,
     ) -> Result<Arc<dyn Processor>, ComponentError> {
         let cfg = self;
+        let metrics = AssemblyMetrics::new(&ctx.telemetry);
+        let id = ctx.id.to_string();
+        let stop = CancellationToken::new();
+        if let Some(d) = &cfg.storage.dynamodb {
+            let aws = crate::aws::AwsSettings {
+                region: d.region.clone(),
+                endpoint: d.endpoint.clone(),
+            };
+            let table = dynamo::DialogueTable::new(
+                aws_sdk_dynamodb::Client::new(&aws.load().await),
+                d.table.clone(),
+            );
+            table
+                .ensure()
+                .await
+                .map_err(|e| ComponentError::Other(format!("dialogue table `{}`: {e}", d.table)))?;
+            let every = cfg.check_interval.get();
+            let remote = Arc::new(remote::Remote::new(table, next, cfg, id.clone(), metrics));
+            let ticker = tokio::spawn(remote_ticker(remote.clone(), every, stop.clone()));
+            return Ok(Arc::new(Assembly {
+                backend: Backend::Remote(remote),
+                id,
+                invalid_log: RateLimit::per_10s(),
+                stop,
+                ticker: Mutex::new(Some(ticker)),
+            }));
+        }
         let name = format!(
             "{}-{}.redb",
             store_stem(&ctx.id.to_string()),
@@ -358,20 +416,19 @@ impl ProcessorConfig for AssemblyConfig {
         let store = tokio::task::spawn_blocking(move || Store::open(dir.join(name)))
             .await
             .map_err(|e| ComponentError::Other(format!("opening the dialogue store: {e}")))??;
-        let metrics = AssemblyMetrics::new(&ctx.telemetry);
         metrics.open.set(store.open_count() as f64);
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             next,
             cfg: cfg.clone(),
-            id: ctx.id.to_string(),
-            invalid_log: RateLimit::per_10s(),
+            id: id.clone(),
             metrics,
         });
-        let stop = CancellationToken::new();
         let ticker = tokio::spawn(ticker(shared.clone(), stop.clone()));
         Ok(Arc::new(Assembly {
-            shared,
+            backend: Backend::Local(shared),
+            id,
+            invalid_log: RateLimit::per_10s(),
             stop,
             ticker: Mutex::new(Some(ticker)),
         }))

@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod durable;
 mod golden;
+mod leases;
 mod graph;
 mod loadgen;
 mod plugins;

@@ -250,6 +250,64 @@ impl Kinesis {
     }
 }
 
+/// dynalite (a DynamoDB stand-in), in memory.
+pub(crate) struct DynamoDb {
+    /// The process.
+    pub(crate) service: NodeService,
+    /// A client for it.
+    pub(crate) client: aws_sdk_dynamodb::Client,
+}
+
+impl DynamoDb {
+    /// Starts dynalite.
+    pub(crate) fn start() -> DynamoDb {
+        let service = NodeService::start("dynalite.js", &[]);
+        let creds = aws_sdk_dynamodb::config::Credentials::new(
+            AWS_ENV[0].1,
+            AWS_ENV[1].1,
+            None,
+            None,
+            "lumina-tests",
+        );
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .endpoint_url(service.url())
+            .credentials_provider(creds)
+            .http_client(lumina_plugins::aws::http_client())
+            .build();
+        DynamoDb {
+            service,
+            client: aws_sdk_dynamodb::Client::from_conf(conf),
+        }
+    }
+
+    /// Every item of `table`.
+    pub(crate) async fn scan(
+        &self,
+        table: &str,
+    ) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return out,
+            }
+        }
+    }
+}
+
 /// The Amplify AppSync simulator with `configs/appsync/schema.graphql`.
 pub(crate) struct AppSync {
     /// The process.

@@ -22,7 +22,11 @@ async fn two_workers_racing_for_one_lease_give_it_to_exactly_one() {
     let t = table(&db, "race").await;
     for round in 0..20 {
         let key = format!("shardId-{round:012}");
-        assert!(t.create(&Lease::new(&key, "TRIM_HORIZON", vec![])).await.unwrap());
+        assert!(
+            t.create(&Lease::new(&key, "TRIM_HORIZON", vec![]))
+                .await
+                .unwrap()
+        );
         // Creating it again does nothing.
         assert!(!t.create(&Lease::new(&key, "LATEST", vec![])).await.unwrap());
         let seen = t.get(&key).await.unwrap().unwrap();
@@ -49,7 +53,10 @@ async fn a_zombie_can_neither_renew_nor_checkpoint_and_a_landed_retry_counts_as_
         .unwrap();
     let free = t.get("shardId-000000000000").await.unwrap().unwrap();
     let mine = t.take(&free, "old").await.unwrap();
-    let mine = t.checkpoint(&mine, "old", "49590000000000000000000001").await.unwrap();
+    let mine = t
+        .checkpoint(&mine, "old", "49590000000000000000000001")
+        .await
+        .unwrap();
     // The renewal lands but its reply is lost; the retry (same expected counter) finds the
     // item exactly as it would have written it, and counts it as done.
     let renewed = t.renew(&mine, "old").await.unwrap();
@@ -63,7 +70,8 @@ async fn a_zombie_can_neither_renew_nor_checkpoint_and_a_landed_retry_counts_as_
         Err(LeaseError::Lost(renewed.key.clone()))
     );
     assert_eq!(
-        t.checkpoint(&renewed, "old", "49590000000000000000000099").await,
+        t.checkpoint(&renewed, "old", "49590000000000000000000099")
+            .await,
         Err(LeaseError::Lost(renewed.key.clone()))
     );
     let now = t.get(&renewed.key).await.unwrap().unwrap();
@@ -105,9 +113,21 @@ async fn workers_balance_by_taking_then_stealing_and_the_victim_finds_out_at_its
     assert_eq!(lost.len(), 2);
     assert_eq!(a.held_keys().len(), 2);
     assert!(a.held().iter().all(|h| !h.lost.is_cancelled()));
-    let owners: Vec<Option<String>> = t.list().await.unwrap().into_iter().map(|l| l.owner).collect();
-    assert_eq!(owners.iter().filter(|o| o.as_deref() == Some("a")).count(), 2);
-    assert_eq!(owners.iter().filter(|o| o.as_deref() == Some("b")).count(), 2);
+    let owners: Vec<Option<String>> = t
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.owner)
+        .collect();
+    assert_eq!(
+        owners.iter().filter(|o| o.as_deref() == Some("a")).count(),
+        2
+    );
+    assert_eq!(
+        owners.iter().filter(|o| o.as_deref() == Some("b")).count(),
+        2
+    );
     // `a` stops (releases its leases): `b` takes them at once, without waiting for expiry.
     assert_eq!(a.release_all().await, 2);
     let (round, _) = b.take_round().await.unwrap();
@@ -134,7 +154,10 @@ async fn a_child_shard_waits_for_its_parents_to_end() {
     let failover = Duration::from_secs(5);
     let shards = vec![
         ("shardId-000000000000".to_owned(), vec![]),
-        ("shardId-000000000001".to_owned(), vec!["shardId-000000000000".to_owned()]),
+        (
+            "shardId-000000000001".to_owned(),
+            vec!["shardId-000000000000".to_owned()],
+        ),
     ];
     let a = Coordinator::new(t.clone(), "a", failover, 1);
     a.sync_shards(&shards, "LATEST").await.unwrap();

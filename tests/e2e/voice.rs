@@ -54,7 +54,7 @@ fn now_nanos() -> i64 {
         .as_nanos() as i64
 }
 
-fn sim(calls: usize, seed: u64) -> SimConfig {
+pub(crate) fn sim(calls: usize, seed: u64) -> SimConfig {
     SimConfig {
         calls,
         organizations: 40,
@@ -84,7 +84,15 @@ fn target(c: &Collector, wire: Wire) -> Target {
 }
 
 /// The newest version (highest revision) of every dialogue in the file, as ground-truth JSON.
-fn dialogues(path: &Path) -> HashMap<String, Value> {
+pub(crate) fn dialogues(path: &Path) -> HashMap<String, Value> {
+    newest_dialogues(path)
+        .into_iter()
+        .map(|(k, d)| (k, truth_json(&d)))
+        .collect()
+}
+
+/// The newest version (highest revision) of every dialogue in the file.
+pub(crate) fn newest_dialogues(path: &Path) -> HashMap<String, Dialogue> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut newest: HashMap<String, Dialogue> = HashMap::new();
     // Only whole lines: the file may be mid-write.
@@ -110,9 +118,6 @@ fn dialogues(path: &Path) -> HashMap<String, Value> {
         }
     }
     newest
-        .into_iter()
-        .map(|(k, d)| (k, truth_json(&d)))
-        .collect()
 }
 
 /// Waits until the file holds exactly the plan's dialogues; on timeout, shows the first

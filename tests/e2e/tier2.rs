@@ -1,0 +1,317 @@
+//! Tier 2 across processes: one tier-1 `lumina` writes simulated calls to a 4-shard
+//! kinesalite stream; tier-2 `lumina` processes share the stream through DynamoDB leases
+//! (dynalite) and keep dialogue state in the DynamoDB dialogue table. Collectors are stopped,
+//! killed and added mid-stream; the dialogues, in their output and in the table, must equal
+//! the simulator's ground truth.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lumina_callsim::{Plan, Progress, Target, Wire, generate, truth_json};
+use lumina_plugins::dialogue_assembly::dynamo::from_attribute;
+use lumina_plugins::kinesis::receiver::leases::LeaseTable;
+use lumina_sdk::voice::Dialogue;
+use serde_json::Value;
+
+use crate::harness::services::{DynamoDb, Kinesis};
+use crate::harness::{Collector, wait_for, wait_for_async};
+use crate::voice::{newest_dialogues, sim};
+
+const STREAM: &str = "voice";
+const FAILOVER: Duration = Duration::from_secs(2);
+
+fn tier1(kinesis: &str) -> String {
+    format!(
+        r#"
+receivers:
+  gp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{{port:gp}}" }} }} }}
+  rt: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{{port:rt}}" }} }} }}
+exporters:
+  kinesis:
+    stream_name: {STREAM}
+    region: eu-west-1
+    endpoint: {kinesis}
+    encoding: voice_json
+    # Acknowledged only once Kinesis holds it.
+    sending_queue: {{ enabled: false }}
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms }}
+service:
+  pipelines:
+    logs: {{ receivers: [gp, rt], exporters: [kinesis] }}
+"#
+    )
+}
+
+fn tier2(kinesis: &str, dynamo: &str, worker: &str) -> String {
+    format!(
+        r#"
+receivers:
+  kinesis:
+    stream_name: {STREAM}
+    region: eu-west-1
+    endpoint: {kinesis}
+    encoding: voice_json
+    initial_position: trim_horizon
+    poll_interval: 200ms
+    max_records: 500
+    dead_letter_path: "{{dir}}/dead_letters.jsonl"
+    leases: {{ table: leases, endpoint: {dynamo}, failover_time: {}ms, worker_id: {worker} }}
+processors:
+  dialogue_assembly:
+    storage: {{ dynamodb: {{ table: dialogues, endpoint: {dynamo}, region: eu-west-1 }} }}
+    idle_timeout: 3s
+    check_interval: 200ms
+exporters:
+  file:
+    path: "{{dir}}/dialogues.jsonl"
+    append: true
+    sending_queue: {{ enabled: false }}
+service:
+  pipelines:
+    logs: {{ receivers: [kinesis], processors: [dialogue_assembly], exporters: [file] }}
+"#,
+        FAILOVER.as_millis()
+    )
+}
+
+/// Leases per owner (`None`: free), finished shards left out.
+async fn owners(table: &LeaseTable) -> BTreeMap<Option<String>, usize> {
+    let mut out = BTreeMap::new();
+    for l in table.list().await.unwrap() {
+        if !l.is_finished() {
+            *out.entry(l.owner).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Waits until the live shards' leases are held by exactly `workers`, as evenly as can be.
+async fn wait_balanced(table: &LeaseTable, workers: &[&str], timeout: Duration) -> Duration {
+    let started = Instant::now();
+    wait_for_async(timeout, || async {
+        let o = owners(table).await;
+        let total: usize = o.values().sum();
+        let fair = total.div_ceil(workers.len());
+        let ok = o
+            .keys()
+            .all(|k| k.as_deref().is_some_and(|k| workers.contains(&k)))
+            && o.len() == workers.len()
+            && o.values()
+                .all(|n| *n <= fair && *n >= total / workers.len());
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("leases: {o:?}, want them shared by {workers:?}"))
+        }
+    })
+    .await;
+    started.elapsed()
+}
+
+fn target(c: &Collector) -> Target {
+    Target {
+        wire: Wire::Otlp,
+        gp: format!("127.0.0.1:{}", c.port("gp")),
+        rt: format!("127.0.0.1:{}", c.port("rt")),
+        batch: 50,
+        concurrency: 2,
+        retry_for: Duration::from_secs(60),
+    }
+}
+
+/// The newest version of every dialogue across the output files.
+fn newest(files: &[PathBuf]) -> HashMap<String, Value> {
+    let mut all: HashMap<String, Dialogue> = HashMap::new();
+    for f in files {
+        for (id, d) in newest_dialogues(f) {
+            if all.get(&id).is_none_or(|o| o.revision < d.revision) {
+                all.insert(id, d);
+            }
+        }
+    }
+    all.into_iter().map(|(k, d)| (k, truth_json(&d))).collect()
+}
+
+fn truth(plan: &Plan) -> HashMap<String, Value> {
+    plan.truth
+        .iter()
+        .map(|d| (d.dialogue_id.clone(), truth_json(d)))
+        .collect()
+}
+
+fn compare(got: &HashMap<String, Value>, expected: &HashMap<String, Value>) -> Result<(), String> {
+    if got == expected {
+        return Ok(());
+    }
+    let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
+    let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
+    let wrong = expected
+        .iter()
+        .find(|(k, v)| got.get(*k).is_some_and(|g| g != *v));
+    Err(format!(
+        "{} expected, {} got, {missing} missing, {extra} unexpected; first wrong: {}",
+        expected.len(),
+        got.len(),
+        wrong.map_or("none".into(), |(k, v)| format!(
+            "{k}\nexpected {v}\n     got {}",
+            got[k]
+        ))
+    ))
+}
+
+/// Every dialogue the DynamoDB table holds, rebuilt from its dialogue and event items.
+async fn table_dialogues(db: &DynamoDb) -> HashMap<String, Value> {
+    let items = db.scan("dialogues").await;
+    let sk = |i: &HashMap<String, AttributeValue>| i["SK"].as_s().unwrap().clone();
+    let mut events: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut dialogues: Vec<serde_json::Map<String, Value>> = Vec::new();
+    for item in &items {
+        let Value::Object(mut m) = from_attribute(&AttributeValue::M(item.clone())) else {
+            unreachable!()
+        };
+        if sk(item).contains("#EVENT#") {
+            let mut e = serde_json::Map::new();
+            for k in [
+                "eventId",
+                "dialogueId",
+                "eventType",
+                "timestamp",
+                "data",
+                "source",
+            ] {
+                e.insert(k.into(), m.remove(k).unwrap_or(Value::Null));
+            }
+            if e["data"].is_null() {
+                e.insert("data".into(), Value::Object(Default::default()));
+            }
+            events
+                .entry(e["dialogueId"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(Value::Object(e));
+        } else {
+            dialogues.push(m);
+        }
+    }
+    let mut out = HashMap::new();
+    for mut d in dialogues {
+        let id = d["dialogueId"].as_str().unwrap().to_owned();
+        let mut es = events.remove(&id).unwrap_or_default();
+        es.sort_by(|a, b| {
+            (a["timestamp"].as_str(), a["eventId"].as_str())
+                .cmp(&(b["timestamp"].as_str(), b["eventId"].as_str()))
+        });
+        d.insert("events".into(), Value::Array(es));
+        for k in [
+            "callerNumber",
+            "calledNumber",
+            "startTime",
+            "endTime",
+            "duration",
+            "direction",
+            "answerTime",
+            "endReason",
+            "regionId",
+        ] {
+            d.entry(k).or_insert(Value::Null);
+        }
+        let dialogue: Dialogue = serde_json::from_value(Value::Object(d)).unwrap();
+        out.insert(id, truth_json(&dialogue));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_assemble_the_ground_truth()
+ {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream(STREAM, 4).await;
+    let db = DynamoDb::start();
+    let (k, d) = (kinesis.service.url(), db.service.url());
+    let leases = LeaseTable::new(db.client.clone(), "leases");
+    let t1 = Collector::start(&tier1(&k)).await;
+    let w1 = Collector::start(&tier2(&k, &d, "w1")).await;
+    let w2 = Collector::start(&tier2(&k, &d, "w2")).await;
+    let w3 = Collector::start(&tier2(&k, &d, "w3")).await;
+    // Four shards among three workers settle 2/1/1.
+    wait_balanced(&leases, &["w1", "w2", "w3"], Duration::from_secs(30)).await;
+
+    let plan = Arc::new(generate(&sim(1500, 41)));
+    let progress = Arc::new(Progress::default());
+    let sender = {
+        let (plan, progress, t) = (plan.clone(), progress.clone(), target(&t1));
+        tokio::spawn(async move { lumina_callsim::send(&plan, &t, progress).await })
+    };
+    let sends = plan.sends.len() as u64;
+
+    // A graceful stop: the leases are released, so the others take them at their next round.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        progress.wait_acknowledged(sends / 3),
+    )
+    .await
+    .expect("the stream did not get going");
+    let stopped = w3.stop().await;
+    stopped.assert_clean();
+    assert!(
+        stopped.log.contains("Released the shard leases"),
+        "{}",
+        stopped.log
+    );
+    let graceful = wait_balanced(&leases, &["w1", "w2"], Duration::from_secs(30)).await;
+
+    // A kill: the leases expire after the failover time, then are taken.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        progress.wait_acknowledged(2 * sends / 3),
+    )
+    .await
+    .expect("the stream stalled");
+    w2.signal("KILL");
+    let killed = w2.wait_exit().await;
+    let hard = wait_balanced(&leases, &["w1"], Duration::from_secs(30)).await;
+    // Within the failover time plus one taker interval (the failover time), with slack for a
+    // loaded machine; a release is taken over sooner than an expiry.
+    assert!(
+        hard <= 2 * FAILOVER + Duration::from_secs(3),
+        "took {hard:?}"
+    );
+    assert!(hard >= FAILOVER, "taken before the lease expired: {hard:?}");
+    assert!(graceful < hard, "graceful {graceful:?}, kill {hard:?}");
+
+    // Two new members: one to three converges.
+    let w4 = Collector::start(&tier2(&k, &d, "w4")).await;
+    let w5 = Collector::start(&tier2(&k, &d, "w5")).await;
+    wait_balanced(&leases, &["w1", "w4", "w5"], Duration::from_secs(60)).await;
+
+    let report = sender.await.unwrap().unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    let expected = truth(&plan);
+    let files = vec![
+        w1.path("dialogues.jsonl"),
+        w4.path("dialogues.jsonl"),
+        w5.path("dialogues.jsonl"),
+        stopped.path("dialogues.jsonl"),
+        killed.path("dialogues.jsonl"),
+    ];
+    wait_for(Duration::from_secs(120), || {
+        compare(&newest(&files), &expected).map_err(|e| {
+            format!(
+                "the dialogues written do not match the ground truth: {e}\nw1:\n{}",
+                w1.log()
+            )
+        })
+    })
+    .await;
+    // The table holds the same dialogues, every event an item of its own.
+    let held = table_dialogues(&db).await;
+    compare(&held, &expected).unwrap_or_else(|e| panic!("the dialogue table: {e}"));
+    for c in [w1, w4, w5, t1] {
+        c.stop().await.assert_clean();
+    }
+    // Every lease is free again, and none was lost or corrupted.
+    let o = owners(&leases).await;
+    assert_eq!(o.keys().collect::<Vec<_>>(), vec![&None], "{o:?}");
+}

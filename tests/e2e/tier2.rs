@@ -162,6 +162,49 @@ fn compare(got: &HashMap<String, Value>, expected: &HashMap<String, Value>) -> R
     ))
 }
 
+/// Every version each collector wrote of the first dialogue that differs from the truth.
+fn history(
+    files: &[PathBuf],
+    got: &HashMap<String, Value>,
+    expected: &HashMap<String, Value>,
+) -> String {
+    let Some(id) = expected.keys().find(|k| got.get(*k) != expected.get(*k)) else {
+        return String::new();
+    };
+    let mut out = format!("versions of {id}:\n");
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(b) = lumina_sdk::Batch::decode_json(lumina_sdk::Signal::Logs, line.as_bytes())
+            else {
+                continue;
+            };
+            for r in b
+                .as_logs()
+                .unwrap()
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+            {
+                if let Some(Ok((kind, d))) = Dialogue::from_log_record(r)
+                    && &d.dialogue_id == id
+                {
+                    out.push_str(&format!(
+                        "  {} {kind:?} revision {} {:?} {} events, updated {}\n",
+                        f.parent().unwrap().display(),
+                        d.revision,
+                        d.status,
+                        d.events.len(),
+                        d.updated_at
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Every dialogue the DynamoDB table holds, rebuilt from its dialogue and event items.
 async fn table_dialogues(db: &DynamoDb) -> HashMap<String, Value> {
     let items = db.scan("dialogues").await;
@@ -260,6 +303,9 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
         "{}",
         stopped.log
     );
+    // Released on the way out: none is still w3's (an unreleased one would be until it expired).
+    let o = owners(&leases).await;
+    let _ = o;
     let graceful = wait_balanced(&leases, &["w1", "w2"], Duration::from_secs(30)).await;
 
     // A kill: the leases expire after the failover time, then are taken.
@@ -296,12 +342,54 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
         stopped.path("dialogues.jsonl"),
         killed.path("dialogues.jsonl"),
     ];
-    wait_for(Duration::from_secs(120), || {
+    let waited = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            if compare(&newest(&files), &expected).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        let got = newest(&files);
+        if let Some(id) = expected.keys().find(|k| got.get(*k) != expected.get(*k)) {
+            let items: Vec<_> = db
+                .scan("dialogues")
+                .await
+                .into_iter()
+                .filter(|i| i["SK"].as_s().unwrap().starts_with(id.as_str()))
+                .map(|i| {
+                    let mut i = i.clone();
+                    i.remove("data");
+                    i.remove("lumina");
+                    format!("{i:?}")
+                })
+                .collect();
+            eprintln!("table items of {id}:\n{}", items.join("\n"));
+        }
+    }
+    wait_for(Duration::from_secs(1), || {
         compare(&newest(&files), &expected).map_err(|e| {
             format!(
-                "the dialogues written do not match the ground truth: {e}\nw1:\n{}",
-                w1.log()
-            )
+                "the dialogues written do not match the ground truth: {e}\n{}",
+                history(&files, &newest(&files), &expected)
+            ) + &[
+                w1.log(),
+                w4.log(),
+                w5.log(),
+                stopped.log.clone(),
+                killed.log.clone(),
+            ]
+            .iter()
+            .flat_map(|l| {
+                l.lines()
+                    .filter(|x| x.contains("WARN") || x.contains("ERROR") || x.contains("INFO"))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
         })
     })
     .await;

@@ -31,20 +31,20 @@ pub struct AwsSettings {
     /// The AWS region (`eu-west-1`). Default: from the environment / profile.
     pub region: Option<String>,
     /// An endpoint URL to use instead of the region's (local stand-ins, VPC endpoints).
+    /// Empty means none (so a config can take it from an environment variable that may be
+    /// unset).
     pub endpoint: Option<String>,
 }
 
 impl AwsSettings {
+    /// The endpoint override, if one is set (not empty).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref().filter(|e| !e.is_empty())
+    }
+
     /// Checks the endpoint is a URL.
     pub fn check(&self, errors: &mut ConfigErrors) {
-        if let Some(e) = &self.endpoint
-            && !(e.starts_with("http://") || e.starts_with("https://"))
-        {
-            errors.push(ConfigError::new(
-                ConfigPath::parse("endpoint"),
-                format!("`{e}` must be an http:// or https:// URL"),
-            ));
-        }
+        check_endpoint(self.endpoint(), ConfigPath::parse("endpoint"), errors);
     }
 
     /// Loads the SDK configuration: region, endpoint, credentials chain, HTTP client.
@@ -55,9 +55,21 @@ impl AwsSettings {
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));
         }
-        if let Some(e) = &self.endpoint {
-            loader = loader.endpoint_url(e.clone());
+        if let Some(e) = self.endpoint() {
+            loader = loader.endpoint_url(e);
         }
         loader.load().await
+    }
+}
+
+/// Checks that an endpoint override, if set, is an http:// or https:// URL.
+pub fn check_endpoint(endpoint: Option<&str>, path: ConfigPath, errors: &mut ConfigErrors) {
+    if let Some(e) = endpoint.filter(|e| !e.is_empty())
+        && !(e.starts_with("http://") || e.starts_with("https://"))
+    {
+        errors.push(ConfigError::new(
+            path,
+            format!("`{e}` must be an http:// or https:// URL"),
+        ));
     }
 }

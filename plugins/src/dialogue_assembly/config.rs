@@ -113,14 +113,11 @@ impl Validate for AssemblyConfig {
                     "must name the dialogue table",
                 ));
             }
-            if let Some(e) = &d.endpoint
-                && !(e.starts_with("http://") || e.starts_with("https://"))
-            {
-                errors.push(ConfigError::new(
-                    ConfigPath::parse("storage.dynamodb.endpoint"),
-                    format!("`{e}` must be an http:// or https:// URL"),
-                ));
-            }
+            crate::aws::check_endpoint(
+                d.endpoint.as_deref(),
+                ConfigPath::parse("storage.dynamodb.endpoint"),
+                &mut errors,
+            );
         }
         if self.storage.directory.as_os_str().is_empty() {
             errors.push(ConfigError::new(

@@ -333,11 +333,15 @@ impl DialogueTable {
     }
 
     /// Writes the dialogue item, conditional on the table still holding revision `expected`
-    /// (`None`: no item yet). `Ok(false)`: someone else wrote it first.
+    /// (`None`: no item yet). `Ok(false)`: someone else wrote it first. With `keep_open`, a
+    /// finished dialogue stays in the `openDialogues` index until [`Self::clear_open`]: the
+    /// idle timeout closes a dialogue with no event to re-read, so if its closer stops before
+    /// handing the close downstream, the next sweep (by any collector) finds it and does.
     pub(super) async fn put_dialogue(
         &self,
         state: &DialogueState,
         expected: Option<u64>,
+        keep_open: bool,
     ) -> Result<bool, String> {
         let d = state.dialogue();
         let mut body = serde_json::to_value(&d).map_err(|e| e.to_string())?;
@@ -354,7 +358,7 @@ impl DialogueTable {
         if let Some(t) = state.timed_out {
             item.insert("timedOut".into(), s(t.as_str()));
         }
-        if d.status == DialogueStatus::Active {
+        if d.status == DialogueStatus::Active || keep_open {
             item.insert("openBucket".into(), s(bucket(&state.id)));
         }
         let mut put = self
@@ -372,6 +376,28 @@ impl DialogueTable {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(sdk_error("cannot write a dialogue", &e).1),
+        }
+    }
+
+    /// Takes a dialogue closed by the idle timeout out of the `openDialogues` index, once
+    /// its close is downstream (unless it changed since revision `revision`).
+    pub(super) async fn clear_open(&self, pk: &str, id: &str, revision: u64) -> Result<(), String> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(pk))
+            .key("SK", s(id))
+            .update_expression("REMOVE openBucket")
+            .condition_expression("revision = :rev")
+            .expression_attribute_values(":rev", n(revision))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Changed since: whoever changed it handed it on.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(sdk_error("cannot update a dialogue", &e).1),
         }
     }
 

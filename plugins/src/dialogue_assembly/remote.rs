@@ -125,7 +125,10 @@ impl Remote {
             }
             self.table.put_events(&pk, &entry.state, &new_ids).await?;
             let started = std::time::Instant::now();
-            let written = self.table.put_dialogue(&entry.state, entry.stored).await?;
+            let written = self
+                .table
+                .put_dialogue(&entry.state, entry.stored, false)
+                .await?;
             m.commit_seconds.record(started.elapsed().as_secs_f64());
             if written {
                 entry.stored = Some(entry.state.revision);
@@ -214,43 +217,52 @@ impl Remote {
         let idle = self.cfg.idle_timeout.get().as_nanos() as i64;
         let grace = self.cfg.grace_period.get().as_nanos() as i64;
         let mut out: Vec<(Dialogue, bool)> = Vec::new();
+        // Closed by the idle timeout, to take out of the open index once handed on.
+        let mut closed: Vec<(String, String, u64)> = Vec::new();
         match self.table.idle(now - idle, 100).await {
             Ok(found) => {
                 for (pk, id) in found {
-                    let cached = self.cache().remove(&id);
-                    let entry = match cached {
-                        Some(c) => Ok(c),
-                        None => self.load(&pk, &id, now).await,
-                    };
-                    let mut entry = match entry {
-                        Ok(e) => e,
+                    // Read it fresh: another collector may have changed it since it was cached.
+                    self.cache().remove(&id);
+                    let mut entry = match self.load(&pk, &id, now).await {
+                        Ok(e) if e.stored.is_some() => e,
+                        Ok(_) => continue,
                         Err(e) => {
                             tracing::warn!(component = %self.id, error = %e, "Cannot read an idle dialogue; will try again.");
                             continue;
                         }
                     };
-                    if !entry.state.is_finished()
-                        && entry.state.last_seen + idle <= now
-                        && entry.stored.is_some()
-                    {
-                        entry.state.timed_out = Some(self.cfg.idle_status);
-                        entry.state.touch(now);
-                        match self.table.put_dialogue(&entry.state, entry.stored).await {
-                            Ok(true) => {
-                                entry.stored = Some(entry.state.revision);
-                                entry.pending = true;
-                                self.metrics.idle_closed.increment(1);
-                                out.push((entry.state.dialogue(), true));
-                                self.cache().insert(id, entry);
-                            }
-                            // Changed meanwhile (a new event, or another collector closed it).
-                            Ok(false) => {}
-                            Err(e) => {
-                                tracing::warn!(component = %self.id, error = %e, "Cannot close an idle dialogue; will try again.")
-                            }
-                        }
-                    } else {
+                    if entry.state.is_finished() {
+                        // Closed by a collector that stopped before handing the close on.
+                        out.push((entry.state.dialogue(), true));
+                        closed.push((pk, id.clone(), entry.state.revision));
                         self.cache().insert(id, entry);
+                        continue;
+                    }
+                    if entry.state.last_seen + idle > now {
+                        self.cache().insert(id, entry);
+                        continue;
+                    }
+                    entry.state.timed_out = Some(self.cfg.idle_status);
+                    entry.state.touch(now);
+                    match self
+                        .table
+                        .put_dialogue(&entry.state, entry.stored, true)
+                        .await
+                    {
+                        Ok(true) => {
+                            entry.stored = Some(entry.state.revision);
+                            entry.pending = true;
+                            self.metrics.idle_closed.increment(1);
+                            out.push((entry.state.dialogue(), true));
+                            closed.push((pk, id.clone(), entry.state.revision));
+                            self.cache().insert(id, entry);
+                        }
+                        // Changed meanwhile (a new event, or another collector closed it).
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(component = %self.id, error = %e, "Cannot close an idle dialogue; will try again.")
+                        }
                     }
                 }
             }
@@ -280,8 +292,17 @@ impl Remote {
                 .open
                 .set(cache.values().filter(|c| !c.state.is_finished()).count() as f64);
         }
-        if let Err(e) = self.emit(out).await {
-            tracing::warn!(component = %self.id, error = %e, "Could not hand dialogues downstream; will try again.");
+        match self.emit(out).await {
+            Ok(_) => {
+                for (pk, id, revision) in closed {
+                    if let Err(e) = self.table.clear_open(&pk, &id, revision).await {
+                        tracing::warn!(component = %self.id, error = %e, "Cannot mark a closed dialogue as handed on; it will be handed on again.");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(component = %self.id, error = %e, "Could not hand dialogues downstream; will try again.");
+            }
         }
     }
 }

@@ -209,14 +209,11 @@ impl Validate for KinesisReceiverConfig {
             errors.push(err("leases.worker_id", "must not be empty".into()));
         }
         self.aws().check(&mut errors);
-        if let Some(e) = &l.endpoint
-            && !(e.starts_with("http://") || e.starts_with("https://"))
-        {
-            errors.push(err(
-                "leases.endpoint",
-                format!("`{e}` must be an http:// or https:// URL"),
-            ));
-        }
+        crate::aws::check_endpoint(
+            l.endpoint.as_deref(),
+            ConfigPath::parse("leases.endpoint"),
+            &mut errors,
+        );
         errors.into_result(())
     }
 }

@@ -220,7 +220,10 @@ impl ReaderContext {
             };
             match attempt {
                 Ok(_) => return true,
-                Err(e) if e.is_retryable() || matches!(e, ConsumeError::ShuttingDown) => {
+                // The collector is stopping: not handed on, so not checkpointed; whoever
+                // reads the shard next starts before it.
+                Err(ConsumeError::ShuttingDown) => return false,
+                Err(e) if e.is_retryable() => {
                     let wait = e.retry_after().unwrap_or(backoff);
                     if let Some(suppressed) = self.warn.check() {
                         tracing::warn!(component = %self.telemetry.id(), shard, error = %e, suppressed_since_last_log = suppressed, "Downstream did not take a batch; trying again.");

@@ -403,3 +403,131 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
     let o = owners(&leases).await;
     assert_eq!(o.keys().collect::<Vec<_>>(), vec![&None], "{o:?}");
 }
+
+/// `(time, shard)` of every log line of `what` (`Reading a shard.` or `The shard was read to
+/// its end.`) in `log`.
+fn shard_lines(log: &str, what: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter(|l| l.contains(what))
+        .filter_map(|l| {
+            let time = l.split_whitespace().next()?.to_owned();
+            let shard = l
+                .split("shard=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            Some((time, shard))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitting_and_merging_shards_mid_stream_loses_nothing_and_reads_parents_first() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream(STREAM, 2).await;
+    let db = DynamoDb::start();
+    let (k, d) = (kinesis.service.url(), db.service.url());
+    let leases = LeaseTable::new(db.client.clone(), "leases");
+    let t1 = Collector::start(&tier1(&k)).await;
+    let w1 = Collector::start(&tier2(&k, &d, "w1")).await;
+    let w2 = Collector::start(&tier2(&k, &d, "w2")).await;
+    wait_balanced(&leases, &["w1", "w2"], Duration::from_secs(30)).await;
+
+    let plan = Arc::new(generate(&sim(800, 43)));
+    let progress = Arc::new(Progress::default());
+    let sender = {
+        let (plan, progress, t) = (plan.clone(), progress.clone(), target(&t1));
+        tokio::spawn(async move { lumina_callsim::send(&plan, &t, progress).await })
+    };
+    let sends = plan.sends.len() as u64;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        progress.wait_acknowledged(sends / 3),
+    )
+    .await
+    .expect("the stream did not get going");
+    // Split the first shard in two...
+    let shards = kinesis.shards(STREAM).await;
+    let (first, second) = (shards[0].clone(), shards[1].clone());
+    kinesis.split(STREAM, &first.0, second.2 / 2).await;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        progress.wait_acknowledged(2 * sends / 3),
+    )
+    .await
+    .expect("the stream stalled after the split");
+    // ...then merge its upper half with the second shard.
+    let upper = kinesis
+        .shards(STREAM)
+        .await
+        .into_iter()
+        .find(|s| s.1 == vec![first.0.clone()] && s.2 == second.2 / 2)
+        .unwrap();
+    kinesis.merge(STREAM, &upper.0, &second.0).await;
+    let report = sender.await.unwrap().unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+
+    let expected = truth(&plan);
+    let files = vec![w1.path("dialogues.jsonl"), w2.path("dialogues.jsonl")];
+    wait_for(Duration::from_secs(120), || {
+        compare(&newest(&files), &expected).map_err(|e| {
+            format!(
+                "the dialogues written do not match the ground truth: {e}\n{}",
+                history(&files, &newest(&files), &expected)
+            )
+        })
+    })
+    .await;
+    compare(&table_dialogues(&db).await, &expected)
+        .unwrap_or_else(|e| panic!("the dialogue table: {e}"));
+
+    // Every closed shard was read to its end and names its children; every child was first
+    // read after all its parents ended.
+    let all = kinesis.shards(STREAM).await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    let table = leases.list().await.unwrap();
+    let logs = format!("{}\n{}", w1.log(), w2.log());
+    let ended = shard_lines(&logs, "The shard was read to its end.");
+    let reading = shard_lines(&logs, "Reading a shard.");
+    for (id, parents, _, closed) in &all {
+        let lease = table.iter().find(|l| &l.key == id).unwrap();
+        if *closed {
+            assert!(lease.is_finished(), "{lease:?}");
+            let children: Vec<&String> = all
+                .iter()
+                .filter(|s| s.1.contains(id))
+                .map(|s| &s.0)
+                .collect();
+            assert_eq!(
+                lease.children.iter().collect::<Vec<_>>(),
+                children,
+                "{lease:?}"
+            );
+        }
+        if parents.is_empty() {
+            continue;
+        }
+        let first_read = reading
+            .iter()
+            .filter(|(_, s)| s == id)
+            .map(|(t, _)| t)
+            .min()
+            .unwrap_or_else(|| panic!("{id} was never read:\n{logs}"));
+        for p in parents {
+            let end = ended
+                .iter()
+                .filter(|(_, s)| s == p)
+                .map(|(t, _)| t)
+                .max()
+                .unwrap_or_else(|| panic!("{p} was never read to its end:\n{logs}"));
+            assert!(
+                end < first_read,
+                "{id} was read at {first_read}, before its parent {p} ended at {end}"
+            );
+        }
+    }
+    for c in [w1, w2, t1] {
+        c.stop().await.assert_clean();
+    }
+}

@@ -196,6 +196,84 @@ impl Kinesis {
         .await;
     }
 
+    /// Waits until the stream is ACTIVE again (after a reshard).
+    async fn wait_active(&self, name: &str) {
+        super::wait_for_async(Duration::from_secs(30), || async {
+            let d = self
+                .client
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let status = d
+                .stream_description_summary()
+                .map(|s| s.stream_status().as_str().to_owned());
+            if status.as_deref() == Some("ACTIVE") {
+                Ok(())
+            } else {
+                Err(format!("stream {name} is {status:?}"))
+            }
+        })
+        .await;
+    }
+
+    /// The stream's shards: id, parents, starting hash key, and whether it is closed.
+    pub(crate) async fn shards(&self, name: &str) -> Vec<(String, Vec<String>, u128, bool)> {
+        let r = self
+            .client
+            .list_shards()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        r.shards()
+            .iter()
+            .map(|s| {
+                let parents = [s.parent_shard_id(), s.adjacent_parent_shard_id()]
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect();
+                let start = s
+                    .hash_key_range()
+                    .map(|h| h.starting_hash_key().parse::<u128>().unwrap())
+                    .unwrap();
+                let closed = s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number())
+                    .is_some();
+                (s.shard_id().to_owned(), parents, start, closed)
+            })
+            .collect()
+    }
+
+    /// Splits `shard` at `hash_key` and waits until the stream is ACTIVE.
+    pub(crate) async fn split(&self, name: &str, shard: &str, hash_key: u128) {
+        self.client
+            .split_shard()
+            .stream_name(name)
+            .shard_to_split(shard)
+            .new_starting_hash_key(hash_key.to_string())
+            .send()
+            .await
+            .unwrap();
+        self.wait_active(name).await;
+    }
+
+    /// Merges two adjacent shards and waits until the stream is ACTIVE.
+    pub(crate) async fn merge(&self, name: &str, shard: &str, adjacent: &str) {
+        self.client
+            .merge_shards()
+            .stream_name(name)
+            .shard_to_merge(shard)
+            .adjacent_shard_to_merge(adjacent)
+            .send()
+            .await
+            .unwrap();
+        self.wait_active(name).await;
+    }
+
     /// Every record in the stream, shard by shard, oldest first.
     pub(crate) async fn records(&self, name: &str) -> Vec<KinesisRecord> {
         let d = self

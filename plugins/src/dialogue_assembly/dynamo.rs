@@ -132,34 +132,53 @@ impl DialogueTable {
 
     /// Creates the table and its indexes if absent (on demand), and waits until it is ACTIVE.
     pub(crate) async fn ensure(&self) -> Result<(), String> {
+        let key = |name: &str, kt: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kt)
+                .build()
+                .map_err(|e| e.to_string())
+        };
         let gsi = |name: &str, hash: &str, range: &str, projection: ProjectionType| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(hash)
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .expect("complete"),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(range)
-                        .key_type(KeyType::Range)
-                        .build()
-                        .expect("complete"),
-                )
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
                 .projection(Projection::builder().projection_type(projection).build())
                 .build()
-                .expect("complete")
+                .map_err(|e| e.to_string())
         };
-        let def = |name: &str, ty: ScalarAttributeType| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ty)
-                .build()
-                .expect("complete")
-        };
+        let mut defs = Vec::new();
+        for (name, ty) in [
+            ("organizationId", ScalarAttributeType::S),
+            ("createdAt", ScalarAttributeType::S),
+            ("dialogueId", ScalarAttributeType::S),
+            ("openBucket", ScalarAttributeType::S),
+            ("lastSeen", ScalarAttributeType::N),
+        ] {
+            defs.push(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ty)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let indexes = vec![
+            gsi(
+                "byOrganization",
+                "organizationId",
+                "createdAt",
+                ProjectionType::All,
+            )?,
+            gsi("byDialogue", "dialogueId", "SK", ProjectionType::All)?,
+            gsi(
+                "openDialogues",
+                "openBucket",
+                "lastSeen",
+                ProjectionType::KeysOnly,
+            )?,
+        ];
         ensure_table(
             &self.client,
             &self.table,
@@ -167,30 +186,11 @@ impl DialogueTable {
                 ("PK", ScalarAttributeType::S, KeyType::Hash),
                 ("SK", ScalarAttributeType::S, KeyType::Range),
             ],
-            |b| {
-                b.attribute_definitions(def("organizationId", ScalarAttributeType::S))
-                    .attribute_definitions(def("createdAt", ScalarAttributeType::S))
-                    .attribute_definitions(def("dialogueId", ScalarAttributeType::S))
-                    .attribute_definitions(def("openBucket", ScalarAttributeType::S))
-                    .attribute_definitions(def("lastSeen", ScalarAttributeType::N))
-                    .global_secondary_indexes(gsi(
-                        "byOrganization",
-                        "organizationId",
-                        "createdAt",
-                        ProjectionType::All,
-                    ))
-                    .global_secondary_indexes(gsi(
-                        "byDialogue",
-                        "dialogueId",
-                        "SK",
-                        ProjectionType::All,
-                    ))
-                    .global_secondary_indexes(gsi(
-                        "openDialogues",
-                        "openBucket",
-                        "lastSeen",
-                        ProjectionType::KeysOnly,
-                    ))
+            |mut b| {
+                for d in defs {
+                    b = b.attribute_definitions(d);
+                }
+                b.set_global_secondary_indexes(Some(indexes))
             },
         )
         .await

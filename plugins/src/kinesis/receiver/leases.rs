@@ -139,6 +139,20 @@ pub enum LeaseError {
     Other(String),
 }
 
+/// One fenced write: what it sets, and the lease it leaves.
+struct Write<'a> {
+    /// Conditional on the writer owning the lease, too.
+    must_own: bool,
+    /// The lease as the write leaves it.
+    want: Lease,
+    /// The `SET` part of the update expression.
+    update: &'a str,
+    /// Its values.
+    values: Vec<(&'a str, AttributeValue)>,
+    /// Attributes to remove.
+    remove: &'a [&'a str],
+}
+
 /// The lease table.
 #[derive(Clone)]
 pub struct LeaseTable {
@@ -274,16 +288,14 @@ impl LeaseTable {
     /// that sets the counter one higher. On a failed condition the item is re-read: if it
     /// shows exactly this write (owner, counter and `landed`), an earlier attempt landed and
     /// the write counts as done. Returns the lease as written.
-    async fn fenced(
-        &self,
-        lease: &Lease,
-        me: &str,
-        must_own: bool,
-        want: Lease,
-        update: &str,
-        values: Vec<(&str, AttributeValue)>,
-        remove: &[&str],
-    ) -> Result<Lease, LeaseError> {
+    async fn fenced(&self, lease: &Lease, me: &str, w: Write<'_>) -> Result<Lease, LeaseError> {
+        let Write {
+            must_own,
+            want,
+            update,
+            values,
+            remove,
+        } = w;
         let mut expr = update.to_owned();
         if !remove.is_empty() {
             expr.push_str(" REMOVE ");
@@ -347,11 +359,13 @@ impl LeaseTable {
         self.fenced(
             lease,
             me,
-            true,
-            want,
-            "SET leaseCounter = :new",
-            vec![],
-            &[],
+            Write {
+                must_own: true,
+                want,
+                update: "SET leaseCounter = :new",
+                values: vec![],
+                remove: &[],
+            },
         )
         .await
     }
@@ -368,11 +382,13 @@ impl LeaseTable {
         self.fenced(
             lease,
             me,
-            false,
-            want.clone(),
-            "SET leaseCounter = :new, leaseOwner = :me, ownerSwitchesSinceCheckpoint = :sw",
-            vec![(":sw", num(want.owner_switches))],
-            &[],
+            Write {
+                must_own: false,
+                want: want.clone(),
+                update: "SET leaseCounter = :new, leaseOwner = :me, ownerSwitchesSinceCheckpoint = :sw",
+                values: vec![(":sw", num(want.owner_switches))],
+                remove: &[],
+            },
         )
         .await
     }
@@ -395,14 +411,16 @@ impl LeaseTable {
         self.fenced(
             lease,
             me,
-            true,
-            want,
-            "SET leaseCounter = :new, checkpoint = :cp, checkpointSubSequenceNumber = :zero, ownerSwitchesSinceCheckpoint = :zero",
-            vec![
+            Write {
+                must_own: true,
+                want,
+                update: "SET leaseCounter = :new, checkpoint = :cp, checkpointSubSequenceNumber = :zero, ownerSwitchesSinceCheckpoint = :zero",
+                values: vec![
                 (":cp", AttributeValue::S(sequence.to_owned())),
                 (":zero", num(0)),
             ],
-            &[],
+                remove: &[],
+            },
         )
         .await
     }
@@ -426,11 +444,13 @@ impl LeaseTable {
         self.fenced(
             lease,
             me,
-            true,
-            want,
-            "SET leaseCounter = :new, childShardIds = :children",
-            vec![(":children", AttributeValue::Ss(children.to_vec()))],
-            &[],
+            Write {
+                must_own: true,
+                want,
+                update: "SET leaseCounter = :new, childShardIds = :children",
+                values: vec![(":children", AttributeValue::Ss(children.to_vec()))],
+                remove: &[],
+            },
         )
         .await
     }
@@ -445,11 +465,13 @@ impl LeaseTable {
         self.fenced(
             lease,
             me,
-            true,
-            want,
-            "SET leaseCounter = :new",
-            vec![],
-            &["leaseOwner"],
+            Write {
+                must_own: true,
+                want,
+                update: "SET leaseCounter = :new",
+                values: vec![],
+                remove: &["leaseOwner"],
+            },
         )
         .await
     }

@@ -198,12 +198,12 @@ impl ReaderContext {
                     .counter(metrics::DEAD_LETTERED, &[("shard", shard.to_owned())])
                     .increment(bad.len() as u64);
                 if let Some(suppressed) = self.warn.check() {
-                    tracing::warn!(component = %self.telemetry.id(), shard, records = bad.len(), suppressed_since_last_log = suppressed, file = %self.dead_letters.display(), "Records that do not decode were dead-lettered; the first: {}.", bad[0].reason);
+                    tracing::warn!(component = %self.telemetry.id(), shard = %shard, records = bad.len(), suppressed_since_last_log = suppressed, file = %self.dead_letters.display(), "Records that do not decode were dead-lettered; the first: {}.", bad[0].reason);
                 }
                 true
             }
             Err(e) => {
-                tracing::error!(component = %self.telemetry.id(), shard, file = %self.dead_letters.display(), error = %e, "Cannot write dead letters; the shard waits.");
+                tracing::error!(component = %self.telemetry.id(), shard = %shard, file = %self.dead_letters.display(), error = %e, "Cannot write dead letters; the shard waits.");
                 false
             }
         }
@@ -226,7 +226,7 @@ impl ReaderContext {
                 Err(e) if e.is_retryable() => {
                     let wait = e.retry_after().unwrap_or(backoff);
                     if let Some(suppressed) = self.warn.check() {
-                        tracing::warn!(component = %self.telemetry.id(), shard, error = %e, suppressed_since_last_log = suppressed, "Downstream did not take a batch; trying again.");
+                        tracing::warn!(component = %self.telemetry.id(), shard = %shard, error = %e, suppressed_since_last_log = suppressed, "Downstream did not take a batch; trying again.");
                     }
                     tokio::select! {
                         () = held.lost.cancelled() => return false,
@@ -298,7 +298,7 @@ impl ReaderContext {
                     Ok(it) => it,
                     Err(e) => {
                         if let Some(suppressed) = self.warn.check() {
-                            tracing::warn!(component = %self.telemetry.id(), shard, error = %e, suppressed_since_last_log = suppressed, "Cannot open the shard; trying again.");
+                            tracing::warn!(component = %self.telemetry.id(), shard = %shard, error = %e, suppressed_since_last_log = suppressed, "Cannot open the shard; trying again.");
                         }
                         if !pause(&stop, &held, backoff).await {
                             continue;
@@ -322,7 +322,7 @@ impl ReaderContext {
                     match code.as_deref() {
                         Some("ExpiredIteratorException") => {
                             // Reopened after the last record handed on.
-                            tracing::info!(component = %self.telemetry.id(), shard, "The shard iterator expired; reopening after the last record handed on.");
+                            tracing::info!(component = %self.telemetry.id(), shard = %shard, "The shard iterator expired; reopening after the last record handed on.");
                             continue;
                         }
                         Some(
@@ -334,7 +334,7 @@ impl ReaderContext {
                         _ => {
                             if let Some(suppressed) = self.warn.check() {
                                 let msg = super::leases::sdk_error("GetRecords failed", &e).1;
-                                tracing::warn!(component = %self.telemetry.id(), shard, error = %msg, suppressed_since_last_log = suppressed, "Cannot read the shard; trying again.");
+                                tracing::warn!(component = %self.telemetry.id(), shard = %shard, error = %msg, suppressed_since_last_log = suppressed, "Cannot read the shard; trying again.");
                             }
                         }
                     }
@@ -379,7 +379,7 @@ impl ReaderContext {
                     Err(LeaseError::Lost(_)) => return Ended::Lost,
                     Err(e) => {
                         // Checkpointed with the next one; a takeover meanwhile re-reads a little.
-                        tracing::warn!(component = %self.telemetry.id(), shard, error = %e, "Could not checkpoint; will with the next records.");
+                        tracing::warn!(component = %self.telemetry.id(), shard = %shard, error = %e, "Could not checkpoint; will with the next records.");
                     }
                 }
             }
@@ -387,17 +387,33 @@ impl ReaderContext {
                 Some(next) => iterator = Some(next.to_owned()),
                 None => {
                     // The shard is closed and drained.
-                    let children = out
+                    let mut children = out
                         .child_shards()
                         .iter()
                         .map(|c| c.shard_id().to_owned())
                         .collect::<Vec<_>>();
+                    if children.is_empty() {
+                        // Not every Kinesis answers with `ChildShards`: find them by parent.
+                        if let Ok(shards) = super::list_shards(
+                            &self.kinesis,
+                            self.stream_name.as_deref(),
+                            self.stream_arn.as_deref(),
+                        )
+                        .await
+                        {
+                            children = shards
+                                .into_iter()
+                                .filter(|(_, parents)| parents.contains(&shard))
+                                .map(|(id, _)| id)
+                                .collect();
+                        }
+                    }
                     loop {
                         match held.checkpoint(&self.table, &self.me, SHARD_END).await {
                             Ok(()) => break,
                             Err(LeaseError::Lost(_)) => return Ended::Lost,
                             Err(e) => {
-                                tracing::warn!(component = %self.telemetry.id(), shard, error = %e, "Could not checkpoint the shard's end; trying again.");
+                                tracing::warn!(component = %self.telemetry.id(), shard = %shard, error = %e, "Could not checkpoint the shard's end; trying again.");
                                 if !pause(&stop, &held, Duration::from_secs(1)).await {
                                     return Ended::Stopped;
                                 }
@@ -407,7 +423,7 @@ impl ReaderContext {
                     if !children.is_empty() {
                         let _ = held.set_children(&self.table, &self.me, &children).await;
                     }
-                    tracing::info!(component = %self.telemetry.id(), shard, "The shard was read to its end.");
+                    tracing::info!(component = %self.telemetry.id(), shard = %shard, "The shard was read to its end.");
                     return Ended::ShardEnd;
                 }
             }

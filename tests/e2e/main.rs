@@ -11,6 +11,7 @@ mod clients;
 mod durable;
 mod golden;
 mod graph;
+mod kinesis_errors;
 mod leases;
 mod loadgen;
 mod plugins;

@@ -204,20 +204,21 @@ service:
     .await;
     // Every record once, in order, with its shard and sequence number.
     assert_eq!(ids(), want);
-    let s = script.lock().unwrap();
-    // After the throttled call the reader waited before asking again.
-    let pause = s.read_times[1] - s.read_times[0];
-    assert!(
-        pause >= Duration::from_millis(190),
-        "retried after {pause:?}"
-    );
-    // The expired iterator was reopened right after the last record handed on.
-    assert_eq!(s.opens[0], ("TRIM_HORIZON".to_owned(), None));
-    assert_eq!(
-        s.opens[1],
-        ("AFTER_SEQUENCE_NUMBER".to_owned(), Some(sequence(9)))
-    );
-    drop(s);
+    {
+        let s = script.lock().unwrap();
+        // After the throttled call the reader waited before asking again.
+        let pause = s.read_times[1] - s.read_times[0];
+        assert!(
+            pause >= Duration::from_millis(190),
+            "retried after {pause:?}"
+        );
+        // The expired iterator was reopened right after the last record handed on.
+        assert_eq!(s.opens[0], ("TRIM_HORIZON".to_owned(), None));
+        assert_eq!(
+            s.opens[1],
+            ("AFTER_SEQUENCE_NUMBER".to_owned(), Some(sequence(9)))
+        );
+    }
     // The record that is not a voice event is in the dead-letter file, with where it was.
     let letters = std::fs::read_to_string(c.path("dead_letters.jsonl")).unwrap();
     let letter: Value = serde_json::from_str(letters.lines().next().unwrap()).unwrap();

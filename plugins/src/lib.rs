@@ -25,7 +25,7 @@
 //! | connector | `voice_metrics` | `voice_metrics/` | dialogue records → call metrics |
 //! | connector | `region_router` | `region_router/` | each tenant's events → its home region's pipelines |
 //!
-//! `aws/` is what the AWS exporters share (credentials, SigV4, the voice JSON encoding);
+//! `aws/` is what the AWS components share (credentials, SigV4, the voice JSON encoding);
 //! networking shared with the host is in the `lumina-net` crate.
 
 pub mod appsync;

@@ -1,11 +1,14 @@
-//! What the AWS exporters (`kinesis`, `opensearch`, `appsync`) share: region,
-//! endpoint override and credentials from the standard AWS chain (environment, shared
-//! profile, web identity, container and instance roles), never from Lumina's own config.
+//! What the AWS components (the `kinesis` receiver and exporter, `opensearch`, `appsync`,
+//! and `dialogue_assembly` on DynamoDB) share: region, endpoint override and credentials from
+//! the standard AWS chain (environment, shared profile, web identity, container and instance
+//! roles), never from Lumina's own config.
 //!
 //! The SDK is built on rustls with the `ring` provider, the same TLS stack as the rest of
 //! the collector, so no second crypto library (aws-lc) is compiled in. SDK-level retries are
-//! off: the host's `retry_on_failure` retries with backoff and, for Kinesis, per record.
+//! off: the exporters are retried by the host's `retry_on_failure` (for Kinesis, per record),
+//! the `kinesis` receiver backs off on its own and retries until downstream takes a batch.
 
+pub mod dynamodb;
 pub mod sign;
 pub mod voice_json;
 
@@ -14,6 +17,7 @@ pub(crate) mod fixtures;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
 use serde::Deserialize;
 
@@ -72,4 +76,25 @@ pub fn check_endpoint(endpoint: Option<&str>, path: ConfigPath, errors: &mut Con
             format!("`{e}` must be an http:// or https:// URL"),
         ));
     }
+}
+
+/// Renders an SDK error as one sentence with the service's code and message.
+pub fn sdk_error<E, R>(
+    what: &str,
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> (Option<String>, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().map(str::to_owned);
+    let msg = match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{what}: {c}: {m}"),
+        (Some(c), None) => format!("{what}: {c}"),
+        _ => format!(
+            "{what}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(e)
+        ),
+    };
+    (code, msg)
 }

@@ -31,7 +31,8 @@ use lumina_sdk::voice::{DialogueStatus, VoiceEvent};
 use serde_json::Value;
 
 use super::fold::{DialogueState, StoredEvent};
-use crate::kinesis::receiver::leases::{LeaseError, ensure_table, sdk_error};
+use crate::aws::dynamodb::ensure_table;
+use crate::aws::sdk_error;
 
 /// Buckets of the `openDialogues` index: a dialogue's bucket is a hash of its id, so writes
 /// spread over partitions.
@@ -118,10 +119,6 @@ fn event_key(dialogue: &str, event: &str) -> String {
     format!("{dialogue}#EVENT#{event}")
 }
 
-fn error(e: LeaseError) -> String {
-    e.to_string()
-}
-
 impl DialogueTable {
     pub(crate) fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
@@ -194,7 +191,6 @@ impl DialogueTable {
             },
         )
         .await
-        .map_err(error)
     }
 
     /// Reads a dialogue and its events, consistently.

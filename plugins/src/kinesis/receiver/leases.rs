@@ -12,10 +12,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
+
+use crate::aws::dynamodb::ensure_table;
+pub(crate) use crate::aws::sdk_error;
 
 /// `checkpoint` of a lease whose shard was read to its end.
 pub const SHARD_END: &str = "SHARD_END";
@@ -160,24 +160,6 @@ pub struct LeaseTable {
     table: String,
 }
 
-/// Renders an SDK error as one sentence with the service's code and message.
-pub(crate) fn sdk_error<E, R>(what: &str, e: &SdkError<E, R>) -> (Option<String>, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let code = e.code().map(str::to_owned);
-    let msg = match (e.code(), e.message()) {
-        (Some(c), Some(m)) => format!("{what}: {c}: {m}"),
-        (Some(c), None) => format!("{what}: {c}"),
-        _ => format!(
-            "{what}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ),
-    };
-    (code, msg)
-}
-
 fn classify<E, R>(what: &str, e: &SdkError<E, R>) -> LeaseError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -225,6 +207,7 @@ impl LeaseTable {
             |b| b,
         )
         .await
+        .map_err(LeaseError::Other)
     }
 
     /// Every lease, read consistently.
@@ -492,70 +475,5 @@ impl LeaseTable {
             Err(e) if condition_failed(&e) => Err(LeaseError::Lost(lease.key.clone())),
             Err(e) => Err(classify("cannot delete a lease", &e)),
         }
-    }
-}
-
-/// Creates a table with `keys` (name, type, hash or range) on demand unless it exists, with
-/// whatever else `more` adds (indexes), and waits until it is `ACTIVE`.
-pub(crate) async fn ensure_table(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    keys: Vec<(&str, ScalarAttributeType, KeyType)>,
-    more: impl FnOnce(
-        aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
-    )
-        -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
-) -> Result<(), LeaseError> {
-    let exists = match client.describe_table().table_name(table).send().await {
-        Ok(_) => true,
-        Err(e) if e.code() == Some("ResourceNotFoundException") => false,
-        Err(e) => return Err(classify(&format!("cannot describe table `{table}`"), &e)),
-    };
-    if !exists {
-        let mut create = client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest);
-        for (name, ty, kt) in keys {
-            create = create
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(name)
-                        .attribute_type(ty)
-                        .build()
-                        .map_err(|e| LeaseError::Other(e.to_string()))?,
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(name)
-                        .key_type(kt)
-                        .build()
-                        .map_err(|e| LeaseError::Other(e.to_string()))?,
-                );
-        }
-        match more(create).send().await {
-            Ok(_) => {}
-            // Another worker created it first.
-            Err(e) if e.code() == Some("ResourceInUseException") => {}
-            Err(e) => return Err(classify(&format!("cannot create table `{table}`"), &e)),
-        }
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let d = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("cannot describe table `{table}`"), &e))?;
-        if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(LeaseError::Other(format!(
-                "table `{table}` did not become ACTIVE within 120s"
-            )));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

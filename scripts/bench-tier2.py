@@ -65,6 +65,10 @@ def start(lumina, config, env, tmp, name):
     wait_healthy(port, p, log)
     return p, port
 
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 def stop(p):
     p.terminate()
     try:
@@ -109,9 +113,9 @@ service:
                        check=True, stdout=subprocess.DEVNULL)
         stop(t1)
         events = sum(len(json.loads(l)["events"]) for l in open(truth) if l.strip())
-        results = {}
+        results, cpu = {}, {}
         for n in (1, 3):
-            rates = []
+            rates, shares = [], []
             for run in range(args.runs):
                 tag = f"n{n}r{run}"
                 config = f"""receivers:
@@ -134,6 +138,8 @@ service:
     logs: {{ receivers: [kinesis], processors: [dialogue_assembly], exporters: [nop] }}
 """
                 started = [start(args.lumina, config, env, tmp, f"{tag}-{i}") for i in range(n)]
+                pids = {"lumina": [p.pid for p, _ in started], "dynalite": [procs[1].pid], "kinesalite": [procs[0].pid]}
+                before = {k: sum(cpu_seconds(x) for x in v) for k, v in pids.items()}
                 t0 = time.time()
                 while True:
                     done = sum(metric(p, "lumina_dialogue_events_total", 'outcome="applied"') for _, p in started)
@@ -142,19 +148,23 @@ service:
                     if time.time() - t0 > 900:
                         raise SystemExit(f"{tag}: {done} of {events} events after 900 s")
                     time.sleep(0.2)
-                rates.append(events / (time.time() - t0))
+                elapsed = time.time() - t0
+                rates.append(events / elapsed)
+                shares.append({k: (sum(cpu_seconds(x) for x in v) - before[k]) / elapsed for k, v in pids.items()})
                 for p, _ in started:
                     stop(p)
             rates.sort()
             results[n] = rates
+            cpu[n] = {k: sorted(s[k] for s in shares)[len(shares) // 2] for k in shares[0]}
             print(f"{n} instance(s): {[round(r) for r in rates]} events/s", file=sys.stderr)
         med = {n: r[len(r) // 2] for n, r in results.items()}
         with open(args.out, "w") as f:
             f.write(f"{args.calls} simulated calls ({events} distinct events, 20% out of order, 5% sent twice) preloaded into a 4-shard kinesalite stream; each run reads them all from `TRIM_HORIZON` on fresh lease and dialogue tables in dynalite, through `dialogue_assembly` on DynamoDB into `nop`. Timed from the moment every instance is healthy until the instances together applied every event.\n\n")
-            f.write("| tier-2 instances | events/s | ratio to 1 instance |\n|---|---|---|\n")
+            f.write("| tier-2 instances | events/s | ratio to 1 instance | CPU: Lumina (all instances) | CPU: dynalite | CPU: kinesalite |\n|---|---|---|---|---|---|\n")
             for n, r in results.items():
-                f.write(f"| {n} | {med[n]:,.0f} ({r[0]:,.0f}–{r[-1]:,.0f}) | **{med[n] / med[1]:.2f}×** |\n")
-            f.write("\nMedians of the runs, with the lowest and highest in brackets.\n")
+                c = cpu[n]
+                f.write(f"| {n} | {med[n]:,.0f} ({r[0]:,.0f}–{r[-1]:,.0f}) | **{med[n] / med[1]:.2f}×** | {c['lumina']:.0%} | {c['dynalite']:.0%} | {c['kinesalite']:.0%} |\n")
+            f.write("\nMedians of the runs, with the lowest and highest in brackets. CPU is in cores (100% = one core busy for the whole run), median of the runs.\n")
     finally:
         for p in procs:
             p.kill()

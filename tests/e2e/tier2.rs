@@ -319,13 +319,21 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
     let killed = w2.wait_exit().await;
     let hard = wait_balanced(&leases, &["w1"], Duration::from_secs(30)).await;
     // Within the failover time plus one taker interval (the failover time), with slack for a
-    // loaded machine; a release is taken over sooner than an expiry.
+    // loaded machine; and not before it could have expired (the last renewal came up to a
+    // third of the failover time before the kill).
     assert!(
         hard <= 2 * FAILOVER + Duration::from_secs(3),
         "took {hard:?}"
     );
-    assert!(hard >= FAILOVER, "taken before the lease expired: {hard:?}");
-    assert!(graceful < hard, "graceful {graceful:?}, kill {hard:?}");
+    assert!(
+        hard >= FAILOVER - FAILOVER / 3,
+        "taken before the lease expired: {hard:?}"
+    );
+    // Released leases need no expiry: taken at the next round.
+    assert!(
+        graceful <= FAILOVER + Duration::from_secs(2),
+        "a released lease took {graceful:?}"
+    );
 
     // Two new members: one to three converges.
     let w4 = Collector::start(&tier2(&k, &d, "w4")).await;

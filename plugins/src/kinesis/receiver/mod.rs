@@ -35,6 +35,8 @@ mod config;
 pub mod coordinator;
 pub mod leases;
 mod reader;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

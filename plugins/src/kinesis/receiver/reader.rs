@@ -54,11 +54,11 @@ pub(crate) enum Ended {
 }
 
 /// A record that does not decode, for the dead-letter file.
-struct Bad {
-    sequence: String,
-    partition_key: String,
-    data: Vec<u8>,
-    reason: String,
+pub(crate) struct Bad {
+    pub(crate) sequence: String,
+    pub(crate) partition_key: String,
+    pub(crate) data: Vec<u8>,
+    pub(crate) reason: String,
 }
 
 impl ReaderContext {
@@ -96,71 +96,6 @@ impl ReaderContext {
         out.shard_iterator()
             .map(str::to_owned)
             .ok_or_else(|| "GetShardIterator gave no iterator".to_owned())
-    }
-
-    /// Decodes a call's records into one batch, and those that do not decode.
-    fn decode(&self, shard: &str, records: &[Record]) -> (Option<Batch>, Vec<Bad>) {
-        let mut bad = Vec::new();
-        let mut voice: Vec<LogRecord> = Vec::new();
-        let mut otlp: Vec<Batch> = Vec::new();
-        for r in records {
-            let seq = r.sequence_number().to_owned();
-            let data = r.data().as_ref();
-            let tag = |rec: &mut LogRecord| {
-                rec.attributes.push(string_kv(SHARD_ATTRIBUTE, shard));
-                rec.attributes.push(string_kv(SEQUENCE_ATTRIBUTE, &seq));
-            };
-            let fail = |reason: String| Bad {
-                sequence: seq.clone(),
-                partition_key: r.partition_key().unwrap_or_default().to_owned(),
-                data: data.to_vec(),
-                reason,
-            };
-            match self.encoding {
-                KinesisEncoding::VoiceJson => match voice_record(data) {
-                    Ok(mut rec) => {
-                        tag(&mut rec);
-                        voice.push(rec);
-                    }
-                    Err(why) => bad.push(fail(why)),
-                },
-                KinesisEncoding::OtlpJson | KinesisEncoding::OtlpProto => {
-                    let decoded = if self.encoding == KinesisEncoding::OtlpJson {
-                        Batch::decode_json(Signal::Logs, data)
-                    } else {
-                        Batch::decode_protobuf(Signal::Logs, data)
-                    };
-                    match decoded.map(Batch::into_payload) {
-                        Ok(Payload::Logs(mut req)) => {
-                            for rl in &mut req.resource_logs {
-                                for sl in &mut rl.scope_logs {
-                                    sl.log_records.iter_mut().for_each(&tag);
-                                }
-                            }
-                            otlp.push(Batch::logs(req));
-                        }
-                        Ok(_) => bad.push(fail("not a logs request".into())),
-                        Err(e) => bad.push(fail(format!("not an OTLP logs request: {e}"))),
-                    }
-                }
-            }
-        }
-        if !voice.is_empty() {
-            otlp.push(Batch::logs(ExportLogsServiceRequest {
-                resource_logs: vec![ResourceLogs {
-                    scope_logs: vec![ScopeLogs {
-                        scope: Some(InstrumentationScope {
-                            name: "lumina.kinesis".into(),
-                            ..Default::default()
-                        }),
-                        log_records: voice,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-            }));
-        }
-        (Batch::merge(otlp).ok().flatten(), bad)
     }
 
     /// Writes records that cannot be handed on to the dead-letter file. Returns false if the
@@ -351,7 +286,7 @@ impl ReaderContext {
             if let Some(last) = records.last() {
                 records_read.increment(records.len() as u64);
                 bytes_read.increment(records.iter().map(|r| r.data().as_ref().len() as u64).sum());
-                let (batch, bad) = self.decode(&shard, records);
+                let (batch, bad) = decode(self.encoding, &shard, records);
                 while !self.dead_letter(&shard, &bad) {
                     if !pause(&stop, &held, Duration::from_secs(1)).await
                         && held.lost.is_cancelled()
@@ -435,6 +370,76 @@ impl ReaderContext {
             }
         }
     }
+}
+
+/// Decodes a call's records (written by the `kinesis` exporter with `encoding`) into one batch,
+/// each log record tagged with its shard and sequence number, and those that do not decode.
+pub(crate) fn decode(
+    encoding: KinesisEncoding,
+    shard: &str,
+    records: &[Record],
+) -> (Option<Batch>, Vec<Bad>) {
+    let mut bad = Vec::new();
+    let mut voice: Vec<LogRecord> = Vec::new();
+    let mut otlp: Vec<Batch> = Vec::new();
+    for r in records {
+        let seq = r.sequence_number().to_owned();
+        let data = r.data().as_ref();
+        let tag = |rec: &mut LogRecord| {
+            rec.attributes.push(string_kv(SHARD_ATTRIBUTE, shard));
+            rec.attributes.push(string_kv(SEQUENCE_ATTRIBUTE, &seq));
+        };
+        let fail = |reason: String| Bad {
+            sequence: seq.clone(),
+            partition_key: r.partition_key().unwrap_or_default().to_owned(),
+            data: data.to_vec(),
+            reason,
+        };
+        match encoding {
+            KinesisEncoding::VoiceJson => match voice_record(data) {
+                Ok(mut rec) => {
+                    tag(&mut rec);
+                    voice.push(rec);
+                }
+                Err(why) => bad.push(fail(why)),
+            },
+            KinesisEncoding::OtlpJson | KinesisEncoding::OtlpProto => {
+                let decoded = if encoding == KinesisEncoding::OtlpJson {
+                    Batch::decode_json(Signal::Logs, data)
+                } else {
+                    Batch::decode_protobuf(Signal::Logs, data)
+                };
+                match decoded.map(Batch::into_payload) {
+                    Ok(Payload::Logs(mut req)) => {
+                        for rl in &mut req.resource_logs {
+                            for sl in &mut rl.scope_logs {
+                                sl.log_records.iter_mut().for_each(&tag);
+                            }
+                        }
+                        otlp.push(Batch::logs(req));
+                    }
+                    Ok(_) => bad.push(fail("not a logs request".into())),
+                    Err(e) => bad.push(fail(format!("not an OTLP logs request: {e}"))),
+                }
+            }
+        }
+    }
+    if !voice.is_empty() {
+        otlp.push(Batch::logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "lumina.kinesis".into(),
+                        ..Default::default()
+                    }),
+                    log_records: voice,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }));
+    }
+    (Batch::merge(otlp).ok().flatten(), bad)
 }
 
 /// Waits `d`; `false` if stopping or the lease was lost meanwhile.

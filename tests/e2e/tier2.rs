@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lumina_callsim::{Plan, Progress, Target, Wire, generate, truth_json};
+use lumina_callsim::{Plan, Progress, SendReport, Target, Wire, generate, truth_json};
 use lumina_plugins::dialogue_assembly::dynamo::from_attribute;
 use lumina_plugins::kinesis::receiver::leases::LeaseTable;
 use lumina_sdk::voice::Dialogue;
@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::harness::services::{DynamoDb, Kinesis};
 use crate::harness::{Collector, wait_for, wait_for_async};
-use crate::voice::{newest_dialogues, sim};
+use crate::voice::{compare, newest_dialogues, sim, truth};
 
 const STREAM: &str = "voice";
 const FAILOVER: Duration = Duration::from_secs(2);
@@ -111,6 +111,20 @@ async fn wait_balanced(table: &LeaseTable, workers: &[&str], timeout: Duration) 
     started.elapsed()
 }
 
+/// Sends the plan's calls to tier 1 in the background.
+fn send(
+    plan: &Arc<Plan>,
+    t1: &Collector,
+) -> (
+    tokio::task::JoinHandle<anyhow::Result<SendReport>>,
+    Arc<Progress>,
+) {
+    let progress = Arc::new(Progress::default());
+    let (plan, p, t) = (plan.clone(), progress.clone(), target(t1));
+    let task = tokio::spawn(async move { lumina_callsim::send(&plan, &t, p).await });
+    (task, progress)
+}
+
 fn target(c: &Collector) -> Target {
     Target {
         wire: Wire::Otlp,
@@ -133,33 +147,6 @@ fn newest(files: &[PathBuf]) -> HashMap<String, Value> {
         }
     }
     all.into_iter().map(|(k, d)| (k, truth_json(&d))).collect()
-}
-
-fn truth(plan: &Plan) -> HashMap<String, Value> {
-    plan.truth
-        .iter()
-        .map(|d| (d.dialogue_id.clone(), truth_json(d)))
-        .collect()
-}
-
-fn compare(got: &HashMap<String, Value>, expected: &HashMap<String, Value>) -> Result<(), String> {
-    if got == expected {
-        return Ok(());
-    }
-    let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
-    let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
-    let wrong = expected
-        .iter()
-        .find(|(k, v)| got.get(*k).is_some_and(|g| g != *v));
-    Err(format!(
-        "{} expected, {} got, {missing} missing, {extra} unexpected; first wrong: {}",
-        expected.len(),
-        got.len(),
-        wrong.map_or("none".into(), |(k, v)| format!(
-            "{k}\nexpected {v}\n     got {}",
-            got[k]
-        ))
-    ))
 }
 
 /// Every version each collector wrote of the first dialogue that differs from the truth.
@@ -282,11 +269,7 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
     wait_balanced(&leases, &["w1", "w2", "w3"], Duration::from_secs(30)).await;
 
     let plan = Arc::new(generate(&sim(1500, 41)));
-    let progress = Arc::new(Progress::default());
-    let sender = {
-        let (plan, progress, t) = (plan.clone(), progress.clone(), target(&t1));
-        tokio::spawn(async move { lumina_callsim::send(&plan, &t, progress).await })
-    };
+    let (sender, progress) = send(&plan, &t1);
     let sends = plan.sends.len() as u64;
 
     // A graceful stop: the leases are released, so the others take them at their next round.
@@ -443,11 +426,7 @@ async fn splitting_and_merging_shards_mid_stream_loses_nothing_and_reads_parents
     wait_balanced(&leases, &["w1", "w2"], Duration::from_secs(30)).await;
 
     let plan = Arc::new(generate(&sim(800, 43)));
-    let progress = Arc::new(Progress::default());
-    let sender = {
-        let (plan, progress, t) = (plan.clone(), progress.clone(), target(&t1));
-        tokio::spawn(async move { lumina_callsim::send(&plan, &t, progress).await })
-    };
+    let (sender, progress) = send(&plan, &t1);
     let sends = plan.sends.len() as u64;
     tokio::time::timeout(
         Duration::from_secs(120),

@@ -120,34 +120,50 @@ pub(crate) fn newest_dialogues(path: &Path) -> HashMap<String, Dialogue> {
     newest
 }
 
+/// The plan's dialogues as ground-truth JSON, by id.
+pub(crate) fn truth(plan: &Plan) -> HashMap<String, Value> {
+    plan.truth
+        .iter()
+        .map(|d| (d.dialogue_id.clone(), truth_json(d)))
+        .collect()
+}
+
+/// `Ok` if `got` holds exactly the `expected` dialogues, else what differs: counts and the
+/// first wrong one.
+pub(crate) fn compare(
+    got: &HashMap<String, Value>,
+    expected: &HashMap<String, Value>,
+) -> Result<(), String> {
+    if got == expected {
+        return Ok(());
+    }
+    let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
+    let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
+    let wrong = expected
+        .iter()
+        .find(|(k, v)| got.get(*k).is_some_and(|g| g != *v));
+    Err(format!(
+        "{} expected, {} got, {missing} missing, {extra} unexpected; first wrong: {}",
+        expected.len(),
+        got.len(),
+        wrong.map_or("none".into(), |(k, v)| format!(
+            "{k}\nexpected {v}\n     got {}",
+            got[k]
+        ))
+    ))
+}
+
 /// Waits until the file holds exactly the plan's dialogues; on timeout, shows the first
 /// difference.
 async fn assert_matches_truth(c: &Collector, plan: &Plan, timeout: Duration) {
-    let expected: HashMap<String, Value> = plan
-        .truth
-        .iter()
-        .map(|d| (d.dialogue_id.clone(), truth_json(d)))
-        .collect();
+    let expected = truth(plan);
     wait_for(timeout, || {
-        let got = dialogues(&c.path("dialogues.jsonl"));
-        if got == expected {
-            return Ok(());
-        }
-        let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
-        let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
-        let wrong = expected
-            .iter()
-            .find(|(k, v)| got.get(*k).is_some_and(|g| g != *v));
-        Err(format!(
-            "dialogues do not match the ground truth: {} expected, {} got, {missing} missing, {extra} unexpected; first wrong: {}\nlog:\n{}",
-            expected.len(),
-            got.len(),
-            wrong.map_or("none".into(), |(k, v)| format!(
-                "{k}\nexpected {v}\n     got {}",
-                got[k]
-            )),
-            c.log()
-        ))
+        compare(&dialogues(&c.path("dialogues.jsonl")), &expected).map_err(|e| {
+            format!(
+                "dialogues do not match the ground truth: {e}\nlog:\n{}",
+                c.log()
+            )
+        })
     })
     .await
 }

@@ -176,27 +176,10 @@ impl Kinesis {
             .send()
             .await
             .unwrap();
-        super::wait_for_async(Duration::from_secs(30), || async {
-            let d = self
-                .client
-                .describe_stream()
-                .stream_name(name)
-                .send()
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            let status = d
-                .stream_description()
-                .map(|s| s.stream_status().as_str().to_owned());
-            if status.as_deref() == Some("ACTIVE") {
-                Ok(())
-            } else {
-                Err(format!("stream {name} is {status:?}"))
-            }
-        })
-        .await;
+        self.wait_active(name).await;
     }
 
-    /// Waits until the stream is ACTIVE again (after a reshard).
+    /// Waits until the stream is ACTIVE (after it was created or resharded).
     async fn wait_active(&self, name: &str) {
         super::wait_for_async(Duration::from_secs(30), || async {
             let d = self

@@ -458,22 +458,4 @@ impl LeaseTable {
         )
         .await
     }
-
-    /// Deletes the lease of a shard that is gone (finished, and its children took over).
-    pub async fn delete(&self, lease: &Lease) -> Result<(), LeaseError> {
-        let r = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("leaseKey", AttributeValue::S(lease.key.clone()))
-            .condition_expression("leaseCounter = :old")
-            .expression_attribute_values(":old", num(lease.counter))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(LeaseError::Lost(lease.key.clone())),
-            Err(e) => Err(classify("cannot delete a lease", &e)),
-        }
-    }
 }

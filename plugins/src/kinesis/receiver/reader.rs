@@ -146,7 +146,14 @@ impl ReaderContext {
 
     /// Hands `batch` downstream until it is accepted (retrying what may succeed later), the
     /// lease is lost (`false`) or downstream refuses it for good (dead-lettered).
-    async fn deliver(&self, shard: &str, held: &HeldLease, batch: Batch, last: &Record) -> bool {
+    async fn deliver(
+        &self,
+        shard: &str,
+        held: &HeldLease,
+        stop: &CancellationToken,
+        batch: Batch,
+        last: &Record,
+    ) -> bool {
         let mut backoff = Duration::from_millis(100);
         loop {
             let attempt = tokio::select! {
@@ -157,8 +164,8 @@ impl ReaderContext {
                 Ok(_) => return true,
                 // The collector is stopping: not handed on, so not checkpointed; whoever
                 // reads the shard next starts before it.
-                Err(ConsumeError::ShuttingDown) => return false,
-                Err(e) if e.is_retryable() => {
+                Err(ConsumeError::ShuttingDown) if stop.is_cancelled() => return false,
+                Err(e) if e.is_retryable() || matches!(e, ConsumeError::ShuttingDown) => {
                     let wait = e.retry_after().unwrap_or(backoff);
                     if let Some(suppressed) = self.warn.check() {
                         tracing::warn!(component = %self.telemetry.id(), shard = %shard, error = %e, suppressed_since_last_log = suppressed, "Downstream did not take a batch; trying again.");
@@ -287,17 +294,16 @@ impl ReaderContext {
                 records_read.increment(records.len() as u64);
                 bytes_read.increment(records.iter().map(|r| r.data().as_ref().len() as u64).sum());
                 let (batch, bad) = decode(self.encoding, &shard, records);
+                // Nothing is checkpointed past a record that is neither handed on nor kept.
                 while !self.dead_letter(&shard, &bad) {
-                    if !pause(&stop, &held, Duration::from_secs(1)).await
-                        && held.lost.is_cancelled()
-                    {
-                        return Ended::Lost;
+                    if !pause(&stop, &held, Duration::from_secs(1)).await {
+                        return ended(&held);
                     }
                 }
                 if let Some(batch) = batch
-                    && !self.deliver(&shard, &held, batch, last).await
+                    && !self.deliver(&shard, &held, &stop, batch, last).await
                 {
-                    return Ended::Lost;
+                    return ended(&held);
                 }
                 position = last.sequence_number().to_owned();
                 match held.checkpoint(&self.table, &self.me, &position).await {
@@ -440,6 +446,15 @@ pub(crate) fn decode(
         }));
     }
     (Batch::merge(otlp).ok().flatten(), bad)
+}
+
+/// Why a reader that was interrupted stops.
+fn ended(held: &HeldLease) -> Ended {
+    if held.lost.is_cancelled() {
+        Ended::Lost
+    } else {
+        Ended::Stopped
+    }
 }
 
 /// Waits `d`; `false` if stopping or the lease was lost meanwhile.

@@ -7,6 +7,7 @@ use lumina_plugins::kinesis::receiver::coordinator::Coordinator;
 use lumina_plugins::kinesis::receiver::leases::{Lease, LeaseError, LeaseTable};
 
 use crate::harness::services::DynamoDb;
+use crate::harness::wait_for_async;
 
 async fn table(db: &DynamoDb, name: &str) -> LeaseTable {
     let t = LeaseTable::new(db.client.clone(), name);
@@ -135,16 +136,27 @@ async fn workers_balance_by_taking_then_stealing_and_the_victim_finds_out_at_its
     // `b` dies without releasing: `c` takes its leases only once they have not moved for
     // the failover time.
     let c = Coordinator::new(t.clone(), "c", failover, 1);
+    let first_seen = std::time::Instant::now();
     let (round, _) = c.take_round().await.unwrap();
     assert_eq!(round.taken.len(), 0, "nothing is expired yet");
     assert!(round.stolen.len() <= 1);
-    tokio::time::sleep(failover + Duration::from_millis(100)).await;
-    let mut rounds = 0;
-    while c.held_keys().len() < 4 {
-        c.take_round().await.unwrap();
-        rounds += 1;
-        assert!(rounds < 3, "c has {:?}", c.held_keys());
-    }
+    // Taker rounds until `c` holds every lease: none is taken as expired before the failover
+    // time has passed since `c` first saw it.
+    wait_for_async(Duration::from_secs(10), || async {
+        let (round, _) = c.take_round().await.unwrap();
+        if !round.taken.is_empty() {
+            assert!(
+                first_seen.elapsed() >= failover,
+                "taken as expired after {:?}",
+                first_seen.elapsed()
+            );
+        }
+        match c.held_keys().len() {
+            4 => Ok(()),
+            n => Err(format!("c holds {n} leases")),
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,11 +110,17 @@ async fn kinesis(State(s): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: 
                 _ => {
                     let limit = req["Limit"].as_u64().unwrap_or(10_000) as usize;
                     let to = (from + limit).min(RECORDS);
+                    let arrived = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs_f64()
+                        - 60.0;
                     let records: Vec<Value> = (from..to)
                         .map(|i| {
                             json!({
                                 "SequenceNumber": sequence(i),
-                                "ApproximateArrivalTimestamp": 1.7964e9,
+                                // A minute ago: the checkpoint lag is about that.
+                                "ApproximateArrivalTimestamp": arrived,
                                 "Data": base64::engine::general_purpose::STANDARD.encode(data(i)),
                                 "PartitionKey": format!("call-{i}"),
                             })
@@ -253,5 +259,30 @@ service:
             .await,
         RECORDS as f64
     );
+    let bytes: usize = (0..RECORDS).map(|i| data(i).len()).sum();
+    assert_eq!(
+        c.metric("lumina_kinesis_bytes_read_total", &[("shard", SHARD)])
+            .await,
+        bytes as f64
+    );
+    // The last answer was at the tip of the shard.
+    assert_eq!(
+        c.metric("lumina_kinesis_millis_behind_latest", &[("shard", SHARD)])
+            .await,
+        0.0
+    );
+    let lag = c
+        .metric("lumina_kinesis_checkpoint_lag_seconds", &[("shard", SHARD)])
+        .await;
+    assert!((59.0..120.0).contains(&lag), "checkpoint lag {lag}");
+    assert_eq!(c.metric("lumina_kinesis_leases_held", &[]).await, 1.0);
+    for event in ["created", "taken"] {
+        assert_eq!(
+            c.metric("lumina_kinesis_lease_events_total", &[("event", event)])
+                .await,
+            1.0,
+            "{event}"
+        );
+    }
     c.stop().await.assert_clean();
 }

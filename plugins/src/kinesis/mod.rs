@@ -38,7 +38,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use lumina_sdk::component::{
@@ -226,17 +225,7 @@ impl KinesisExporter {
         let out = match call.send().await {
             Ok(o) => o,
             Err(e) => {
-                let code = e.code().map(str::to_owned);
-                let msg = match e.message() {
-                    Some(m) => format!(
-                        "PutRecords failed: {}: {m}",
-                        code.as_deref().unwrap_or("error")
-                    ),
-                    None => format!(
-                        "PutRecords failed: {}",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e)
-                    ),
-                };
+                let (code, msg) = crate::aws::sdk_error("PutRecords failed", &e);
                 return Err(if retryable_code(code.as_deref()) {
                     ExportError::retryable(msg)
                 } else {

@@ -228,13 +228,18 @@ impl Coordinator {
         shards: &[(String, Vec<String>)],
         initial: &str,
     ) -> Result<usize, LeaseError> {
-        let existing: HashSet<String> = self
-            .table
-            .list()
-            .await?
-            .into_iter()
-            .map(|l| l.key)
-            .collect();
+        let mut leases = self.table.list().await?;
+        self.add_leases(shards, initial, &mut leases).await
+    }
+
+    /// [`Self::sync_shards`] on leases just listed; the new ones are added to `leases`.
+    pub async fn add_leases(
+        &self,
+        shards: &[(String, Vec<String>)],
+        initial: &str,
+        leases: &mut Vec<Lease>,
+    ) -> Result<usize, LeaseError> {
+        let existing: HashSet<String> = leases.iter().map(|l| l.key.clone()).collect();
         let ids: HashSet<&str> = shards.iter().map(|(s, _)| s.as_str()).collect();
         let mut created = 0;
         for (shard, parents) in shards {
@@ -245,14 +250,15 @@ impl Coordinator {
                 .iter()
                 .any(|p| ids.contains(p.as_str()) || existing.contains(p));
             let start = if has_parent { "TRIM_HORIZON" } else { initial };
-            if self
-                .table
-                .create(&Lease::new(shard, start, parents.clone()))
-                .await?
-            {
+            let lease = Lease::new(shard, start, parents.clone());
+            // Created here or a moment ago by another worker: either way it is there now (a
+            // take of a copy that is already stale just fails its condition).
+            if self.table.create(&lease).await? {
                 created += 1;
             }
+            leases.push(lease);
         }
+        leases.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(created)
     }
 
@@ -260,6 +266,14 @@ impl Coordinator {
     /// worker's share, else steals from the most loaded worker.
     pub async fn take_round(&self) -> Result<(Round, Vec<Arc<HeldLease>>), LeaseError> {
         let leases = self.table.list().await?;
+        self.take_from(leases).await
+    }
+
+    /// [`Self::take_round`] on leases just listed.
+    pub async fn take_from(
+        &self,
+        leases: Vec<Lease>,
+    ) -> Result<(Round, Vec<Arc<HeldLease>>), LeaseError> {
         let now = Instant::now();
         let expired: HashSet<String> = {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());

@@ -43,7 +43,8 @@ pub struct Lease {
 
 impl Lease {
     /// A new, free lease for `shard` starting at `checkpoint`.
-    pub fn new(shard: &str, checkpoint: &str, parents: Vec<String>) -> Self {
+    pub fn new(shard: &str, checkpoint: &str, mut parents: Vec<String>) -> Self {
+        parents.sort();
         Self {
             key: shard.to_owned(),
             owner: None,
@@ -100,11 +101,15 @@ impl Lease {
                 .and_then(|n| n.parse::<u64>().ok())
                 .unwrap_or(0)
         };
+        // String sets have no order: kept sorted, so a lease read back compares equal.
         let ss = |k: &str| {
-            item.get(k)
+            let mut v = item
+                .get(k)
                 .and_then(|v| v.as_ss().ok())
                 .cloned()
-                .unwrap_or_default()
+                .unwrap_or_default();
+            v.sort();
+            v
         };
         let key = s("leaseKey")
             .ok_or_else(|| LeaseError::Other("a lease item has no `leaseKey`".into()))?;
@@ -415,10 +420,12 @@ impl LeaseTable {
         me: &str,
         children: &[String],
     ) -> Result<Lease, LeaseError> {
+        let mut children = children.to_vec();
+        children.sort();
         let want = Lease {
             counter: lease.counter + 1,
             owner: Some(me.to_owned()),
-            children: children.to_vec(),
+            children: children.clone(),
             ..lease.clone()
         };
         if children.is_empty() {
@@ -431,7 +438,7 @@ impl LeaseTable {
                 must_own: true,
                 want,
                 update: "SET leaseCounter = :new, childShardIds = :children",
-                values: vec![(":children", AttributeValue::Ss(children.to_vec()))],
+                values: vec![(":children", AttributeValue::Ss(children))],
                 remove: &[],
             },
         )

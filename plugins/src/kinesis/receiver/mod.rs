@@ -165,6 +165,15 @@ impl Run {
 
     async fn take(&self, readers: &mut JoinSet<(String, Ended)>, stop: &CancellationToken) {
         let r = &self.readers;
+        // One listing of the lease table per round, for new shards and for taking.
+        let mut leases = match self.coordinator.table.list().await {
+            Ok(l) => l,
+            Err(e) => {
+                self.throttled(&e);
+                tracing::warn!(component = %self.telemetry.id(), error = %e, "Cannot list the leases.");
+                return;
+            }
+        };
         match list_shards(
             &r.kinesis,
             r.stream_name.as_deref(),
@@ -172,7 +181,11 @@ impl Run {
         )
         .await
         {
-            Ok(shards) => match self.coordinator.sync_shards(&shards, self.initial).await {
+            Ok(shards) => match self
+                .coordinator
+                .add_leases(&shards, self.initial, &mut leases)
+                .await
+            {
                 Ok(n) if n > 0 => self.lease_event("created", n),
                 Ok(_) => {}
                 Err(e) => {
@@ -186,7 +199,7 @@ impl Run {
                 }
             }
         }
-        match self.coordinator.take_round().await {
+        match self.coordinator.take_from(leases).await {
             Ok((round, new)) => {
                 self.lease_event("taken", round.taken.len());
                 self.lease_event("stolen", round.stolen.len());

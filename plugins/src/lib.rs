@@ -43,6 +43,7 @@ pub mod otlp;
 pub mod otlp_exporter;
 pub mod otlphttp;
 pub mod region_router;
+pub mod tenants;
 pub mod voice_metrics;
 pub mod voice_receiver;
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// ```yaml
 /// processors:
 ///   dialogue_assembly:
-///     storage: { directory: /var/lib/lumina/dialogues }
+///     storage: /var/lib/lumina/dialogues   # or { directory: ... }, or { dynamodb: {...} }
 ///     idle_timeout: 2h
 ///     idle_status: FAILED
 ///     grace_period: 15m
@@ -36,9 +36,10 @@ pub struct AssemblyConfig {
     pub remember_evicted: Duration,
 }
 
-/// Where `dialogue_assembly` keeps its state.
+/// Where `dialogue_assembly` keeps its state: `{ directory: DIR }`, `{ dynamodb: {...} }`, or
+/// just `DIR` (the same as `{ directory: DIR }`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields, default, remote = "Self")]
 pub struct StorageConfig {
     /// A directory; one store file per pipeline is created in it. Default
     /// `lumina-data/dialogue_assembly` (relative to the working directory).
@@ -46,6 +47,31 @@ pub struct StorageConfig {
     /// The DynamoDB dialogue table instead of the local store: for collectors that share a
     /// stream's shards, so a dialogue's state follows its shard.
     pub dynamodb: Option<DynamoStorage>,
+}
+
+impl<'de> Deserialize<'de> for StorageConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StorageConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a directory, or a map with `directory` or `dynamodb`")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StorageConfig, E> {
+                Ok(StorageConfig {
+                    directory: PathBuf::from(s),
+                    dynamodb: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<StorageConfig, A::Error> {
+                StorageConfig::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for StorageConfig {

@@ -385,3 +385,23 @@ async fn records_that_are_not_voice_events_are_refused_by_name_and_the_rest_appl
     assert_eq!(records(&out).len(), 1);
     p.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn storage_given_as_a_directory_keeps_the_state_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (p, out) = processor(
+        dir.path(),
+        json!({ "storage": state.display().to_string() }),
+    )
+    .await;
+    p.consume(batch(&[event("a1", "c1", "CALL_STARTED", 0)]))
+        .await
+        .unwrap();
+    assert_eq!(records(&out).len(), 1);
+    p.shutdown().await.unwrap();
+    assert!(
+        state.join("dialogue_assembly-logs.redb").is_file(),
+        "the store is not in the directory given"
+    );
+}

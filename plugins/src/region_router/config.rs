@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
 
-use super::tenants::Tenants;
+use crate::tenants::Tenants;
 use lumina_sdk::voice::Region;
 use serde::Deserialize;
 
@@ -18,8 +18,12 @@ pub enum EventRegion {
     /// The tenant table decides (default).
     #[default]
     Ignore,
-    /// The event's `voice.region.id` or `voice.territory`, when present and valid, wins.
-    Prefer,
+    /// The event's `voice.region.id`, when present and valid, wins (`prefer` is the same).
+    #[serde(alias = "prefer")]
+    RegionId,
+    /// The event's `voice.territory`, looked up in `territories`, wins; a territory not listed
+    /// there leaves the choice to the tenant table.
+    Territory,
 }
 
 /// What happens to events of tenants not in the table.
@@ -41,8 +45,11 @@ pub struct RegionRouterConfig {
     pub tenants: Tenants,
     /// How often a tenants file is checked for changes. Default 5s.
     pub reload_interval: Duration,
-    /// `ignore` (default) or `prefer`.
+    /// `ignore` (default), `region_id` or `territory`.
     pub event_region: EventRegion,
+    /// Territory id → region, for `event_region: territory`. A territory is a numbered
+    /// partition of tenants that belongs to one region; it is not a country code.
+    pub territories: BTreeMap<String, Region>,
     /// `default_region` (default) or `dead_letter`.
     pub unknown_tenants: UnknownTenants,
     /// The region of unknown tenants with `unknown_tenants: default_region`.
@@ -61,6 +68,7 @@ impl Default for RegionRouterConfig {
             tenants: Tenants::default(),
             reload_interval: Duration::from_secs(5),
             event_region: EventRegion::default(),
+            territories: BTreeMap::new(),
             unknown_tenants: UnknownTenants::default(),
             default_region: None,
             routes: BTreeMap::new(),
@@ -107,6 +115,18 @@ impl Validate for RegionRouterConfig {
                 }
                 Some(_) => {}
             }
+        }
+        if self.event_region == EventRegion::Territory && self.territories.is_empty() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("territories"),
+                "is required with `event_region: territory`: map each territory id to its region, e.g. `\"17\": eu-west-1`",
+            ));
+        }
+        if self.event_region != EventRegion::Territory && !self.territories.is_empty() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("territories"),
+                "is only used with `event_region: territory`",
+            ));
         }
         if self.unknown_tenants == UnknownTenants::DeadLetter && self.dead_letter.is_empty() {
             errors.push(ConfigError::new(

@@ -6,7 +6,9 @@
 //!   region_router:
 //!     tenants: file:./tenants.yaml     # or inline: { org-1: eu-west-1, org-2: 2, org-3: AU }
 //!     reload_interval: 5s              # how often the file is checked for changes
-//!     event_region: prefer             # ignore (default) | prefer: the event's region id/territory wins
+//!     event_region: region_id          # ignore (default) | region_id: the event's voice.region.id wins
+//!                                      # | territory: its voice.territory, through `territories`, wins
+//!     territories: { "17": eu-west-1 } # territory id → region (only with event_region: territory)
 //!     unknown_tenants: default_region  # or dead_letter
 //!     default_region: eu-west-1
 //!     routes:
@@ -25,12 +27,11 @@
 //! `lumina_dropped_items_total{reason="unroutable"}`. The rest of the batch goes through.
 
 mod config;
-mod tenants;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use lumina_sdk::attrs::get_str;
@@ -46,12 +47,11 @@ use lumina_sdk::telemetry::ComponentTelemetry;
 use lumina_sdk::voice::attr;
 use lumina_sdk::voice::value::string_kv;
 use lumina_sdk::{Batch, Payload, Signal};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
+use crate::tenants::TenantTable;
+pub use crate::tenants::{Tenants, load_tenants};
 pub use config::{EventRegion, ROUTE_ERROR_ATTR, RegionRouterConfig, UnknownTenants};
 pub use lumina_sdk::voice::Region;
-pub use tenants::{Tenants, load_tenants};
 
 fn build(
     cfg: &RegionRouterConfig,
@@ -81,48 +81,32 @@ fn build(
             .ok_or_else(|| ComponentError::Other(format!("unknown region `{k}`")))?;
         routes.insert(region, find(ps)?);
     }
-    let (table, file) = match &cfg.tenants {
-        Tenants::Inline(m) => (m.clone().into_iter().collect(), None),
-        Tenants::File(p) => {
-            // The version loaded, so a change made right after is not missed.
-            let seen = tenants::modified(p);
-            (
-                load_tenants(p).map_err(ComponentError::Other)?,
-                Some((p.clone(), seen)),
-            )
-        }
-    };
+    let tenants = TenantTable::start(
+        &cfg.tenants,
+        cfg.reload_interval.get(),
+        ctx.telemetry.clone(),
+    )?;
     let shared = Arc::new(Shared {
-        table: RwLock::new(table),
+        tenants,
         routes,
         dead_letter: find(&cfg.dead_letter)?,
         metrics: find(&cfg.metrics)?,
         event_region: cfg.event_region,
+        territories: cfg.territories.clone().into_iter().collect(),
         unknown: cfg.unknown_tenants,
         default_region: cfg.default_region,
         telemetry: ctx.telemetry.clone(),
     });
-    let stop = CancellationToken::new();
-    let (reloaded, reloads) = tokio::sync::watch::channel(0u64);
-    let task = file.map(|(path, seen)| {
-        let (shared, stop) = (shared.clone(), stop.clone());
-        let every = cfg.reload_interval.get();
-        tokio::spawn(async move { shared.watch(path, seen, every, stop, reloaded).await })
-    });
-    Ok(Arc::new(RegionRouter {
-        shared,
-        stop,
-        task: std::sync::Mutex::new(task),
-        reloads,
-    }))
+    Ok(Arc::new(RegionRouter { shared }))
 }
 
 struct Shared {
-    table: RwLock<HashMap<String, Region>>,
+    tenants: Arc<TenantTable>,
     routes: HashMap<Region, Vec<DynConsumer>>,
     dead_letter: Vec<DynConsumer>,
     metrics: Vec<DynConsumer>,
     event_region: EventRegion,
+    territories: HashMap<String, Region>,
     unknown: UnknownTenants,
     default_region: Option<Region>,
     telemetry: ComponentTelemetry,
@@ -136,12 +120,11 @@ enum Target {
 }
 
 fn region_attr(attrs: &[KeyValue]) -> Option<Region> {
-    let from_id = match lumina_sdk::attrs::get(attrs, attr::REGION_ID) {
+    match lumina_sdk::attrs::get(attrs, attr::REGION_ID) {
         Some(any_value::Value::IntValue(i)) => Region::from_id(*i),
         Some(any_value::Value::StringValue(s)) => s.parse().ok().and_then(Region::from_id),
         _ => None,
-    };
-    from_id.or_else(|| get_str(attrs, attr::TERRITORY).and_then(Region::parse))
+    }
 }
 
 impl Shared {
@@ -151,9 +134,16 @@ impl Shared {
         resource: &[KeyValue],
         record: &LogRecord,
     ) -> Target {
-        if self.event_region == EventRegion::Prefer
-            && let Some(r) = region_attr(&record.attributes).or_else(|| region_attr(resource))
-        {
+        let from_event = match self.event_region {
+            EventRegion::Ignore => None,
+            EventRegion::RegionId => {
+                region_attr(&record.attributes).or_else(|| region_attr(resource))
+            }
+            EventRegion::Territory => get_str(&record.attributes, attr::TERRITORY)
+                .or_else(|| get_str(resource, attr::TERRITORY))
+                .and_then(|t| self.territories.get(t).copied()),
+        };
+        if let Some(r) = from_event {
             return self.route(r);
         }
         let tenant = get_str(&record.attributes, attr::ORGANIZATION_ID)
@@ -178,7 +168,14 @@ impl Shared {
 
     /// Splits a batch by target, keeping each record's resource and scope.
     fn split(&self, req: ExportLogsServiceRequest) -> BTreeMap<Target, ExportLogsServiceRequest> {
-        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        self.tenants.with(|table| self.split_with(table, req))
+    }
+
+    fn split_with(
+        &self,
+        table: &HashMap<String, Region>,
+        req: ExportLogsServiceRequest,
+    ) -> BTreeMap<Target, ExportLogsServiceRequest> {
         let mut out: BTreeMap<Target, ExportLogsServiceRequest> = BTreeMap::new();
         for rl in req.resource_logs {
             let resource_attrs = rl
@@ -190,7 +187,7 @@ impl Shared {
             for sl in &rl.scope_logs {
                 let mut scopes: BTreeMap<Target, ScopeLogs> = BTreeMap::new();
                 for rec in &sl.log_records {
-                    let t = self.target(&table, resource_attrs, rec);
+                    let t = self.target(table, resource_attrs, rec);
                     let mut rec = rec.clone();
                     if let Target::DeadLetter(why) = &t {
                         rec.attributes
@@ -227,11 +224,6 @@ impl Shared {
 
 struct RegionRouter {
     shared: Arc<Shared>,
-    stop: CancellationToken,
-    task: std::sync::Mutex<Option<JoinHandle<()>>>,
-    /// How many times the tenants file was reloaded (or tried); the tests wait on it.
-    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests wait on reloads"))]
-    reloads: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Hands `batch` to every pipeline of one target; their answers are for the same items.
@@ -295,11 +287,7 @@ impl Consumer for RegionRouter {
 #[async_trait]
 impl Connector for RegionRouter {
     async fn shutdown(&self) -> Result<(), ComponentError> {
-        self.stop.cancel();
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = task {
-            let _ = t.await;
-        }
+        self.shared.tenants.shutdown().await;
         Ok(())
     }
 }
@@ -335,9 +323,7 @@ impl ConnectorConfig for RegionRouterConfig {
         }
         check(ConfigPath::parse("dead_letter"), &self.dead_letter);
         check(ConfigPath::parse("metrics"), &self.metrics);
-        if let Tenants::File(p) = &self.tenants
-            && let Err(e) = load_tenants(p)
-        {
+        if let Err(e) = self.tenants.check() {
             errors.push(ConfigError::new(ConfigPath::parse("tenants"), e));
         }
         errors.into_result(())

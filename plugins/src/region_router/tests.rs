@@ -139,6 +139,41 @@ async fn the_event_region_wins_when_preferred_and_unknown_tenants_take_the_defau
     assert_eq!(r.dlq.item_ids(), vec!["2"]);
 }
 
+fn with_territory(org: &str, territory: &str, seq: usize) -> LogRecord {
+    let mut r = record(Some(org), None, seq);
+    r.attributes.push(string_kv(attr::TERRITORY, territory));
+    r
+}
+
+#[tokio::test]
+async fn a_territory_never_overrides_the_home_region_unless_asked_for_by_name() {
+    // A territory code that looks like a region (`US`) is not one: by default and with
+    // `region_id` the tenant table decides.
+    for mode in ["", "event_region: region_id\n"] {
+        let r = rig(&format!("{BASE}{mode}default_region: UK\n")).await;
+        r.router
+            .consume(batch(vec![with_territory("org-uk", "US", 0)]))
+            .await
+            .unwrap();
+        assert_eq!(r.eu.item_ids(), vec!["0"], "{mode}");
+        assert!(r.us.item_ids().is_empty(), "{mode}");
+    }
+    // Asked for by name, a listed territory wins; an unlisted one leaves it to the table.
+    let r = rig(&format!(
+        "{BASE}event_region: territory\nterritories: {{ \"17\": us-east-1 }}\ndefault_region: UK\n"
+    ))
+    .await;
+    r.router
+        .consume(batch(vec![
+            with_territory("org-uk", "17", 0),
+            with_territory("org-uk", "18", 1),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(r.us.item_ids(), vec!["0"]);
+    assert_eq!(r.eu.item_ids(), vec!["1"]);
+}
+
 #[tokio::test]
 async fn without_dead_letter_pipelines_unroutable_events_are_rejected_and_the_rest_goes_through() {
     let r = rig("tenants: {org-uk: 1}\nroutes: {eu-west-1: [logs/eu]}\ndefault_region: UK\n").await;
@@ -209,7 +244,7 @@ async fn a_tenants_file_is_reloaded_when_it_changes() {
         .await
         .unwrap();
     assert_eq!(r.eu.item_ids(), vec!["0"]);
-    let mut reloads = r.router.reloads.clone();
+    let mut reloads = r.router.shared.tenants.reloads();
     std::fs::write(&file, "org-a: US\norg-b: us-east-1\n").unwrap();
     let wait = std::time::Duration::from_secs(10);
     tokio::time::timeout(wait, reloads.wait_for(|n| *n >= 1))

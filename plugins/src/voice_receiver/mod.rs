@@ -4,7 +4,8 @@
 //! Every event is checked against the voice conventions. An invalid event is rejected with a
 //! message that names the event and the field; the valid events of the same request go on
 //! (OTLP partial success; for native JSON, a reply that lists each rejection). Accepted events
-//! are normalised (dialogue id derived when absent, `voice.event.source` set to `GP` or `RT`,
+//! are normalised (dialogue id derived when absent, `voice.event.source` kept as sent and set to
+//! `GP` or `RT` only when absent,
 //! event name `lumina.voice.event`).
 
 mod config;
@@ -149,7 +150,8 @@ impl Checker {
                 ),
             ));
         }
-        e.source = Some(self.source);
+        // The system that produced the event says so; the receiver only fills a gap.
+        e.source.get_or_insert(self.source);
         Ok(e)
     }
 

@@ -124,6 +124,31 @@ async fn native_json_events_are_checked_one_by_one_and_stamped_with_the_source()
 }
 
 #[tokio::test]
+async fn a_source_the_sender_gave_is_kept_whichever_receiver_takes_it() {
+    let mut gp = start::<GpReceiverConfig>("").await;
+    let mut from_rt = event("e-rt");
+    from_rt["source"] = json!("RT");
+    let mut from_pbx = event("e-pbx");
+    from_pbx["source"] = json!("PBX");
+    let body = serde_json::to_vec(&json!([from_rt, from_pbx, event("e-none")])).unwrap();
+    let (status, reply) = post(gp.http, "/v1/events", "application/json", body).await;
+    assert_eq!((status, &reply["accepted"]), (200, &json!(3)), "{reply}");
+    let got: Vec<_> = received(&gp.out)
+        .into_iter()
+        .map(|e| (e.event_id, e.source.map(|s| s.as_str())))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("e-rt".to_owned(), Some("RT")),
+            ("e-pbx".to_owned(), Some("PBX")),
+            ("e-none".to_owned(), Some("GP")),
+        ]
+    );
+    gp.receiver.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_request_with_only_bad_events_or_too_many_is_refused_whole() {
     let mut gp = start::<GpReceiverConfig>("max_events_per_request: 2\n").await;
     let (status, reply) = post(

@@ -40,7 +40,7 @@ pub mod attr {
     pub const DIRECTION: &str = "voice.direction";
     /// The home region id (1-6).
     pub const REGION_ID: &str = "voice.region.id";
-    /// The territory the call was made in (e.g. `UK`).
+    /// The territory: a numbered partition of tenants within one region (not a country code).
     pub const TERRITORY: &str = "voice.territory";
     /// The event's unique id.
     pub const EVENT_ID: &str = "voice.event.id";
@@ -198,6 +198,8 @@ string_enum! {
         Gp = "GP",
         /// The RealTime component.
         Rt = "RT",
+        /// A PBX: call detail records arriving over HTTP.
+        Pbx = "PBX",
     }
 }
 

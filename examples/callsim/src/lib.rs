@@ -100,6 +100,7 @@ struct Leg {
     called: String,
     direction: Direction,
     region: u8,
+    territory: String,
     events: Vec<Send>,
     seq: usize,
 }
@@ -123,7 +124,7 @@ impl Leg {
                 called_number: gp.then(|| self.called.clone()),
                 direction: gp.then_some(self.direction),
                 region_id: (t == EventType::CallStarted).then_some(self.region),
-                territory: None,
+                territory: (t == EventType::CallStarted).then(|| self.territory.clone()),
                 source: None,
                 data: data.as_object().cloned().unwrap_or_default(),
             },
@@ -187,6 +188,7 @@ impl Leg {
             end_reason: reason.map(str::to_owned),
             participants,
             region_id: Some(self.region),
+            territory: Some(self.territory.clone()),
             revision: 0,
         }
     }
@@ -262,6 +264,8 @@ pub fn generate(cfg: &SimConfig) -> Plan {
                 called,
                 direction,
                 region,
+                // A territory: a numbered partition of the region's tenants.
+                territory: format!("{region}{}", o % 2),
                 events: Vec::new(),
                 seq: 0,
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lumina_callsim::{Progress, SimConfig, Target, Wire, generate, native_json, send, truth_json};
-use lumina_sdk::voice::{DialogueStatus, Source};
+use lumina_sdk::voice::DialogueStatus;
 
 /// Simulated voice calls: GP and RT events, with the dialogues they should assemble into.
 #[derive(Parser, Debug)]
@@ -96,10 +96,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.events {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
         for s in &plan.sends {
-            let source = match s.source {
-                Source::Gp => "GP",
-                Source::Rt => "RT",
-            };
+            let source = s.source.as_str();
             writeln!(
                 f,
                 "{}",

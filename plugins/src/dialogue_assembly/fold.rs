@@ -45,6 +45,9 @@ pub struct StoredEvent {
     /// Region id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<u8>,
+    /// Territory id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory: Option<String>,
 }
 
 /// What the collector keeps about one dialogue.
@@ -102,6 +105,7 @@ impl DialogueState {
                 called: e.called_number.clone(),
                 dir: e.direction,
                 region: e.region_id,
+                territory: e.territory.clone(),
             },
         );
         self.touch(now);
@@ -155,6 +159,8 @@ impl DialogueState {
         let region_id = started
             .and_then(|e| e.region)
             .or_else(|| ordered.iter().find_map(|(_, e)| e.region));
+
+        let territory = pick(&|e| e.territory.clone());
 
         let start = started.or(first).map(|e| e.ts);
         let answered = ordered
@@ -256,6 +262,7 @@ impl DialogueState {
             end_reason,
             participants,
             region_id,
+            territory,
             revision: self.revision,
         }
     }

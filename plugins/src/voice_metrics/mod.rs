@@ -16,6 +16,22 @@
 //! | `voice.call.wait_time` | histogram | `s` | start to answer, for answered calls |
 //!
 //! Every point carries `voice.organization.id` and `voice.region.id` (0 when unknown).
+//!
+//! Alongside, the platform's call metric contract (the names its per-territory dashboards
+//! read), one point per `territory_id`, `region_id` and `event_type` (the type of the event
+//! that ended the dialogue, `CALL_ENDED` or `CALL_TRANSFERRED`; for a dialogue closed by the
+//! idle timeout, its last event's);
+//! `territory_id` is `0` and `region_id` `0` when the events named none:
+//!
+//! | metric | type | unit | what |
+//! |---|---|---|---|
+//! | `call_count` | sum | `1` | ended calls |
+//! | `call_duration` | gauge | `s` | average duration of answered calls |
+//! | `call_answer_rate` | gauge | `%` | answered / calls × 100 |
+//! | `call_abandon_rate` | gauge | `%` | abandoned / calls × 100 |
+//! | `call_wait_time` | gauge | `s` | average start-to-answer time of answered calls |
+//!
+//! Both sets are cumulative since the connector started.
 
 mod config;
 #[cfg(test)]
@@ -36,7 +52,9 @@ use lumina_sdk::proto::metrics::v1::{
     ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
 };
 use lumina_sdk::voice::value::{int_kv, string_kv};
-use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, attr, parse_time};
+use lumina_sdk::voice::{
+    Dialogue, DialogueRecordKind, DialogueStatus, EventType, attr, parse_time,
+};
 use lumina_sdk::{Batch, Payload, Signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -87,9 +105,13 @@ struct Totals {
     wait: Hist,
 }
 
+/// The dimensions of the contract metrics: territory, region, event type.
+type ContractKey = (String, u8, &'static str);
+
 #[derive(Default)]
 struct State {
     totals: BTreeMap<(String, u8), Totals>,
+    contract: BTreeMap<ContractKey, Totals>,
     seen: HashSet<String>,
     order: VecDeque<String>,
     changed: bool,
@@ -107,10 +129,33 @@ impl State {
             self.seen.remove(&old);
         }
         self.changed = true;
-        let t = self
-            .totals
-            .entry((d.organization_id.clone(), d.region_id.unwrap_or(0)))
-            .or_default();
+        let region = d.region_id.unwrap_or(0);
+        let ending = d
+            .events
+            .iter()
+            .find(|e| {
+                matches!(
+                    e.event_type,
+                    EventType::CallEnded | EventType::CallTransferred
+                )
+            })
+            .or(d.events.last());
+        let last = ending.map_or("CALL_ENDED", |e| e.event_type.as_str());
+        let territory = d.territory.clone().unwrap_or_else(|| "0".to_owned());
+        self.totals
+            .entry((d.organization_id.clone(), region))
+            .or_default()
+            .count(d);
+        self.contract
+            .entry((territory, region, last))
+            .or_default()
+            .count(d);
+    }
+}
+
+impl Totals {
+    fn count(&mut self, d: &Dialogue) {
+        let t = self;
         *t.by_status.entry(d.status.as_str()).or_default() += 1;
         let secs = |s: &Option<String>| s.as_deref().and_then(|s| parse_time(s).ok());
         if let Some(answer) = secs(&d.answer_time) {
@@ -201,6 +246,34 @@ impl Shared {
             duration.push(hist(base.clone(), &t.duration, &DURATION_BOUNDS));
             wait.push(hist(base, &t.wait, &WAIT_BOUNDS));
         }
+        let mut c_count = Vec::new();
+        let mut c_duration = Vec::new();
+        let mut c_answer = Vec::new();
+        let mut c_abandon = Vec::new();
+        let mut c_wait = Vec::new();
+        for ((territory, region, event_type), t) in &st.contract {
+            let base = vec![
+                string_kv("territory_id", territory),
+                int_kv("region_id", i64::from(*region)),
+                string_kv("event_type", *event_type),
+            ];
+            let total: u64 = t.by_status.values().sum();
+            c_count.push(int(base.clone(), total));
+            let avg = |h: &Hist| h.sum / h.count as f64;
+            if t.duration.count > 0 {
+                c_duration.push(ratio(base.clone(), avg(&t.duration)));
+            }
+            if t.wait.count > 0 {
+                c_wait.push(ratio(base.clone(), avg(&t.wait)));
+            }
+            if total > 0 {
+                c_answer.push(ratio(
+                    base.clone(),
+                    100.0 * t.answered as f64 / total as f64,
+                ));
+                c_abandon.push(ratio(base, 100.0 * t.abandoned as f64 / total as f64));
+            }
+        }
         drop(st);
         let sum = |name: &str, unit: &str, description: &str, points| Metric {
             name: name.into(),
@@ -213,9 +286,9 @@ impl Shared {
             })),
             ..Default::default()
         };
-        let gauge = |name: &str, description: &str, points| Metric {
+        let gauge_in = |name: &str, unit: &str, description: &str, points| Metric {
             name: name.into(),
-            unit: "1".into(),
+            unit: unit.into(),
             description: description.into(),
             data: Some(metric::Data::Gauge(Gauge {
                 data_points: points,
@@ -251,13 +324,15 @@ impl Shared {
                 "Calls the caller left before an answer.",
                 abandoned,
             ),
-            gauge(
+            gauge_in(
                 "voice.calls.answer_rate",
+                "1",
                 "Answered calls over ended calls.",
                 answer_rate,
             ),
-            gauge(
+            gauge_in(
                 "voice.calls.abandon_rate",
+                "1",
                 "Abandoned calls over ended calls.",
                 abandon_rate,
             ),
@@ -267,6 +342,26 @@ impl Shared {
                 duration,
             ),
             histogram("voice.call.wait_time", "Time from start to answer.", wait),
+            sum("call_count", "1", "Calls in the period.", c_count),
+            gauge_in(
+                "call_duration",
+                "s",
+                "Average call duration (answered calls).",
+                c_duration,
+            ),
+            gauge_in(
+                "call_answer_rate",
+                "%",
+                "Share of calls answered.",
+                c_answer,
+            ),
+            gauge_in(
+                "call_abandon_rate",
+                "%",
+                "Share of calls abandoned.",
+                c_abandon,
+            ),
+            gauge_in("call_wait_time", "s", "Average time before answer.", c_wait),
         ];
         Some(Batch::metrics(ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {

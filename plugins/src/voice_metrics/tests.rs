@@ -27,6 +27,7 @@ fn dialogue(id: &str, org: &str, status: DialogueStatus, answered: bool, reason:
         end_reason: Some(reason.into()),
         participants: Vec::new(),
         region_id: Some(2),
+        territory: Some("21".into()),
         revision: 3,
     }
 }
@@ -54,8 +55,11 @@ async fn counts_each_ended_dialogue_once_per_organization_and_region() {
         done.to_log_record(DialogueRecordKind::End),
         dialogue("d2", "o1", DialogueStatus::Failed, false, "ABANDONED")
             .to_log_record(DialogueRecordKind::End),
-        dialogue("d3", "o2", DialogueStatus::Failed, false, "BUSY")
-            .to_log_record(DialogueRecordKind::End),
+        {
+            let mut d3 = dialogue("d3", "o2", DialogueStatus::Failed, false, "BUSY");
+            d3.territory = Some("22".into());
+            d3.to_log_record(DialogueRecordKind::End)
+        },
     ]))
     .await
     .unwrap();
@@ -101,4 +105,45 @@ async fn counts_each_ended_dialogue_once_per_organization_and_region() {
         })
         .unwrap();
     assert_eq!((o1.count, o1.sum), (1, Some(5.0)));
+
+    // The contract metrics, by territory, region and ending event type.
+    let c = |name, territory| contract_point(metrics, name, territory);
+    assert_eq!(c("call_count", "21"), Some(2.0));
+    assert_eq!(c("call_count", "22"), Some(1.0));
+    assert_eq!(c("call_answer_rate", "21"), Some(50.0));
+    assert_eq!(c("call_abandon_rate", "21"), Some(50.0));
+    assert_eq!(c("call_abandon_rate", "22"), Some(0.0));
+    assert_eq!(c("call_duration", "21"), Some(55.0));
+    assert_eq!(c("call_wait_time", "21"), Some(5.0));
+    assert_eq!(c("call_wait_time", "22"), None, "no answered call there");
+    let unit = |n: &str| metrics.iter().find(|m| m.name == n).unwrap().unit.clone();
+    assert_eq!(
+        (
+            unit("call_count"),
+            unit("call_duration"),
+            unit("call_answer_rate")
+        ),
+        ("1".into(), "s".into(), "%".into())
+    );
+}
+
+/// The value of the contract metric `name` at `territory_id`, `region_id` 2, `CALL_ENDED`.
+fn contract_point(metrics: &[Metric], name: &str, territory: &str) -> Option<f64> {
+    let m = metrics.iter().find(|m| m.name == name)?;
+    let pts = match m.data.as_ref()? {
+        metric::Data::Sum(s) => &s.data_points,
+        metric::Data::Gauge(g) => &g.data_points,
+        _ => return None,
+    };
+    pts.iter()
+        .find(|p| {
+            let a = |k: &str| lumina_sdk::testkit::attr(&p.attributes, k);
+            a("territory_id").as_deref() == Some(territory)
+                && a("region_id").as_deref() == Some("2")
+                && a("event_type").as_deref() == Some("CALL_ENDED")
+        })
+        .map(|p| match p.value.unwrap() {
+            number_data_point::Value::AsInt(i) => i as f64,
+            number_data_point::Value::AsDouble(d) => d,
+        })
 }

@@ -61,6 +61,10 @@ pub struct Dialogue {
     pub participants: Vec<String>,
     /// The home region id (1-6), if an event carried one.
     pub region_id: Option<u8>,
+    /// The territory id (a numbered partition of tenants within the region), if an event
+    /// carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory: Option<String>,
     /// Increases by one with every change; the highest revision is the newest.
     pub revision: u64,
 }

@@ -198,6 +198,7 @@ fn a_dialogue_round_trips_through_its_record_with_exact_field_names() {
         end_reason: None,
         participants: vec!["+44".into()],
         region_id: Some(3),
+        territory: None,
         revision: 1,
     };
     let record = d.to_log_record(DialogueRecordKind::End);

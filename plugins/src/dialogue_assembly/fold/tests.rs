@@ -144,6 +144,7 @@ fn scenario(outcome: Outcome, ring: i64, talk: i64, extras: usize) -> (Vec<Voice
         end_reason: reason.map(str::to_owned),
         participants,
         region_id: Some(1),
+        territory: None,
         revision: 0,
     };
     (events, expected)

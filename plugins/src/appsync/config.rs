@@ -1,7 +1,12 @@
 //! Settings of the `appsync` exporter.
 
-use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Validate};
+use std::collections::BTreeMap;
+
+use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
+use lumina_sdk::voice::Region;
 use serde::Deserialize;
+
+use crate::tenants::Tenants;
 
 use lumina_net::tls::TlsClientConfig;
 
@@ -41,16 +46,36 @@ pub struct AppSyncAuth {
 #[serde(deny_unknown_fields)]
 pub struct IamAuth {}
 
+/// One regional API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionalEndpoint {
+    /// The region's GraphQL endpoint.
+    pub url: String,
+    /// How requests to it authenticate.
+    pub auth: AppSyncAuth,
+}
+
 /// Settings of the `appsync` exporter.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppSyncConfig {
-    /// The GraphQL endpoint.
+    /// The GraphQL endpoint (one API for every tenant), or leave it out and give `regions`.
     pub url: String,
-    /// Authentication.
+    /// Authentication (with `url`).
     pub auth: AppSyncAuth,
-    /// The AWS region (for `iam`).
+    /// The AWS region (for `iam` with `url`).
     pub region: Option<String>,
+    /// One API per region: region → endpoint and auth. Each record goes to its tenant's home
+    /// region, from `tenants`.
+    pub regions: BTreeMap<String, RegionalEndpoint>,
+    /// Tenant → home region (with `regions`): the same setting, and file, as
+    /// `region_router`'s.
+    pub tenants: Tenants,
+    /// How often a tenants file is checked for changes. Default 5s.
+    pub reload_interval: Duration,
+    /// The region of tenants not in the table. Without it their records are refused.
+    pub default_region: Option<Region>,
     /// The dialogue mutation.
     pub dialogues: MutationConfig,
     /// The event mutation.
@@ -67,21 +92,62 @@ impl Default for AppSyncConfig {
             url: String::new(),
             auth: AppSyncAuth::default(),
             region: None,
+            regions: BTreeMap::new(),
+            tenants: Tenants::default(),
+            reload_interval: Duration::from_secs(5),
+            default_region: None,
             dialogues: MutationConfig {
                 enabled: true,
-                mutation: "publishDialogue".into(),
+                mutation: "handleDialogueUpdate".into(),
                 input_type: "DialogueInput".into(),
-                selection: "dialogueId organizationId status revision updatedAt".into(),
+                selection: DIALOGUE_SELECTION.into(),
             },
             events: MutationConfig {
                 enabled: true,
-                mutation: "publishEvent".into(),
+                mutation: "handleEvent".into(),
                 input_type: "EventInput".into(),
-                selection: "eventId dialogueId eventType timestamp".into(),
+                selection: EVENT_SELECTION.into(),
             },
             max_concurrency: 8,
             tls: TlsClientConfig::default(),
         }
+    }
+}
+
+/// The Event fields a mutation selects: subscribers receive only what the mutation selected.
+pub const EVENT_SELECTION: &str =
+    "eventId dialogueId eventType timestamp data source organizationId";
+
+/// The Dialogue fields a mutation selects.
+pub const DIALOGUE_SELECTION: &str = "dialogueId callGuid legGuid callerNumber calledNumber \
+startTime endTime duration status direction organizationId accountId createdAt updatedAt \
+answerTime endReason participants regionId territory revision \
+events { eventId dialogueId eventType timestamp data source organizationId }";
+
+/// Checks that exactly one credential is given.
+fn check_auth(a: &AppSyncAuth, at: ConfigPath, errors: &mut ConfigErrors) {
+    let n = [
+        a.api_key.is_some(),
+        a.iam.is_some(),
+        a.lambda_token.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if n != 1 {
+        errors.push(ConfigError::new(
+            at,
+            "give exactly one of `api_key`, `iam` and `lambda_token`",
+        ));
+    }
+}
+
+fn check_url(url: &str, at: ConfigPath, errors: &mut ConfigErrors) {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        errors.push(ConfigError::new(
+            at,
+            "an http:// or https:// URL is required",
+        ));
     }
 }
 
@@ -96,25 +162,59 @@ fn is_name(s: &str) -> bool {
 impl Validate for AppSyncConfig {
     fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = ConfigErrors::new();
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            errors.push(ConfigError::new(
-                ConfigPath::parse("url"),
-                "an http:// or https:// URL is required",
-            ));
+        if self.regions.is_empty() {
+            check_url(&self.url, ConfigPath::parse("url"), &mut errors);
+            check_auth(&self.auth, ConfigPath::parse("auth"), &mut errors);
+            if self.default_region.is_some() {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("default_region"),
+                    "is only used with `regions`",
+                ));
+            }
+        } else {
+            if !self.url.is_empty() {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("url"),
+                    "give either `url` (one API) or `regions` (one API per region), not both",
+                ));
+            }
+            for (k, e) in &self.regions {
+                let at = ConfigPath::parse("regions").key(k.clone());
+                if Region::parse(k).is_none() {
+                    errors.push(ConfigError::new(
+                        at.clone(),
+                        format!(
+                            "unknown region `{k}`; use an id 1-6, a short name or an AWS region name"
+                        ),
+                    ));
+                }
+                check_url(&e.url, at.key("url"), &mut errors);
+                check_auth(&e.auth, at.key("auth"), &mut errors);
+            }
+            if let Some(r) = self.default_region
+                && !self.regions.keys().any(|k| Region::parse(k) == Some(r))
+            {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("default_region"),
+                    format!("`{}` is not in `regions`", r.name()),
+                ));
+            }
+            if matches!(&self.tenants, Tenants::Inline(m) if m.is_empty())
+                && self.default_region.is_none()
+            {
+                errors.push(ConfigError::new(
+                    ConfigPath::parse("tenants"),
+                    "is required with `regions`: the tenant table (inline or `file:<path>`, as `region_router` takes it), or a `default_region`",
+                ));
+            }
+            if let Err(e) = self.tenants.check() {
+                errors.push(ConfigError::new(ConfigPath::parse("tenants"), e));
+            }
         }
-        let a = &self.auth;
-        let n = [
-            a.api_key.is_some(),
-            a.iam.is_some(),
-            a.lambda_token.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        if n != 1 {
+        if matches!(self.tenants, Tenants::File(_)) && self.reload_interval.is_zero() {
             errors.push(ConfigError::new(
-                ConfigPath::parse("auth"),
-                "give exactly one of `api_key`, `iam` and `lambda_token`",
+                ConfigPath::parse("reload_interval"),
+                "must be more than 0",
             ));
         }
         for (key, m) in [("dialogues", &self.dialogues), ("events", &self.events)] {

@@ -1,5 +1,6 @@
 //! The `appsync` exporter: publishes dialogue updates and voice events as GraphQL mutations
-//! to an AWS AppSync API, whose subscribers receive them live.
+//! to AWS AppSync, whose subscribers receive them live: to one API, or to each tenant's home
+//! region's API.
 //!
 //! ```yaml
 //! exporters:
@@ -7,27 +8,39 @@
 //!     url: https://abc.appsync-api.eu-west-1.amazonaws.com/graphql
 //!     auth: { api_key: "${env:APPSYNC_KEY}" }   # or iam: {} (SigV4), or lambda_token: ...
 //!     region: eu-west-1                          # for iam
-//!     dialogues: { mutation: publishDialogue, input_type: DialogueInput, selection: "dialogueId status revision" }
-//!     events:    { mutation: publishEvent, input_type: EventInput, selection: "eventId dialogueId" }
-//!     max_concurrency: 8
+//!   appsync/regional:                            # or one API per region:
+//!     regions:
+//!       eu-west-1: { url: https://lumina-api-eu-west-1.example.com/graphql, auth: { iam: {} } }
+//!       us-east-1: { url: https://lumina-api-us-east-1.example.com/graphql, auth: { iam: {} } }
+//!     tenants: file:configs/data/tenants.yaml    # the table region_router reads
+//!     default_region: eu-west-1                  # tenants not in it (else refused)
 //! ```
 //!
-//! Each record becomes `mutation($input: <input_type>!) { <mutation>(input: $input) {
-//! <selection> } }` with the Dialogue (or Event) JSON as `input`; `data` fields, which the
-//! schema types as `AWSJSON`, are sent as JSON strings. `configs/appsync/schema.graphql` is a
-//! schema that fits the defaults. Updates of one dialogue are sent in order; different
-//! dialogues go concurrently, up to `max_concurrency`.
+//! The defaults publish to `configs/appsync/schema.graphql`, the platform's schema:
+//! `handleDialogueUpdate(input: DialogueInput!)` (→ `onDialogueUpdate`) and
+//! `handleEvent(input: EventInput!)` (→ `onEvent`), selecting every field, since subscribers
+//! receive only what the mutation selected. Each record becomes `mutation($input:
+//! <input_type>!) { <mutation>(input: $input) { <selection> } }`; `data` fields, typed
+//! `AWSJSON`, are sent as JSON strings; events carry their `organizationId`.
 //!
-//! Throttling, 5xx and transport errors are retried (that record and the later updates of its
-//! dialogue); 401/403 too, since credentials can be fixed while the host retries. A GraphQL
-//! error in the reply (a validation or resolver error) refuses the record for good: it is
-//! dead-lettered with AppSync's `errorType` and message.
+//! The schema makes `callerNumber`, `calledNumber`, `startTime` and `direction` of a Dialogue
+//! and `source` of an Event non-null. A dialogue revision without them (an update made before
+//! the event that brings them arrived) is held back, counted in
+//! `lumina_appsync_held_back_total{field}`: the next revision that has them is published, and
+//! subscribers keep the highest revision anyway. An event without `source` is refused
+//! (dead-lettered with the reason).
+//!
+//! Updates of one dialogue are sent in order; different dialogues go concurrently, up to
+//! `max_concurrency`. Throttling, 5xx and transport errors are retried (that record and the
+//! later updates of its dialogue); 401/403 too, since credentials can be fixed while the host
+//! retries. A GraphQL error in the reply (a validation or resolver error) refuses the record for
+//! good: it is dead-lettered with AppSync's `errorType` and message.
 
 mod config;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -36,7 +49,8 @@ use lumina_sdk::component::{
     ComponentError, ComponentInfo, ComponentKind, CreateContext, ExportError, Exporter,
     ExporterConfig, Rejected, Stability,
 };
-use lumina_sdk::voice::format_time;
+use lumina_sdk::telemetry::ComponentTelemetry;
+use lumina_sdk::voice::{Region, format_time};
 use lumina_sdk::{Batch, Signal};
 use serde_json::{Value, json};
 
@@ -46,14 +60,63 @@ use crate::aws::voice_json::{VoiceRecord, merge, records};
 use lumina_net::status::parse_retry_after;
 use lumina_net::tls::http_client;
 
-pub use config::{AppSyncAuth, AppSyncConfig, IamAuth, MutationConfig};
+use crate::tenants::TenantTable;
+
+pub use config::{
+    AppSyncAuth, AppSyncConfig, DIALOGUE_SELECTION, EVENT_SELECTION, IamAuth, MutationConfig,
+    RegionalEndpoint,
+};
+
+/// The metric counting dialogue revisions held back, by the missing `field`.
+pub const HELD_BACK: &str = "lumina_appsync_held_back_total";
+
+/// One API: where mutations go and how they authenticate.
+struct Endpoint {
+    url: String,
+    auth: AppSyncAuth,
+    signer: Option<Signer>,
+}
+
+impl Endpoint {
+    async fn new(url: &str, auth: &AppSyncAuth, region: Option<String>) -> Result<Self, String> {
+        let signer = match &auth.iam {
+            Some(_) => Some(
+                Signer::new(
+                    &AwsSettings {
+                        region,
+                        endpoint: None,
+                    },
+                    "appsync",
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        Ok(Endpoint {
+            url: url.to_owned(),
+            auth: auth.clone(),
+            signer,
+        })
+    }
+}
+
+/// Where records go: one API, or one per region.
+enum Endpoints {
+    One(Arc<Endpoint>),
+    Regional {
+        by_region: HashMap<Region, Arc<Endpoint>>,
+        tenants: Arc<TenantTable>,
+        default_region: Option<Region>,
+    },
+}
 
 /// An `appsync` exporter.
 pub struct AppSyncExporter {
     client: reqwest::Client,
     dialogue_document: String,
     event_document: String,
-    signer: Option<Signer>,
+    endpoints: Endpoints,
+    telemetry: ComponentTelemetry,
     cfg: AppSyncConfig,
 }
 
@@ -62,28 +125,61 @@ fn awsjson(v: &Value) -> Value {
     Value::String(v.to_string())
 }
 
-/// The mutation input of a record.
-fn input(v: &VoiceRecord) -> Value {
+/// What to do with one record.
+enum Publish {
+    /// Send this input.
+    Send(Value),
+    /// Not yet: the schema makes this field non-null and the record lacks it.
+    HoldBack(&'static str),
+    /// Never: refused with this reason.
+    Refuse(String),
+}
+
+/// The mutation input of a record, if it can be published under the schema.
+fn input(v: &VoiceRecord) -> Publish {
     match v {
         VoiceRecord::Dialogue(_, d) => {
+            for (field, missing) in [
+                ("callerNumber", d.caller_number.is_none()),
+                ("calledNumber", d.called_number.is_none()),
+                ("startTime", d.start_time.is_none()),
+                ("direction", d.direction.is_none()),
+                ("events.source", d.events.iter().any(|e| e.source.is_none())),
+            ] {
+                if missing {
+                    return Publish::HoldBack(field);
+                }
+            }
             let mut j = serde_json::to_value(d).unwrap_or(Value::Null);
+            if let Some(m) = j.as_object_mut() {
+                // The table's keys are not fields of the GraphQL Dialogue.
+                m.remove("PK");
+                m.remove("SK");
+            }
             if let Some(events) = j.get_mut("events").and_then(Value::as_array_mut) {
                 for e in events {
                     if let Some(data) = e.get_mut("data") {
                         *data = awsjson(data);
                     }
+                    e["organizationId"] = Value::from(d.organization_id.as_str());
                 }
             }
-            j
+            Publish::Send(j)
         }
-        VoiceRecord::Event(e) => json!({
-            "eventId": e.event_id,
-            "dialogueId": e.dialogue_id,
-            "eventType": e.event_type.as_str(),
-            "timestamp": format_time(e.timestamp),
-            "data": awsjson(&Value::Object(e.data.clone())),
-            "source": e.source.map(|s| s.as_str()),
-        }),
+        VoiceRecord::Event(e) => match e.source {
+            None => Publish::Refuse(
+                "`source` is missing; the schema makes Event.source non-null (EventSource!)".into(),
+            ),
+            Some(source) => Publish::Send(json!({
+                "eventId": e.event_id,
+                "dialogueId": e.dialogue_id,
+                "eventType": e.event_type.as_str(),
+                "timestamp": format_time(e.timestamp),
+                "data": awsjson(&Value::Object(e.data.clone())),
+                "source": source.as_str(),
+                "organizationId": e.organization_id,
+            })),
+        },
     }
 }
 
@@ -96,25 +192,48 @@ enum Sent {
 
 struct Pending {
     dialogue: String,
+    endpoint: Arc<Endpoint>,
     body: String,
     batch: Batch,
 }
 
 impl AppSyncExporter {
-    async fn send(&self, body: &str) -> Sent {
+    /// The API of a tenant's records.
+    fn endpoint(&self, tenant: &str) -> Result<Arc<Endpoint>, String> {
+        match &self.endpoints {
+            Endpoints::One(e) => Ok(e.clone()),
+            Endpoints::Regional {
+                by_region,
+                tenants,
+                default_region,
+            } => {
+                let region = tenants.region(tenant).or(*default_region).ok_or_else(|| {
+                    format!("tenant `{tenant}` is not in the tenant table and there is no `default_region`")
+                })?;
+                by_region.get(&region).cloned().ok_or_else(|| {
+                    format!(
+                        "tenant `{tenant}`'s home region {} has no AppSync endpoint in `regions`",
+                        region.name()
+                    )
+                })
+            }
+        }
+    }
+
+    async fn send(&self, ep: &Endpoint, body: &str) -> Sent {
         let mut req = self
             .client
-            .post(&self.cfg.url)
+            .post(&ep.url)
             .header(http::header::CONTENT_TYPE, "application/json");
-        if let Some(k) = &self.cfg.auth.api_key {
+        if let Some(k) = &ep.auth.api_key {
             req = req.header("x-api-key", k);
         }
-        if let Some(t) = &self.cfg.auth.lambda_token {
+        if let Some(t) = &ep.auth.lambda_token {
             req = req.header(http::header::AUTHORIZATION, t);
         }
-        if let Some(s) = &self.signer {
+        if let Some(s) = &ep.signer {
             match s
-                .post_headers(&self.cfg.url, "application/json", body.as_bytes())
+                .post_headers(&ep.url, "application/json", body.as_bytes())
                 .await
             {
                 Ok(h) => req = req.headers(h),
@@ -123,7 +242,7 @@ impl AppSyncExporter {
         }
         let resp = match req.body(body.to_owned()).send().await {
             Ok(r) => r,
-            Err(e) => return Sent::Retry(format!("request to {} failed: {e}", self.cfg.url), None),
+            Err(e) => return Sent::Retry(format!("request to {} failed: {e}", ep.url), None),
         };
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
@@ -176,24 +295,47 @@ impl Exporter for AppSyncExporter {
                     continue;
                 }
             };
-            let (enabled, document, dialogue) = match &v {
+            let (enabled, document, dialogue, tenant) = match &v {
                 VoiceRecord::Dialogue(_, d) => (
                     self.cfg.dialogues.enabled,
                     &self.dialogue_document,
-                    d.dialogue_id.clone(),
+                    &d.dialogue_id,
+                    &d.organization_id,
                 ),
                 VoiceRecord::Event(e) => (
                     self.cfg.events.enabled,
                     &self.event_document,
-                    e.dialogue_id.clone(),
+                    &e.dialogue_id,
+                    &e.organization_id,
                 ),
             };
             if !enabled {
                 continue;
             }
-            let body = json!({"query": document, "variables": {"input": input(&v)}}).to_string();
+            let endpoint = match self.endpoint(tenant) {
+                Ok(e) => e,
+                Err(why) => {
+                    rejected.push(Rejected::new(r.batch, why));
+                    continue;
+                }
+            };
+            let input = match input(&v) {
+                Publish::Send(i) => i,
+                Publish::HoldBack(field) => {
+                    self.telemetry
+                        .counter(HELD_BACK, &[("field", field.to_owned())])
+                        .increment(1);
+                    continue;
+                }
+                Publish::Refuse(why) => {
+                    rejected.push(Rejected::new(r.batch, why));
+                    continue;
+                }
+            };
+            let body = json!({"query": document, "variables": {"input": input}}).to_string();
             groups.entry(dialogue.clone()).or_default().push(Pending {
-                dialogue,
+                dialogue: dialogue.clone(),
+                endpoint,
                 body,
                 batch: r.batch,
             });
@@ -208,7 +350,7 @@ impl Exporter for AppSyncExporter {
                         out.push((p.batch, Sent::Retry(why.clone(), None)));
                         continue;
                     }
-                    let sent = self.send(&p.body).await;
+                    let sent = self.send(&p.endpoint, &p.body).await;
                     if let Sent::Retry(why, _) = &sent {
                         blocked = Some(format!(
                             "an earlier update of dialogue {} failed: {why}",
@@ -260,21 +402,33 @@ impl ExporterConfig for AppSyncConfig {
         )
     }
 
-    async fn build(self, _ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
+    async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
         let cfg = self;
-        let signer = match &cfg.auth.iam {
-            Some(_) => {
-                let aws = AwsSettings {
-                    region: cfg.region.clone(),
-                    endpoint: None,
-                };
-                Some(
-                    Signer::new(&aws, "appsync")
-                        .await
-                        .map_err(ComponentError::Other)?,
-                )
+        let endpoints = if cfg.regions.is_empty() {
+            Endpoints::One(Arc::new(
+                Endpoint::new(&cfg.url, &cfg.auth, cfg.region.clone())
+                    .await
+                    .map_err(ComponentError::Other)?,
+            ))
+        } else {
+            let mut by_region = HashMap::new();
+            for (k, e) in &cfg.regions {
+                let region = Region::parse(k)
+                    .ok_or_else(|| ComponentError::Other(format!("unknown region `{k}`")))?;
+                let ep = Endpoint::new(&e.url, &e.auth, Some(region.name().to_owned()))
+                    .await
+                    .map_err(ComponentError::Other)?;
+                by_region.insert(region, Arc::new(ep));
             }
-            None => None,
+            Endpoints::Regional {
+                by_region,
+                tenants: TenantTable::start(
+                    &cfg.tenants,
+                    cfg.reload_interval.get(),
+                    ctx.telemetry.clone(),
+                )?,
+                default_region: cfg.default_region,
+            }
         };
         let document = |m: &MutationConfig| {
             format!(
@@ -286,7 +440,8 @@ impl ExporterConfig for AppSyncConfig {
             client: http_client(&cfg.tls)?,
             dialogue_document: document(&cfg.dialogues),
             event_document: document(&cfg.events),
-            signer,
+            endpoints,
+            telemetry: ctx.telemetry.clone(),
             cfg,
         }))
     }

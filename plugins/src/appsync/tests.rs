@@ -52,7 +52,7 @@ async fn graphql(
     }
 }
 
-async fn setup(auth: &str, script: Vec<u16>) -> (Arc<Server>, Arc<dyn Exporter>) {
+async fn serve(script: Vec<u16>) -> (Arc<Server>, String) {
     let s = Arc::new(Server {
         script: Mutex::new(script),
         ..Default::default()
@@ -63,19 +63,22 @@ async fn setup(auth: &str, script: Vec<u16>) -> (Arc<Server>, Arc<dyn Exporter>)
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/graphql", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    let v = lumina_sdk::config::parse_yaml(
-        &format!("url: {url}\nauth: {auth}\nmax_concurrency: 1"),
-        "t",
-    )
-    .unwrap();
+    (s, url)
+}
+
+async fn exporter(yaml: &str) -> Arc<dyn Exporter> {
+    let v = lumina_sdk::config::parse_yaml(yaml, "t").unwrap();
     let ctx = CreateContext::new("appsync".parse().unwrap(), ComponentKind::Exporter);
-    (
-        s,
-        lumina_sdk::component::exporter::<AppSyncConfig>()
-            .create(&v, ctx)
-            .await
-            .unwrap(),
-    )
+    lumina_sdk::component::exporter::<AppSyncConfig>()
+        .create(&v, ctx)
+        .await
+        .unwrap()
+}
+
+async fn setup(auth: &str, script: Vec<u16>) -> (Arc<Server>, Arc<dyn Exporter>) {
+    let (s, url) = serve(script).await;
+    let e = exporter(&format!("url: {url}\nauth: {auth}\nmax_concurrency: 1")).await;
+    (s, e)
 }
 
 #[tokio::test]
@@ -142,4 +145,137 @@ async fn a_graphql_error_refuses_the_record_and_a_5xx_retries_it_with_the_later_
         .map(|x| x.2["revision"].as_u64().unwrap())
         .collect();
     assert_eq!(inputs, vec![1, 2], "in revision order");
+}
+
+#[tokio::test]
+async fn what_the_schema_makes_non_null_is_waited_for_and_the_inputs_fit_the_schema() {
+    let (s, e) = setup("{ api_key: k }", vec![]).await;
+    let mut early = dialogue("d-1", 1, "ACTIVE");
+    // A revision made before CALL_STARTED brought the numbers.
+    let mut d = lumina_sdk::voice::Dialogue::from_log_record(&early)
+        .unwrap()
+        .unwrap()
+        .1;
+    d.caller_number = None;
+    early = d.to_log_record(lumina_sdk::voice::DialogueRecordKind::Update);
+    let mut complete = lumina_sdk::voice::Dialogue::from_log_record(&dialogue("d-1", 2, "ACTIVE"))
+        .unwrap()
+        .unwrap()
+        .1;
+    complete.events.push(lumina_sdk::voice::Event {
+        event_id: "e-1".into(),
+        dialogue_id: "d-1".into(),
+        event_type: lumina_sdk::voice::EventType::CallStarted,
+        timestamp: "2026-11-18T10:00:00Z".into(),
+        data: json!({"queueId": "q-1"}),
+        source: Some(lumina_sdk::voice::Source::Rt),
+    });
+    let mut no_source = crate::aws::fixtures::event("e-9", "call", "CALL_STARTED", 0);
+    no_source.source = None;
+    let mut with_source = crate::aws::fixtures::event("e-8", "call", "CALL_STARTED", 0);
+    with_source.source = Some(lumina_sdk::voice::Source::Pbx);
+    let err = e
+        .export(&logs(vec![
+            early,
+            complete.to_log_record(lumina_sdk::voice::DialogueRecordKind::Update),
+            no_source.to_log_record(),
+            with_source.to_log_record(),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.rejected.len(), 1, "{}", err.message);
+    assert!(
+        err.rejected[0].reason.contains("`source` is missing"),
+        "{}",
+        err.rejected[0].reason
+    );
+    assert!(!err.retryable, "{}", err.message);
+    let seen = s.seen.lock().unwrap().clone();
+    let inputs: Vec<&Value> = seen.iter().map(|x| &x.2).collect();
+    assert_eq!(inputs.len(), 2, "{inputs:?}");
+    let d = inputs.iter().find(|i| i.get("revision").is_some()).unwrap();
+    assert_eq!(d["revision"], 2, "revision 1 lacked callerNumber");
+    assert!(d.get("PK").is_none() && d.get("SK").is_none(), "{d}");
+    assert_eq!(d["events"][0]["organizationId"], "org-1");
+    assert_eq!(d["events"][0]["source"], "RT");
+    assert_eq!(d["events"][0]["data"], r#"{"queueId":"q-1"}"#);
+    let ev = inputs.iter().find(|i| i.get("eventId").is_some()).unwrap();
+    assert_eq!(ev["source"], "PBX");
+    assert_eq!(ev["organizationId"], with_source.organization_id.as_str());
+}
+
+#[tokio::test]
+async fn each_tenant_s_records_go_to_its_home_region_s_api() {
+    let (eu, eu_url) = serve(vec![]).await;
+    let (us, us_url) = serve(vec![]).await;
+    let e = exporter(&format!(
+        "regions:\n  eu-west-1: {{ url: {eu_url}, auth: {{ api_key: eu-key }} }}\n  US: {{ url: {us_url}, auth: {{ lambda_token: us-tok }} }}\ntenants: {{ org-1: UK, org-2: us-east-1, org-3: AU }}\n"
+    ))
+    .await;
+    let mut records = Vec::new();
+    for (id, org) in [
+        ("d-1", "org-1"),
+        ("d-2", "org-2"),
+        ("d-3", "org-3"),
+        ("d-4", "org-x"),
+    ] {
+        let mut d = lumina_sdk::voice::Dialogue::from_log_record(&dialogue(id, 1, "ACTIVE"))
+            .unwrap()
+            .unwrap()
+            .1;
+        d.organization_id = org.into();
+        records.push(d.to_log_record(lumina_sdk::voice::DialogueRecordKind::Update));
+    }
+    let err = e.export(&logs(records)).await.unwrap_err();
+    let ids = |s: &Server| -> Vec<(String, Option<String>, Option<String>)> {
+        s.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(auth, key, input)| {
+                (
+                    input["dialogueId"].as_str().unwrap().to_owned(),
+                    auth.clone(),
+                    key.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&eu), vec![("d-1".into(), None, Some("eu-key".into()))]);
+    assert_eq!(ids(&us), vec![("d-2".into(), Some("us-tok".into()), None)]);
+    let mut reasons: Vec<String> = err.rejected.iter().map(|r| r.reason.clone()).collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            "tenant `org-3`'s home region ap-southeast-2 has no AppSync endpoint in `regions`"
+                .to_owned(),
+            "tenant `org-x` is not in the tenant table and there is no `default_region`".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn regional_settings_are_checked() {
+    let errors = |yaml: &str| {
+        let v = lumina_sdk::config::parse_yaml(yaml, "t").unwrap();
+        lumina_sdk::component::exporter::<AppSyncConfig>()
+            .validate(&v)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = errors(
+        "url: http://x/graphql\nregions:\n  Mars: { url: ftp://x, auth: {} }\ndefault_region: CA\n",
+    );
+    for want in [
+        "url: give either `url` (one API) or `regions`",
+        "regions.Mars: unknown region `Mars`",
+        "regions.Mars.url: an http:// or https:// URL is required",
+        "regions.Mars.auth: give exactly one of",
+        "default_region: `ca-central-1` is not in `regions`",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    let e = errors("regions:\n  UK: { url: http://x/graphql, auth: { api_key: k } }\n");
+    assert!(e.contains("tenants: is required with `regions`"), "{e}");
 }

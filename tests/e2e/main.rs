@@ -15,6 +15,7 @@ mod kinesis_errors;
 mod leases;
 mod loadgen;
 mod plugins;
+mod query;
 mod security;
 mod shutdown;
 mod three_forms;

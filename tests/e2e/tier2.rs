@@ -20,10 +20,10 @@ use crate::harness::services::{DynamoDb, Kinesis};
 use crate::harness::{Collector, wait_for, wait_for_async};
 use crate::voice::{compare, newest_dialogues, sim, truth};
 
-const STREAM: &str = "voice";
+pub(crate) const STREAM: &str = "voice";
 const FAILOVER: Duration = Duration::from_secs(2);
 
-fn tier1(kinesis: &str) -> String {
+pub(crate) fn tier1(kinesis: &str) -> String {
     format!(
         r#"
 receivers:
@@ -125,7 +125,7 @@ fn send(
     (task, progress)
 }
 
-fn target(c: &Collector) -> Target {
+pub(crate) fn target(c: &Collector) -> Target {
     Target {
         wire: Wire::Otlp,
         gp: format!("127.0.0.1:{}", c.port("gp")),

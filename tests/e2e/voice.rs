@@ -93,8 +93,22 @@ pub(crate) fn dialogues(path: &Path) -> HashMap<String, Value> {
 
 /// The newest version (highest revision) of every dialogue in the file.
 pub(crate) fn newest_dialogues(path: &Path) -> HashMap<String, Dialogue> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut newest: HashMap<String, Dialogue> = HashMap::new();
+    for d in all_dialogues(path) {
+        match newest.get(&d.dialogue_id) {
+            Some(old) if old.revision >= d.revision => {}
+            _ => {
+                newest.insert(d.dialogue_id.clone(), d);
+            }
+        }
+    }
+    newest
+}
+
+/// Every dialogue record in the file, in order.
+pub(crate) fn all_dialogues(path: &Path) -> Vec<Dialogue> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = Vec::new();
     // Only whole lines: the file may be mid-write.
     let complete = text.rfind('\n').map_or("", |i| &text[..i]);
     for line in complete.lines().filter(|l| !l.trim().is_empty()) {
@@ -108,16 +122,10 @@ pub(crate) fn newest_dialogues(path: &Path) -> HashMap<String, Dialogue> {
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| &s.log_records)
         {
-            let (_, d) = Dialogue::from_log_record(record).unwrap().unwrap();
-            match newest.get(&d.dialogue_id) {
-                Some(old) if old.revision >= d.revision => {}
-                _ => {
-                    newest.insert(d.dialogue_id.clone(), d);
-                }
-            }
+            out.push(Dialogue::from_log_record(record).unwrap().unwrap().1);
         }
     }
-    newest
+    out
 }
 
 /// The plan's dialogues as ground-truth JSON, by id.

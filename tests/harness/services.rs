@@ -369,7 +369,8 @@ impl DynamoDb {
     }
 }
 
-/// The Amplify AppSync simulator with `configs/appsync/schema.graphql`.
+/// The Amplify AppSync simulator with `configs/appsync/schema.graphql` and its resolvers
+/// (`configs/appsync/resolvers/`).
 pub(crate) struct AppSync {
     /// The process.
     pub(crate) service: NodeService,
@@ -378,15 +379,50 @@ pub(crate) struct AppSync {
 }
 
 impl AppSync {
-    /// Starts the simulator.
+    /// Starts the simulator with the mutations only (the queries have no data source).
     pub(crate) fn start() -> AppSync {
+        Self::start_with(&[])
+    }
+
+    /// Starts the simulator with the queries answered from the dialogue table `table` of the
+    /// DynamoDB at `endpoint`.
+    pub(crate) fn start_on_table(endpoint: &str, table: &str) -> AppSync {
+        Self::start_with(&[endpoint.to_owned(), table.to_owned()])
+    }
+
+    fn start_with(extra: &[String]) -> AppSync {
         let api_key = "da2-lumina-test-key".to_owned();
         let schema = workspace().join("configs/appsync/schema.graphql");
-        let service = NodeService::start(
-            "appsync.js",
-            &[schema.display().to_string(), api_key.clone()],
-        );
+        let mut args = vec![schema.display().to_string(), api_key.clone()];
+        args.extend_from_slice(extra);
+        let service = NodeService::start("appsync.js", &args);
         AppSync { service, api_key }
+    }
+
+    /// Runs a GraphQL query; the reply's `data`, or a panic with its `errors`.
+    pub(crate) async fn query(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let body = serde_json::json!({"query": query, "variables": variables});
+        let text = super::http()
+            .post(self.graphql_url())
+            .header("x-api-key", &self.api_key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            reply["errors"].as_array().is_none_or(Vec::is_empty),
+            "{query}: {reply}"
+        );
+        reply["data"].clone()
     }
 
     /// The GraphQL endpoint.

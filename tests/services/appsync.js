@@ -1,9 +1,13 @@
-// Starts the Amplify AppSync simulator on 127.0.0.1 only, with a schema whose mutations pass
-// their input through (a NONE data source) so subscribers receive what was published.
-// Usage: node appsync.js PORT SCHEMA_FILE API_KEY
+// Starts the Amplify AppSync simulator on 127.0.0.1 only, with a schema and the resolvers in
+// the `resolvers/` directory beside it (`<Type>.<field>.request.vtl` / `.response.vtl`).
+// Mutation resolvers use a NONE data source (the input passes through to subscribers); the
+// others use an AMAZON_DYNAMODB data source on the given endpoint and table, and are left
+// out when none is given.
+// Usage: node appsync.js PORT SCHEMA_FILE API_KEY [DYNAMODB_ENDPOINT TABLE]
 // Prints "ready PORT" once it listens.
 const http = require('http');
 const fs = require('fs');
+const path = require('path');
 const listen = http.Server.prototype.listen;
 http.Server.prototype.listen = function (port, ...rest) {
   if (typeof port === 'number') return listen.call(this, port, '127.0.0.1', ...rest);
@@ -11,11 +15,43 @@ http.Server.prototype.listen = function (port, ...rest) {
 };
 const { AmplifyAppSyncSimulator } = require('@aws-amplify/amplify-appsync-simulator');
 
-const [port, schemaPath, apiKey] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
+const [port, schemaPath, apiKey, dynamoEndpoint, table] = [
+  Number(process.argv[2]), process.argv[3], process.argv[4], process.argv[5], process.argv[6],
+];
 const schema = fs.readFileSync(schemaPath, 'utf8');
-const request = '{"version": "2017-02-28", "payload": $util.toJson($context.arguments.input)}';
-const response = '$util.toJson($context.result)';
-const mutations = [...schema.matchAll(/^\s*(\w+)\(input: \w+!\)/gm)].map((m) => m[1]);
+const dir = path.join(path.dirname(schemaPath), 'resolvers');
+const dataSources = [{ type: 'NONE', name: 'none' }];
+if (dynamoEndpoint) {
+  dataSources.push({
+    type: 'AMAZON_DYNAMODB',
+    name: 'dialogueTable',
+    config: {
+      tableName: table,
+      endpoint: dynamoEndpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    },
+  });
+}
+const mappingTemplates = [];
+const resolvers = [];
+for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.request.vtl')).sort()) {
+  const [typeName, fieldName] = file.split('.');
+  const dataSourceName = typeName === 'Mutation' ? 'none' : 'dialogueTable';
+  if (dataSourceName === 'dialogueTable' && !dynamoEndpoint) continue;
+  const response = `${typeName}.${fieldName}.response.vtl`;
+  for (const f of [file, response]) {
+    mappingTemplates.push({ path: f, content: fs.readFileSync(path.join(dir, f), 'utf8') });
+  }
+  resolvers.push({
+    kind: 'UNIT',
+    typeName,
+    fieldName,
+    dataSourceName,
+    requestMappingTemplateLocation: file,
+    responseMappingTemplateLocation: response,
+  });
+}
 const simulator = new AmplifyAppSyncSimulator({ port, wsPort: port });
 simulator.init({
   schema: { content: schema },
@@ -25,18 +61,8 @@ simulator.init({
     defaultAuthenticationType: { authenticationType: 'API_KEY' },
     additionalAuthenticationProviders: [],
   },
-  dataSources: [{ type: 'NONE', name: 'passthrough' }],
-  mappingTemplates: [
-    { path: 'request.vtl', content: request },
-    { path: 'response.vtl', content: response },
-  ],
-  resolvers: mutations.map((fieldName) => ({
-    kind: 'UNIT',
-    typeName: 'Mutation',
-    fieldName,
-    dataSourceName: 'passthrough',
-    requestMappingTemplateLocation: 'request.vtl',
-    responseMappingTemplateLocation: 'response.vtl',
-  })),
+  dataSources,
+  mappingTemplates,
+  resolvers,
 });
 simulator.start().then(() => console.log(`ready ${port}`), (e) => { console.error(e); process.exit(1); });

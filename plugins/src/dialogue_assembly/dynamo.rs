@@ -5,8 +5,8 @@
 //!
 //! | item | `SK` | attributes |
 //! |---|---|---|
-//! | a dialogue | the dialogue id | every Dialogue field by its contract name except `events`, plus `eventCount`, `lastSeen`, `stateCreated`, `stateUpdated`, `timedOut`, and `openBucket` while it is open |
-//! | one of its events | `<dialogue id>#EVENT#<event id>` | `dialogueId`, `eventId`, `eventType`, `timestamp`, `data`, `source`, and `lumina` (the event as the fold keeps it) |
+//! | a dialogue | the dialogue id | every Dialogue field by its contract name except `events`, plus `eventCount`, `lastSeen` (Unix milliseconds), `stateCreated` and `stateUpdated` (Unix nanoseconds, as strings: every number stays exact in JavaScript), `timedOut`, and `openBucket` while it is open |
+//! | one of its events | `<dialogue id>#EVENT#<event id>` | `dialogueId`, `eventId`, `organizationId`, `eventType`, `timestamp`, `data`, `source`, `eventOrder` (time with nine fractional digits, `#`, event id: sorts as the Dialogue orders events), and `lumina` (the event as the fold keeps it) |
 //!
 //! Events are items of their own, so a call with thousands of events never approaches the
 //! 400 KB item limit, and the dialogue item stays a few hundred bytes. Indexes (created with
@@ -24,7 +24,8 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+    Projection, ProjectionType, PutRequest, ScalarAttributeType, SseSpecification,
+    StreamSpecification, StreamViewType, WriteRequest,
 };
 use futures::StreamExt;
 use lumina_sdk::voice::{DialogueStatus, VoiceEvent};
@@ -33,6 +34,11 @@ use serde_json::Value;
 use super::fold::{DialogueState, StoredEvent};
 use crate::aws::dynamodb::ensure_table;
 use crate::aws::sdk_error;
+
+/// Every number in an item stays within what JavaScript (a JS resolver, the AppSync
+/// simulator, a Streams consumer in Node) reads exactly (2^53): `lastSeen` is in milliseconds,
+/// the nanosecond times of the state are strings.
+const NANOS_PER_MS: i64 = 1_000_000;
 
 /// Buckets of the `openDialogues` index: a dialogue's bucket is a hash of its id, so writes
 /// spread over partitions.
@@ -115,6 +121,17 @@ pub(super) fn partition_key(e: &VoiceEvent) -> String {
     lumina_sdk::voice::Dialogue::partition_key(&e.organization_id, &e.account_id)
 }
 
+/// Sorts as the Dialogue orders events (time, then id): the UTC time with nine fractional
+/// digits, then the event id. Resolvers sort a dialogue's events on it.
+fn event_order(ts: i64, event: &str) -> String {
+    let t = jiff::Timestamp::from_nanosecond(i128::from(ts)).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!(
+        "{}.{:09}Z#{event}",
+        t.strftime("%Y-%m-%dT%H:%M:%S"),
+        t.subsec_nanosecond()
+    )
+}
+
 fn event_key(dialogue: &str, event: &str) -> String {
     format!("{dialogue}#EVENT#{event}")
 }
@@ -176,6 +193,11 @@ impl DialogueTable {
                 ProjectionType::KeysOnly,
             )?,
         ];
+        let streams = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .map_err(|e| e.to_string())?;
         ensure_table(
             &self.client,
             &self.table,
@@ -187,7 +209,11 @@ impl DialogueTable {
                 for d in defs {
                     b = b.attribute_definitions(d);
                 }
+                // As the platform's table: Streams with both images (what its consumers
+                // read), encrypted at rest.
                 b.set_global_secondary_indexes(Some(indexes))
+                    .stream_specification(streams)
+                    .sse_specification(SseSpecification::builder().enabled(true).build())
             },
         )
         .await
@@ -215,9 +241,10 @@ impl DialogueTable {
                 .map_err(|e| sdk_error("cannot read a dialogue", &e).1)?;
             for item in page.items() {
                 let sk = item.get("SK").and_then(|v| v.as_s().ok()).map_or("", |v| v);
+                // Numbers, or nanosecond times kept as strings.
                 let num = |k: &str| {
                     item.get(k)
-                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.as_n().or_else(|_| v.as_s()).ok())
                         .and_then(|v| v.parse::<i64>().ok())
                 };
                 if sk == id {
@@ -225,7 +252,7 @@ impl DialogueTable {
                     state.revision = stored.unwrap_or(0);
                     state.created = num("stateCreated").unwrap_or(0);
                     state.updated = num("stateUpdated").unwrap_or(0);
-                    state.last_seen = num("lastSeen").unwrap_or(0);
+                    state.last_seen = num("lastSeen").unwrap_or(0).saturating_mul(NANOS_PER_MS);
                     event_count = num("eventCount").unwrap_or(0) as u64;
                     state.timed_out = item
                         .get("timedOut")
@@ -273,6 +300,8 @@ impl DialogueTable {
             item.insert("SK".to_owned(), s(event_key(&state.id, eid)));
             item.insert("dialogueId".to_owned(), s(&state.id));
             item.insert("eventId".to_owned(), s(eid));
+            item.insert("organizationId".to_owned(), s(&e.org));
+            item.insert("eventOrder".to_owned(), s(event_order(e.ts, eid)));
             item.insert("eventType".to_owned(), s(e.t.as_str()));
             item.insert(
                 "timestamp".to_owned(),
@@ -348,9 +377,9 @@ impl DialogueTable {
             return Err("a dialogue did not encode as a map".into());
         };
         item.insert("eventCount".into(), n(state.events.len()));
-        item.insert("lastSeen".into(), n(state.last_seen));
-        item.insert("stateCreated".into(), n(state.created));
-        item.insert("stateUpdated".into(), n(state.updated));
+        item.insert("lastSeen".into(), n(state.last_seen / NANOS_PER_MS));
+        item.insert("stateCreated".into(), s(state.created.to_string()));
+        item.insert("stateUpdated".into(), s(state.updated.to_string()));
         if let Some(t) = state.timed_out {
             item.insert("timedOut".into(), s(t.as_str()));
         }
@@ -412,7 +441,7 @@ impl DialogueTable {
                     .index_name("openDialogues")
                     .key_condition_expression("openBucket = :b AND lastSeen < :t")
                     .expression_attribute_values(":b", s(b))
-                    .expression_attribute_values(":t", n(before))
+                    .expression_attribute_values(":t", n(before / NANOS_PER_MS))
                     .limit(limit as i32)
                     .send()
                     .await
@@ -476,5 +505,14 @@ mod tests {
         let used: std::collections::HashSet<String> =
             (0..200).map(|i| bucket(&format!("dialogue-{i}"))).collect();
         assert_eq!(used.len(), OPEN_BUCKETS as usize);
+    }
+
+    #[test]
+    fn event_order_sorts_by_time_then_id_as_text() {
+        let a = event_order(1_000_000_000, "b");
+        let b = event_order(1_250_000_000, "a");
+        let c = event_order(1_250_000_000, "b");
+        assert_eq!(a, "1970-01-01T00:00:01.000000000Z#b");
+        assert!(a < b && b < c, "{a} {b} {c}");
     }
 }

@@ -9,10 +9,11 @@ use lumina_callsim::{Plan, Progress, SimConfig, Target, Wire, generate};
 use serde_json::Value;
 
 use lumina_sdk::voice::Dialogue;
-use lumina_sdk::{Batch, Payload, Signal};
 
 use crate::harness::services::{AppSync, Kinesis, OpenSearch};
 use crate::harness::{Collector, wait_for_async};
+use crate::query::publishable;
+use crate::voice::{all_dialogues, newest_dialogues};
 
 /// Tenants and their home regions, as the simulator names organizations.
 const TENANTS: [(&str, &str); 3] = [
@@ -36,6 +37,22 @@ fn target(c: &Collector) -> Target {
     }
 }
 
+/// The tenant table as a YAML value: inline.
+fn inline_tenants() -> String {
+    let tenants: Vec<String> = TENANTS.iter().map(|(t, r)| format!("{t}: {r}")).collect();
+    format!("{{ {} }}", tenants.join(", "))
+}
+
+/// The tenant table in a file (kept while the returned directory lives), as a YAML value.
+fn tenants_file() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenants.yaml");
+    let lines: Vec<String> = TENANTS.iter().map(|(t, r)| format!("{t}: {r}\n")).collect();
+    std::fs::write(&path, lines.concat()).unwrap();
+    let value = format!("file:{}", path.display());
+    (dir, value)
+}
+
 /// GP/RT in → `region_router` → a Kinesis stream per region; `extra_exporters` and
 /// `extra_pipelines` (YAML lines, indented) are added to the sections.
 fn routing_config(kinesis: &str, extra: &Extra) -> String {
@@ -52,7 +69,6 @@ fn routing_config(kinesis: &str, extra: &Extra) -> String {
         ));
         routes.push_str(&format!("      {region}: [logs/{region}]\n"));
     }
-    let tenants: Vec<String> = TENANTS.iter().map(|(t, r)| format!("{t}: {r}")).collect();
     format!(
         r#"
 receivers:
@@ -60,7 +76,7 @@ receivers:
   rt: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{{port:rt}}" }} }} }}
 {processors}connectors:
   region_router:
-    tenants: {{ {} }}
+    tenants: {tenants}
     unknown_tenants: dead_letter
     dead_letter: [logs/unrouted]
     routes:
@@ -71,7 +87,7 @@ service:
     logs/in: {{ receivers: [gp, rt], exporters: [region_router] }}
     logs/unrouted: {{ receivers: [region_router], exporters: [file/unrouted] }}
 {pipelines}{extra_pipelines}"#,
-        tenants.join(", "),
+        tenants = extra.tenants.clone().unwrap_or_else(inline_tenants),
         processors = extra.processors,
         extra_exporters = extra.exporters,
         extra_pipelines = extra.pipelines,
@@ -81,6 +97,8 @@ service:
 /// YAML added to [`routing_config`]'s sections.
 #[derive(Default)]
 struct Extra {
+    /// The tenant table (default: inline).
+    tenants: Option<String>,
     processors: String,
     exporters: String,
     pipelines: String,
@@ -174,52 +192,43 @@ async fn assert_streams(kinesis: &Kinesis, plan: &Plan) -> BTreeMap<&'static str
     expected
 }
 
-/// The newest revision of every dialogue record the `file` exporter wrote, and every
-/// (dialogue id, revision) it wrote.
-fn dialogue_file(path: &std::path::Path) -> (BTreeMap<String, Dialogue>, BTreeSet<(String, u64)>) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut newest: BTreeMap<String, Dialogue> = BTreeMap::new();
-    let mut all = BTreeSet::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let batch = Batch::decode_json(Signal::Logs, line.as_bytes()).unwrap();
-        let Payload::Logs(req) = batch.into_payload() else {
-            continue;
-        };
-        for r in req
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .flat_map(|s| &s.log_records)
-        {
-            if let Some(Ok((_, d))) = Dialogue::from_log_record(r) {
-                all.insert((d.dialogue_id.clone(), d.revision));
-                if newest
-                    .get(&d.dialogue_id)
-                    .is_none_or(|n| n.revision < d.revision)
-                {
-                    newest.insert(d.dialogue_id.clone(), d);
-                }
+/// Tier 2 in the same collector: dialogues to OpenSearch and AppSync. With one simulator, all
+/// go to it; with one per region (in `TENANTS` order), each tenant's go to its home region's,
+/// from the same tenant table as `region_router`'s.
+fn tier2(opensearch: &str, appsync: &[&AppSync], tenants: Option<String>) -> Extra {
+    let target = match appsync {
+        [one] => format!(
+            "url: {}\n    auth: {{ api_key: {} }}",
+            one.graphql_url(),
+            one.api_key
+        ),
+        many => {
+            let mut regions = String::from("regions:\n");
+            for ((_, region), a) in TENANTS.iter().zip(many) {
+                regions.push_str(&format!(
+                    "      {region}: {{ url: {}, auth: {{ api_key: {} }} }}\n",
+                    a.graphql_url(),
+                    a.api_key
+                ));
             }
+            format!(
+                "{regions}    tenants: {}",
+                tenants.clone().unwrap_or_else(inline_tenants)
+            )
         }
-    }
-    (newest, all)
-}
-
-fn tier2(opensearch: &str, appsync: &AppSync) -> Extra {
+    };
     Extra {
-        processors: "processors:\n  dialogue_assembly: { storage: { directory: \"{dir}/state\" }, idle_timeout: 1h }\n".into(),
+        tenants,
+        processors: "processors:\n  dialogue_assembly: { storage: \"{dir}/state\", idle_timeout: 1h }\n".into(),
         exporters: format!(
             r#"  opensearch:
     endpoints: [{opensearch}]
     retry_on_failure: {{ initial_interval: 100ms, max_interval: 1s }}
   appsync:
-    url: {}
-    auth: {{ api_key: {} }}
+    {target}
     retry_on_failure: {{ initial_interval: 100ms, max_interval: 1s }}
   file/dialogues: {{ path: "{{dir}}/dialogues.jsonl" }}
-"#,
-            appsync.graphql_url(),
-            appsync.api_key
+"#
         ),
         pipelines: "    logs/dialogues: { receivers: [gp, rt], processors: [dialogue_assembly], exporters: [opensearch, appsync, file/dialogues] }\n".into(),
     }
@@ -232,13 +241,25 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
         kinesis.create_stream(&stream_of(region), 2).await;
     }
     let opensearch = OpenSearch::start().await;
-    let appsync = AppSync::start();
-    let mut updates = appsync
-        .subscribe("subscription { onDialogue { dialogueId organizationId status revision } }")
-        .await;
+    // One AppSync API per region.
+    let apis = [AppSync::start(), AppSync::start(), AppSync::start()];
+    let mut updates = Vec::new();
+    for a in &apis {
+        updates.push(
+            a.subscribe(
+                "subscription { onDialogueUpdate(organizationId: \"any\") { dialogueId organizationId revision } }",
+            )
+            .await,
+        );
+    }
+    let (_tenants, table) = tenants_file();
     let c = Collector::start(&routing_config(
         &kinesis.service.url(),
-        &tier2(&opensearch.url, &appsync),
+        &tier2(
+            &opensearch.url,
+            &apis.iter().collect::<Vec<_>>(),
+            Some(table),
+        ),
     ))
     .await;
     let plan = Arc::new(generate(&SimConfig {
@@ -281,7 +302,7 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
                 stored["events"].as_array().map_or(0, Vec::len),
             );
             if got != want {
-                let (file, _) = dialogue_file(&c.path("dialogues.jsonl"));
+                let file = newest_dialogues(&c.path("dialogues.jsonl"));
                 return Err(format!(
                     "dialogue {id}: the index holds (status, duration, events) {got:?} at revision {}, the truth is {want:?}; the collector's newest is revision {:?}; the bulk requests carried revisions {:?}",
                     stored["revision"],
@@ -314,23 +335,38 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
         );
     }
 
-    // Every dialogue update the collector made reached the AppSync subscriber.
+    // Each region's API got every publishable update of its own tenants' dialogues, and
+    // nothing of another region's. (The simulator does not filter by the subscription's
+    // argument, so each subscriber sees all its API published.)
     let stopped = c.stop().await;
     stopped.assert_clean();
-    let (newest, written) = dialogue_file(&stopped.path("dialogues.jsonl"));
-    assert_eq!(newest.len(), truth.len());
-    let mut received = BTreeSet::new();
-    while !written.is_subset(&received) {
-        let next = tokio::time::timeout(Duration::from_secs(30), updates.recv()).await;
-        let Ok(Some(data)) = next else {
-            let missing: Vec<_> = written.difference(&received).take(5).collect();
-            panic!("the subscriber is missing updates, e.g. {missing:?}");
-        };
-        let d = &data["onDialogue"];
-        received.insert((
-            d["dialogueId"].as_str().unwrap().to_owned(),
-            d["revision"].as_u64().unwrap(),
-        ));
+    let written = all_dialogues(&stopped.path("dialogues.jsonl"));
+    assert_eq!(
+        newest_dialogues(&stopped.path("dialogues.jsonl")).len(),
+        truth.len()
+    );
+    for ((tenant, region), rx) in TENANTS.iter().zip(&mut updates) {
+        let want: BTreeSet<(String, u64)> = written
+            .iter()
+            .filter(|d| d.organization_id == *tenant && publishable(d))
+            .map(|d| (d.dialogue_id.clone(), d.revision))
+            .collect();
+        assert!(!want.is_empty());
+        let mut got = BTreeSet::new();
+        while got.len() < want.len() {
+            let next = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await;
+            let Ok(Some(data)) = next else {
+                let missing: Vec<_> = want.difference(&got).take(5).collect();
+                panic!("{region}'s API is missing updates, e.g. {missing:?}");
+            };
+            let d = &data["onDialogueUpdate"];
+            assert_eq!(d["organizationId"], *tenant, "{region}'s API got {d}");
+            got.insert((
+                d["dialogueId"].as_str().unwrap().to_owned(),
+                d["revision"].as_u64().unwrap(),
+            ));
+        }
+        assert_eq!(got, want, "{region}");
     }
 }
 
@@ -345,7 +381,7 @@ async fn a_stopped_stream_loses_nothing_and_the_other_exporters_keep_delivering_
     let appsync = AppSync::start();
     let c = Collector::start(&routing_config(
         &kinesis.service.url(),
-        &tier2(&opensearch.url, &appsync),
+        &tier2(&opensearch.url, &[&appsync], None),
     ))
     .await;
     // Kinesis goes away before the calls come in.
@@ -561,7 +597,7 @@ exporters:
   appsync:
     url: {}
     auth: {{ api_key: {} }}
-    events: {{ mutation: publishEvent, input_type: EventInput, selection: "eventId callerNumber" }}
+    events: {{ mutation: handleEvent, input_type: EventInput, selection: "eventId callerNumber" }}
 service:
   pipelines:
     logs: {{ receivers: [gp], exporters: [appsync] }}

@@ -63,7 +63,7 @@ service:
 }
 
 /// Whether the schema lets this revision be published (every non-null field present).
-fn publishable(d: &Dialogue) -> bool {
+pub(crate) fn publishable(d: &Dialogue) -> bool {
     d.caller_number.is_some()
         && d.called_number.is_some()
         && d.start_time.is_some()

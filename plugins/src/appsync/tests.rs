@@ -46,7 +46,7 @@ async fn graphql(
         }
     };
     match next {
-        200 => axum::Json(json!({"data": {"publishDialogue": {"dialogueId": input["dialogueId"]}}})).into_response(),
+        200 => axum::Json(json!({"data": {"handleDialogueUpdate": {"dialogueId": input["dialogueId"]}}})).into_response(),
         400 => axum::Json(json!({"data": null, "errors": [{"errorType": "ValidationError", "message": "Validation error of type FieldUndefined"}]})).into_response(),
         code => (StatusCode::from_u16(code).unwrap(), axum::Json(json!({"errors": [{"errorType": "ServiceUnavailable", "message": "try later"}]}))).into_response(),
     }

@@ -273,9 +273,7 @@ async fn an_organization_s_subscribers_and_queries_get_exactly_its_calls_from_ti
     assert_eq!(got["dialogue"], Value::Null);
 
     // Two pages.
-    let page = format!(
-        "query($org: String!, $limit: Int, $next: String, $filter: DialogueFilter) {{ dialogues(organizationId: $org, limit: $limit, nextToken: $next, filter: $filter) {{ items {{ dialogueId status startTime }} nextToken }} }}"
-    );
+    let page = "query($org: String!, $limit: Int, $next: String, $filter: DialogueFilter) { dialogues(organizationId: $org, limit: $limit, nextToken: $next, filter: $filter) { items { dialogueId status startTime } nextToken } }".to_owned();
     let limit = ours.len() / 2 + 1;
     let first = appsync
         .query(&page, json!({"org": ORG, "limit": limit}))

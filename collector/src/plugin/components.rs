@@ -443,7 +443,11 @@ impl Receiver for PluginReceiver {
         let router = axum::Router::new()
             .fallback(axum::routing::post(receive))
             .with_state(state);
-        let router = server_tls::with_auth(router, self.auth.clone(), self.telemetry.clone());
+        let auth = match &self.auth {
+            Some(a) => Some(server_tls::Authenticator::start(a, &self.telemetry).await?),
+            None => None,
+        };
+        let router = server_tls::with_auth(router, auth, self.telemetry.clone());
         tracing::info!(component = %self.id, endpoint = %addr, tls = tls.is_some(), "Serving a receiver plugin over HTTP.");
         self.task = Some(server_tls::serve_http(
             listener,

@@ -32,26 +32,39 @@ use tonic::{Request, Response, Status};
 use super::config::GrpcServerConfig;
 use lumina_net::status::grpc_status;
 
-/// Hands a request to the pipeline and turns the outcome into a reply.
-async fn consume(out: &DynConsumer, batch: Batch) -> Result<Accepted, Status> {
-    out.consume(batch).await.map_err(|e| grpc_status(&e))
+/// Holds a request to its sender's organisation, hands the rest to the pipeline and turns the
+/// outcome into a reply.
+async fn consume<T>(svc: &Service, req: &Request<T>, batch: Batch) -> Result<Accepted, Status> {
+    let (batch, ours) = super::tenancy::enforce(batch, req.extensions().get(), &svc.telemetry);
+    let Some(batch) = batch else {
+        return Ok(ours);
+    };
+    let theirs = svc.out.consume(batch).await.map_err(|e| grpc_status(&e))?;
+    Ok(ours.plus(theirs))
+}
+
+/// What each signal's service holds.
+struct Service {
+    out: DynConsumer,
+    telemetry: ComponentTelemetry,
 }
 
 fn message(a: &Accepted) -> String {
     a.message.clone().unwrap_or_default()
 }
 
-struct Logs(DynConsumer);
-struct Traces(DynConsumer);
-struct Metrics(DynConsumer);
+struct Logs(Service);
+struct Traces(Service);
+struct Metrics(Service);
 
 #[tonic::async_trait]
 impl LogsService for Logs {
     async fn export(
         &self,
-        req: Request<ExportLogsServiceRequest>,
+        mut req: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let a = consume(&self.0, Batch::logs(req.into_inner())).await?;
+        let body = std::mem::take(req.get_mut());
+        let a = consume(&self.0, &req, Batch::logs(body)).await?;
         let partial_success =
             (a.rejected > 0 || a.message.is_some()).then(|| ExportLogsPartialSuccess {
                 rejected_log_records: a.rejected as i64,
@@ -65,9 +78,10 @@ impl LogsService for Logs {
 impl TraceService for Traces {
     async fn export(
         &self,
-        req: Request<ExportTraceServiceRequest>,
+        mut req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let a = consume(&self.0, Batch::traces(req.into_inner())).await?;
+        let body = std::mem::take(req.get_mut());
+        let a = consume(&self.0, &req, Batch::traces(body)).await?;
         let partial_success =
             (a.rejected > 0 || a.message.is_some()).then(|| ExportTracePartialSuccess {
                 rejected_spans: a.rejected as i64,
@@ -83,9 +97,10 @@ impl TraceService for Traces {
 impl MetricsService for Metrics {
     async fn export(
         &self,
-        req: Request<ExportMetricsServiceRequest>,
+        mut req: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let a = consume(&self.0, Batch::metrics(req.into_inner())).await?;
+        let body = std::mem::take(req.get_mut());
+        let a = consume(&self.0, &req, Batch::metrics(body)).await?;
         let partial_success =
             (a.rejected > 0 || a.message.is_some()).then(|| ExportMetricsPartialSuccess {
                 rejected_data_points: a.rejected as i64,
@@ -113,11 +128,12 @@ pub(crate) fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     cfg: &GrpcServerConfig,
+    auth: Option<std::sync::Arc<lumina_net::server_tls::Authenticator>>,
     outputs: &ReceiverOutputs,
     telemetry: ComponentTelemetry,
     shutdown: CancellationToken,
-    id: String,
 ) -> Result<JoinHandle<()>, ComponentError> {
+    let id = telemetry.id().to_owned();
     let limit =
         usize::try_from(cfg.max_recv_msg_size_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     macro_rules! service {
@@ -130,18 +146,22 @@ pub(crate) fn serve(
                 .send_compressed(CompressionEncoding::Zstd)
         };
     }
+    let svc = |out: DynConsumer| Service {
+        out,
+        telemetry: telemetry.clone(),
+    };
     let logs = outputs
         .logs
         .clone()
-        .map(|c| service!(LogsServiceServer, Logs(c)));
+        .map(|c| service!(LogsServiceServer, Logs(svc(c))));
     let traces = outputs
         .traces
         .clone()
-        .map(|c| service!(TraceServiceServer, Traces(c)));
+        .map(|c| service!(TraceServiceServer, Traces(svc(c))));
     let metrics = outputs
         .metrics
         .clone()
-        .map(|c| service!(MetricsServiceServer, Metrics(c)));
+        .map(|c| service!(MetricsServiceServer, Metrics(svc(c))));
 
     let sp = &cfg.keepalive.server_parameters;
     let mut builder = tonic::transport::Server::builder()
@@ -156,11 +176,15 @@ pub(crate) fn serve(
     if let Some(grace) = sp.max_connection_age_grace {
         builder = builder.max_connection_age_grace(grace.get());
     }
-    let auth = cfg.auth.clone().map(std::sync::Arc::new);
     let refusals = std::sync::Arc::new(RateLimit::per_10s());
-    let check = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
-        match &auth {
-            Some(a) if !a.allows(&req.metadata().clone().into_headers()) => {
+    let check = move |mut req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
+        let Some(a) = &auth else { return Ok(req) };
+        match a.authenticate(&req.metadata().clone().into_headers()) {
+            Ok(p) => {
+                req.extensions_mut().insert(p);
+                Ok(req)
+            }
+            Err(why) => {
                 telemetry
                     .counter(
                         names::RECEIVER_BAD_REQUESTS,
@@ -168,13 +192,10 @@ pub(crate) fn serve(
                     )
                     .increment(1);
                 if let Some(suppressed) = refusals.check() {
-                    tracing::warn!(component = %telemetry.id(), suppressed_since_last_log = suppressed, "Refused a gRPC request without valid credentials.");
+                    tracing::warn!(component = %telemetry.id(), reason = %why, suppressed_since_last_log = suppressed, "Refused a gRPC request without valid credentials.");
                 }
-                Err(tonic::Status::unauthenticated(
-                    "missing or invalid credentials",
-                ))
+                Err(tonic::Status::unauthenticated(why))
             }
-            _ => Ok(req),
         }
     };
     let router = builder

@@ -27,6 +27,7 @@ use prost::Message;
 
 use super::config::HttpServerConfig;
 use lumina_net::compression::Compression;
+use lumina_net::server_tls::Principal;
 use lumina_net::status::{grpc_code_for_http, http_status};
 
 /// How a request (and so its reply) is encoded.
@@ -205,6 +206,7 @@ impl HttpState {
 
 async fn export(
     State((state, signal, out)): State<(HttpState, Signal, DynConsumer)>,
+    principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -245,8 +247,13 @@ async fn export(
             return state.bad_request(signal, "decode", reply).into_response();
         }
     };
+    let (batch, ours) =
+        super::tenancy::enforce(batch, principal.as_ref().map(|p| &p.0), &state.telemetry);
+    let Some(batch) = batch else {
+        return success(signal, &ours, encoding);
+    };
     match out.consume(batch).await {
-        Ok(accepted) => success(signal, &accepted, encoding),
+        Ok(accepted) => success(signal, &ours.plus(accepted), encoding),
         Err(e) => {
             let (status, retry_after) = http_status(&e);
             ErrorReply {

@@ -4,6 +4,7 @@
 pub mod config;
 pub(crate) mod grpc;
 pub(crate) mod http;
+pub(crate) mod tenancy;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -111,6 +112,15 @@ pub(crate) async fn serve(
         Some(t) => Some(t.acceptor()?),
         None => None,
     };
+    // So are the JWT key sets: a receiver that cannot check tokens does not start.
+    let grpc_auth = match grpc.as_ref().and_then(|(_, g)| g.auth.as_ref()) {
+        Some(a) => Some(server_tls::Authenticator::start(a, &ctx.telemetry).await?),
+        None => None,
+    };
+    let http_auth = match http.as_ref().and_then(|(_, h)| h.auth.as_ref()) {
+        Some(a) => Some(server_tls::Authenticator::start(a, &ctx.telemetry).await?),
+        None => None,
+    };
     let mut tasks = Vec::new();
     if let Some((listener, g)) = grpc {
         tracing::info!(component = %id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = grpc_tls.is_some(), "Serving OTLP/gRPC.");
@@ -118,10 +128,10 @@ pub(crate) async fn serve(
             listener,
             grpc_tls,
             g,
+            grpc_auth,
             outputs,
             ctx.telemetry.clone(),
             shutdown.clone(),
-            id.clone(),
         )?);
     }
     if let Some((listener, h)) = http {
@@ -129,7 +139,7 @@ pub(crate) async fn serve(
         let state = http::HttpState::new(h.clone(), ctx.telemetry.clone());
         let router =
             http::with_response_headers(http::otlp_router(&state, outputs).merge(extra), h)?;
-        let router = server_tls::with_auth(router, h.auth.clone(), ctx.telemetry.clone());
+        let router = server_tls::with_auth(router, http_auth, ctx.telemetry.clone());
         tasks.push(server_tls::serve_http(
             listener,
             http_tls,

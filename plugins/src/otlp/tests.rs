@@ -340,3 +340,123 @@ async fn grpc_takes_compressed_requests_and_enforces_its_size_limit() {
         "the listener is closed after shutdown"
     );
 }
+
+#[tokio::test]
+async fn over_grpc_a_jwt_holds_logs_and_spans_to_its_organization_and_a_bad_one_is_refused() {
+    use lumina_net::jwt::testkit::{TestIssuer, claims};
+    use lumina_sdk::proto::collector::trace::v1::ExportTraceServiceRequest;
+    use lumina_sdk::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use lumina_sdk::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use lumina_sdk::voice::attr::ORGANIZATION_ID;
+    use lumina_sdk::voice::value::string_kv;
+
+    let idp = TestIssuer::new("k1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, TestIssuer::jwks(&[&idp])).unwrap();
+    let grpc = testkit::free_port();
+    let yaml = format!(
+        "protocols:\n  grpc:\n    endpoint: '127.0.0.1:{grpc}'\n    auth: {{ jwt: {{ jwks_file: {}, issuer: iss, audience: aud }} }}\n",
+        jwks.display()
+    );
+    let cfg = parse_yaml(&yaml, "otlp.yaml").unwrap();
+    let ctx = CreateContext::new(ComponentId::new("otlp"), ComponentKind::Receiver);
+    let mut receiver = lumina_sdk::component::receiver::<OtlpReceiverConfig>()
+        .create(&cfg, ctx)
+        .await
+        .unwrap();
+    let (logs, traces) = (
+        Arc::new(CollectingConsumer::new()),
+        Arc::new(CollectingConsumer::new()),
+    );
+    receiver
+        .start(ReceiverOutputs {
+            logs: Some(logs.clone()),
+            traces: Some(traces.clone()),
+            metrics: None,
+        })
+        .await
+        .unwrap();
+    fn with_token<T>(token: String, body: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(body);
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    }
+    let token = idp.token(&claims("iss", "aud", "org-a", 300));
+
+    // Log records: by their own attribute, else their resource's.
+    let mut req = testkit::logs(1, 3).as_logs().unwrap().clone();
+    let records = &mut req.resource_logs[0].scope_logs[0].log_records;
+    records[0]
+        .attributes
+        .push(string_kv(ORGANIZATION_ID, "org-a"));
+    records[1]
+        .attributes
+        .push(string_kv(ORGANIZATION_ID, "org-b"));
+    req.resource_logs[0]
+        .resource
+        .get_or_insert_default()
+        .attributes
+        .push(string_kv(ORGANIZATION_ID, "org-c"));
+    let mut client = LogsServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    let reply = client
+        .export(with_token(token.clone(), req))
+        .await
+        .unwrap()
+        .into_inner()
+        .partial_success
+        .unwrap();
+    assert_eq!(reply.rejected_log_records, 2, "{}", reply.error_message);
+    assert!(
+        reply.error_message.contains("is for `org-b`") && reply.error_message.contains("`org-c`"),
+        "{}",
+        reply.error_message
+    );
+    assert_eq!(logs.item_ids(), vec!["0"]);
+
+    // Spans the same way.
+    let span = |name: &str, org: &str| Span {
+        name: name.into(),
+        attributes: vec![string_kv(ORGANIZATION_ID, org)],
+        ..Default::default()
+    };
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span("mine", "org-a"), span("theirs", "org-b")],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let mut tc = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    let reply = tc
+        .export(with_token(token, req))
+        .await
+        .unwrap()
+        .into_inner()
+        .partial_success
+        .unwrap();
+    assert_eq!(reply.rejected_spans, 1);
+    assert!(reply.error_message.contains("span `theirs` is for `org-b`"));
+    assert_eq!(traces.batches().iter().map(Batch::len).sum::<usize>(), 1);
+
+    // An expired token is refused whole, with the reason.
+    let expired = idp.token(&claims("iss", "aud", "org-a", -600));
+    let err = client
+        .export(with_token(
+            expired,
+            testkit::logs(1, 1).as_logs().unwrap().clone(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert_eq!(err.message(), "the token has expired");
+    assert_eq!(logs.item_ids(), vec!["0"]);
+    receiver.shutdown().await.unwrap();
+}

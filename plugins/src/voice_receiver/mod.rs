@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::otlp::http;
+use lumina_net::server_tls::Principal;
 use lumina_net::status::http_status;
 
 pub use config::VoiceReceiverConfig;
@@ -155,16 +156,25 @@ impl Checker {
         Ok(e)
     }
 
-    fn rejected(&self, rejections: &[Rejection]) {
+    /// Counts and logs rejections; `foreign` of them were for another organisation than the
+    /// token's (counted with that reason), the rest invalid.
+    fn rejected(&self, rejections: &[Rejection], foreign: u64) {
         if rejections.is_empty() {
             return;
         }
-        self.telemetry
-            .counter(
-                names::RECEIVER_REFUSED,
-                &[("signal", "logs".into()), ("reason", "invalid".into())],
-            )
-            .increment(rejections.len() as u64);
+        for (reason, n) in [
+            ("invalid", rejections.len() as u64 - foreign),
+            ("organization", foreign),
+        ] {
+            if n > 0 {
+                self.telemetry
+                    .counter(
+                        names::RECEIVER_REFUSED,
+                        &[("signal", "logs".into()), ("reason", reason.into())],
+                    )
+                    .increment(n);
+            }
+        }
         if let Some(suppressed) = self.log.check() {
             tracing::warn!(
                 component = %self.telemetry.id(),
@@ -241,7 +251,7 @@ impl Consumer for Validated {
             rl.scope_logs.retain(|s| !s.log_records.is_empty());
         }
         req.resource_logs.retain(|r| !r.scope_logs.is_empty());
-        self.checker.rejected(&rejections);
+        self.checker.rejected(&rejections, 0);
         let ours = if rejections.is_empty() {
             Accepted::all()
         } else {
@@ -298,7 +308,13 @@ fn json_reply(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 /// `POST /v1/events`: one native JSON event or an array of them.
-async fn post_events(State(st): State<EventsState>, headers: HeaderMap, body: Body) -> Response {
+async fn post_events(
+    State(st): State<EventsState>,
+    principal: Option<axum::Extension<Principal>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let only = principal.and_then(|p| p.0.organization);
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -360,8 +376,24 @@ async fn post_events(State(st): State<EventsState>, headers: HeaderMap, body: Bo
     }
     let mut records = Vec::with_capacity(items.len());
     let mut rejections = Vec::new();
+    let mut foreign = 0u64;
     for (index, item) in items.iter().enumerate() {
-        match VoiceEvent::from_json(item).and_then(|e| st.checker.accept(e, "data")) {
+        let checked = VoiceEvent::from_json(item)
+            .and_then(|e| st.checker.accept(e, "data"))
+            .and_then(|e| match &only {
+                Some(org) if e.organization_id != *org => {
+                    foreign += 1;
+                    Err(FieldError::new(
+                        "organizationId",
+                        format!(
+                            "is `{}`; the token is for organisation `{org}`",
+                            e.organization_id
+                        ),
+                    ))
+                }
+                _ => Ok(e),
+            });
+        match checked {
             Ok(e) => records.push(e.to_log_record()),
             Err(err) => rejections.push(Rejection {
                 index,
@@ -374,7 +406,7 @@ async fn post_events(State(st): State<EventsState>, headers: HeaderMap, body: Bo
             }),
         }
     }
-    st.checker.rejected(&rejections);
+    st.checker.rejected(&rejections, foreign);
     let total = items.len();
     let mut accepted = records.len();
     if !records.is_empty() {

@@ -70,13 +70,23 @@ async fn start<C: ReceiverConfig>(extra: &str) -> Running {
 }
 
 async fn post(port: u16, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    post_as(port, path, content_type, body, None).await
+}
+
+async fn post_as(
+    port: u16,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}{path}"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", content_type);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.body(body).send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     (
@@ -217,4 +227,181 @@ fn settings_are_checked() {
         "{e}"
     );
     assert!(e.contains("max_evnts: unknown key `max_evnts`"), "{e}");
+}
+
+mod jwt {
+    use super::*;
+    use lumina_net::jwt::testkit::{TestIssuer, claims, hmac_token};
+
+    const ISS: &str = "https://idp.test/";
+    const AUD: &str = "lumina-gp";
+
+    fn event_of(id: &str, org: &str) -> Value {
+        let mut e = event(id);
+        e["organizationId"] = json!(org);
+        e
+    }
+
+    /// A `gp` receiver whose HTTP side takes JWTs of `idp` (and one static token).
+    async fn gp(idp: &TestIssuer) -> (tempfile::TempDir, Running) {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, TestIssuer::jwks(&[idp])).unwrap();
+        let http = testkit::free_port();
+        let cfg = parse_yaml(
+            &format!(
+                "protocols:\n  http:\n    endpoint: '127.0.0.1:{http}'\n    auth:\n      bearer_tokens: [static-token]\n      jwt: {{ jwks_file: {}, issuer: '{ISS}', audience: {AUD} }}\n",
+                jwks.display()
+            ),
+            "r.yaml",
+        )
+        .unwrap();
+        lumina_net::tls::ensure_crypto_provider();
+        let mut r = receiver::<GpReceiverConfig>()
+            .create(
+                &cfg,
+                CreateContext::new(ComponentId::new("gp"), ComponentKind::Receiver),
+            )
+            .await
+            .unwrap();
+        let out = Arc::new(CollectingConsumer::new());
+        r.start(ReceiverOutputs {
+            logs: Some(out.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        (
+            dir,
+            Running {
+                receiver: r,
+                http,
+                out,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_token_for_one_organization_gets_its_events_in_and_another_s_rejected_by_name() {
+        let idp = TestIssuer::new("k1");
+        let (_dir, mut gp) = gp(&idp).await;
+        let token = idp.token(&claims(ISS, AUD, "org-a", 300));
+        let body = serde_json::to_vec(&json!([
+            event_of("e-a1", "org-a"),
+            event_of("e-b1", "org-b"),
+            event_of("e-a2", "org-a"),
+        ]))
+        .unwrap();
+        let (status, reply) = post_as(
+            gp.http,
+            "/v1/events",
+            "application/json",
+            body,
+            Some(&token),
+        )
+        .await;
+        assert_eq!((status, &reply["accepted"]), (200, &json!(2)), "{reply}");
+        assert_eq!(reply["rejected"][0]["index"], 1, "{reply}");
+        assert_eq!(reply["rejected"][0]["eventId"], "e-b1", "{reply}");
+        assert_eq!(reply["rejected"][0]["field"], "organizationId", "{reply}");
+        assert_eq!(
+            reply["rejected"][0]["message"],
+            "is `org-b`; the token is for organisation `org-a`"
+        );
+        let ids: Vec<String> = received(&gp.out).into_iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, ["e-a1", "e-a2"]);
+
+        // OTLP on the same port, the same rule: the other organisation's record is refused
+        // in the partial-success reply.
+        let records: Vec<_> = ["org-a", "org-b"]
+            .iter()
+            .enumerate()
+            .map(|(i, org)| {
+                VoiceEvent::from_json(&event_of(&format!("o-{i}"), org))
+                    .unwrap()
+                    .to_log_record()
+            })
+            .collect();
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let body = lumina_sdk::Batch::logs(req).encode_json().unwrap();
+        let (status, reply) =
+            post_as(gp.http, "/v1/logs", "application/json", body, Some(&token)).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(
+            reply["partialSuccess"]["rejectedLogRecords"], "1",
+            "{reply}"
+        );
+        let msg = reply["partialSuccess"]["errorMessage"].as_str().unwrap();
+        assert!(
+            msg.contains("event `o-1` is for `org-b`") && msg.contains("`org-a`"),
+            "{msg}"
+        );
+        let ids: Vec<String> = received(&gp.out).into_iter().map(|e| e.event_id).collect();
+        assert_eq!(ids, ["e-a1", "e-a2", "o-0"]);
+
+        // A static credential may send for any organisation.
+        let body = serde_json::to_vec(&event_of("e-b2", "org-b")).unwrap();
+        let (status, reply) = post_as(
+            gp.http,
+            "/v1/events",
+            "application/json",
+            body,
+            Some("static-token"),
+        )
+        .await;
+        assert_eq!((status, &reply["accepted"]), (200, &json!(1)), "{reply}");
+        gp.receiver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn expired_foreign_wrongly_addressed_unsigned_and_missing_tokens_are_refused_whole() {
+        let idp = TestIssuer::new("k1");
+        let (_dir, mut gp) = gp(&idp).await;
+        let impostor = TestIssuer::new("k1");
+        let cases = [
+            (
+                Some(idp.token(&claims(ISS, AUD, "org-a", -600))),
+                "the token has expired",
+            ),
+            (
+                Some(impostor.token(&claims(ISS, AUD, "org-a", 300))),
+                "the token's signature does not verify",
+            ),
+            (
+                Some(idp.token(&claims(ISS, "lumina-rt", "org-a", 300))),
+                "the token is for another audience",
+            ),
+            (
+                Some(hmac_token(&claims(ISS, AUD, "org-a", 300))),
+                "tokens signed with HS256 are not accepted",
+            ),
+            (None, "no bearer token"),
+        ];
+        for (token, want) in cases {
+            let body = serde_json::to_vec(&event_of("e-1", "org-a")).unwrap();
+            let (status, reply) = post_as(
+                gp.http,
+                "/v1/events",
+                "application/json",
+                body,
+                token.as_deref(),
+            )
+            .await;
+            assert_eq!(status, 401, "{want}: {reply}");
+            assert!(
+                reply.as_str().is_some_and(|r| r.contains(want)),
+                "{want}: {reply}"
+            );
+        }
+        assert!(received(&gp.out).is_empty());
+        gp.receiver.shutdown().await.unwrap();
+    }
 }

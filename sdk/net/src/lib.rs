@@ -15,6 +15,7 @@
 pub mod compression;
 pub mod endpoint;
 pub mod grpc_codec;
+pub mod jwt;
 pub mod partial;
 pub mod server_tls;
 pub mod status;

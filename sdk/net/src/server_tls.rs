@@ -29,6 +29,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::jwt::{JwtConfig, JwtVerifier};
+
 /// How long a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -115,7 +117,7 @@ impl ServerTlsConfig {
     }
 }
 
-/// `auth`: what a client must send. Either kind of credential is accepted.
+/// `auth`: what a client must send. Any kind of credential given is accepted.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerAuthConfig {
@@ -125,16 +127,21 @@ pub struct ServerAuthConfig {
     pub api_keys: Vec<String>,
     /// The API-key header. Default `x-api-key`.
     pub api_key_header: Option<String>,
+    /// JWT bearer tokens signed by a key of a JWKS, each for one organisation.
+    pub jwt: Option<JwtConfig>,
 }
 
 impl ServerAuthConfig {
     /// Checks the settings: at least one credential, none empty.
     pub fn check(&self, errors: &mut ConfigErrors, at: &ConfigPath) {
-        if self.bearer_tokens.is_empty() && self.api_keys.is_empty() {
+        if self.bearer_tokens.is_empty() && self.api_keys.is_empty() && self.jwt.is_none() {
             errors.push(ConfigError::new(
                 at.clone(),
-                "give `bearer_tokens` or `api_keys` (or leave `auth` out)",
+                "give `bearer_tokens`, `api_keys` or `jwt` (or leave `auth` out)",
             ));
+        }
+        if let Some(j) = &self.jwt {
+            j.check(errors, &at.key("jwt"));
         }
         for (key, list) in [
             ("bearer_tokens", &self.bearer_tokens),
@@ -153,17 +160,9 @@ impl ServerAuthConfig {
         self.api_key_header.as_deref().unwrap_or("x-api-key")
     }
 
-    /// Whether the request's headers carry an accepted credential. Comparisons take the same
-    /// time whatever the credential's content.
+    /// Whether the request's headers carry one of the static credentials (bearer tokens, API
+    /// keys). Comparisons take the same time whatever the credential's content.
     pub fn allows(&self, headers: &http::HeaderMap) -> bool {
-        let bearer = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
         let key = headers.get(self.header()).and_then(|v| v.to_str().ok());
         let any = |given: Option<&str>, list: &[String]| {
             given.is_some_and(|g| {
@@ -171,7 +170,67 @@ impl ServerAuthConfig {
                     .fold(false, |ok, t| ok | same(g.as_bytes(), t.as_bytes()))
             })
         };
-        any(bearer, &self.bearer_tokens) | any(key, &self.api_keys)
+        any(bearer(headers), &self.bearer_tokens) | any(key, &self.api_keys)
+    }
+}
+
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// Who sent a request that was let in: put in the request's extensions, so receivers can hold
+/// its records to the organisation its token is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The organisation a JWT was for; `None` for a static credential (any organisation).
+    pub organization: Option<String>,
+}
+
+/// Checks requests against `auth`: the static credentials, then a JWT.
+pub struct Authenticator {
+    cfg: ServerAuthConfig,
+    jwt: Option<Arc<JwtVerifier>>,
+}
+
+impl Authenticator {
+    /// Reads what checking needs (a JWT key set) before the receiver serves.
+    pub async fn start(
+        cfg: &ServerAuthConfig,
+        telemetry: &ComponentTelemetry,
+    ) -> Result<Arc<Authenticator>, ComponentError> {
+        let jwt = match &cfg.jwt {
+            Some(j) => Some(
+                JwtVerifier::start(j, telemetry.clone())
+                    .await
+                    .map_err(ComponentError::Other)?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(Authenticator {
+            cfg: cfg.clone(),
+            jwt,
+        }))
+    }
+
+    /// Who sent the request, or why it is refused.
+    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, String> {
+        if self.cfg.allows(headers) {
+            return Ok(Principal { organization: None });
+        }
+        match (&self.jwt, bearer(headers)) {
+            (Some(v), Some(token)) => v.verify(token).map(|org| Principal {
+                organization: Some(org),
+            }),
+            (_, Some(_)) | (None, None) => Err("missing or invalid credentials".into()),
+            (Some(_), None) => Err("no bearer token".into()),
+        }
     }
 }
 
@@ -218,25 +277,28 @@ pub fn serve_http(
     })
 }
 
-/// Refuses requests without an accepted credential (401, `WWW-Authenticate: Bearer`), when
-/// `auth` is set.
+/// Refuses requests without an accepted credential (401, `WWW-Authenticate: Bearer`, the
+/// reason in the body), when `auth` is set; lets the others in with their [`Principal`].
 pub fn with_auth(
     router: axum::Router,
-    auth: Option<ServerAuthConfig>,
+    auth: Option<Arc<Authenticator>>,
     telemetry: ComponentTelemetry,
 ) -> axum::Router {
     let Some(auth) = auth else {
         return router;
     };
-    let auth = Arc::new(auth);
     let refusals = Arc::new(RateLimit::per_10s());
     router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
+        move |mut req: axum::extract::Request, next: axum::middleware::Next| {
             let (auth, telemetry, refusals) = (auth.clone(), telemetry.clone(), refusals.clone());
             async move {
-                if auth.allows(req.headers()) {
-                    return next.run(req).await;
-                }
+                let why = match auth.authenticate(req.headers()) {
+                    Ok(p) => {
+                        req.extensions_mut().insert(p);
+                        return next.run(req).await;
+                    }
+                    Err(why) => why,
+                };
                 telemetry
                     .counter(
                         names::RECEIVER_BAD_REQUESTS,
@@ -244,12 +306,12 @@ pub fn with_auth(
                     )
                     .increment(1);
                 if let Some(suppressed) = refusals.check() {
-                    tracing::warn!(component = %telemetry.id(), path = %req.uri().path(), suppressed_since_last_log = suppressed, "Refused an HTTP request without valid credentials.");
+                    tracing::warn!(component = %telemetry.id(), path = %req.uri().path(), reason = %why, suppressed_since_last_log = suppressed, "Refused an HTTP request without valid credentials.");
                 }
                 (
                     http::StatusCode::UNAUTHORIZED,
                     [(http::header::WWW_AUTHENTICATE, "Bearer realm=\"lumina\"")],
-                    "missing or invalid credentials",
+                    why,
                 )
                     .into_response()
             }

@@ -31,6 +31,7 @@ ATTRIBUTES = {
     "calledNumber": "voice.called.number",
     "direction": "voice.direction",
     "regionId": "voice.region.id",
+    "territory": "voice.territory",
 }
 
 

@@ -138,3 +138,58 @@ fn settings_are_checked() {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
 }
+
+#[tokio::test]
+async fn a_key_set_served_over_http_is_fetched_at_start_and_again_for_new_keys() {
+    crate::tls::ensure_crypto_provider();
+    let first = TestIssuer::new("k1");
+    let second = TestIssuer::new("k2");
+    let served = Arc::new(RwLock::new(TestIssuer::jwks(&[&first])));
+    let app = {
+        let served = served.clone();
+        axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move { served.read().unwrap().clone() }
+            }),
+        )
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let v = lumina_sdk::config::parse_yaml(
+        &format!("jwks_url: {url}\nissuer: {ISS}\naudience: {AUD}\nreload_interval: 20ms\n"),
+        "t",
+    )
+    .unwrap();
+    let cfg: JwtConfig = lumina_sdk::config::from_value(&v).unwrap();
+    let verifier = JwtVerifier::start(&cfg, telemetry()).await.unwrap();
+    let old = first.token(&claims(ISS, AUD, "org-a", 300));
+    let new = second.token(&claims(ISS, AUD, "org-b", 300));
+    assert_eq!(verifier.verify(&old), Ok("org-a".to_owned()));
+    assert!(verifier.verify(&new).is_err());
+    // The identity provider rotates its keys.
+    let mut reloads = verifier.reloads();
+    *served.write().unwrap() = TestIssuer::jwks(&[&second]);
+    let now = *reloads.borrow_and_update();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reloads.wait_for(|n| *n > now),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(verifier.verify(&new), Ok("org-b".to_owned()));
+    assert!(verifier.verify(&old).is_err());
+
+    // No key set at start: the receiver does not start.
+    let v = lumina_sdk::config::parse_yaml(
+        &format!("jwks_url: {url}.missing\nissuer: {ISS}\naudience: {AUD}\n"),
+        "t",
+    )
+    .unwrap();
+    let cfg: JwtConfig = lumina_sdk::config::from_value(&v).unwrap();
+    let err = JwtVerifier::start(&cfg, telemetry()).await.err().unwrap();
+    assert!(err.contains("answered 404"), "{err}");
+}

@@ -18,29 +18,16 @@ use serde_json::{Value, json};
 
 use crate::harness::services::{AppSync, DynamoDb, Kinesis, OpenSearch};
 use crate::harness::{Collector, wait_for};
-use crate::tier2::{STREAM, target, tier1};
+use crate::tier2::{STREAM, target, tier1, tier2_input};
 use crate::voice::{all_dialogues, compare, dialogues, sim, truth};
 
 const ORG: &str = "org-0000";
+/// The dialogue table `tier2_input` names.
 const TABLE: &str = "dialogues";
 
 fn tier2(kinesis: &str, dynamo: &str, opensearch: &str, appsync: &AppSync) -> String {
     format!(
-        r#"
-receivers:
-  kinesis:
-    stream_name: {STREAM}
-    region: eu-west-1
-    endpoint: {kinesis}
-    encoding: voice_json
-    initial_position: trim_horizon
-    poll_interval: 200ms
-    leases: {{ table: leases, endpoint: {dynamo}, failover_time: 2s }}
-processors:
-  dialogue_assembly:
-    storage: {{ dynamodb: {{ table: {TABLE}, endpoint: {dynamo}, region: eu-west-1 }} }}
-    idle_timeout: 3s
-    check_interval: 200ms
+        r#"{}
 exporters:
   opensearch:
     endpoints: [{opensearch}]
@@ -57,6 +44,7 @@ service:
     logs/dialogues: {{ receivers: [kinesis], processors: [dialogue_assembly], exporters: [opensearch, appsync, file] }}
     logs/events: {{ receivers: [kinesis], exporters: [appsync] }}
 "#,
+        tier2_input(kinesis, dynamo, "w1"),
         appsync.graphql_url(),
         appsync.api_key
     )

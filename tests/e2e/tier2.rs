@@ -45,7 +45,9 @@ service:
     )
 }
 
-fn tier2(kinesis: &str, dynamo: &str, worker: &str) -> String {
+/// The tier-2 `receivers:` and `processors:` sections: the stream through leases in `dynamo`,
+/// as `worker`, into `dialogue_assembly` on the dialogue table `dialogues` there.
+pub(crate) fn tier2_input(kinesis: &str, dynamo: &str, worker: &str) -> String {
     format!(
         r#"
 receivers:
@@ -64,7 +66,14 @@ processors:
     storage: {{ dynamodb: {{ table: dialogues, endpoint: {dynamo}, region: eu-west-1 }} }}
     idle_timeout: 3s
     check_interval: 200ms
-exporters:
+"#,
+        FAILOVER.as_millis()
+    )
+}
+
+fn tier2(kinesis: &str, dynamo: &str, worker: &str) -> String {
+    format!(
+        r#"{}exporters:
   file:
     path: "{{dir}}/dialogues.jsonl"
     append: true
@@ -73,7 +82,7 @@ service:
   pipelines:
     logs: {{ receivers: [kinesis], processors: [dialogue_assembly], exporters: [file] }}
 "#,
-        FAILOVER.as_millis()
+        tier2_input(kinesis, dynamo, worker)
     )
 }
 
@@ -288,7 +297,10 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
     );
     // Released on the way out: none is still w3's (an unreleased one would be until it expired).
     let o = owners(&leases).await;
-    let _ = o;
+    assert!(
+        !o.contains_key(&Some("w3".to_owned())),
+        "w3 still holds leases after its graceful stop: {o:?}"
+    );
     let graceful = wait_balanced(&leases, &["w1", "w2"], Duration::from_secs(30)).await;
 
     // A kill: the leases expire after the failover time, then are taken.

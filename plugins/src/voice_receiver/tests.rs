@@ -39,10 +39,16 @@ struct Running {
 }
 
 async fn start<C: ReceiverConfig>(extra: &str) -> Running {
+    start_with::<C>("", extra).await
+}
+
+/// A receiver with `http` (YAML flow-map entries, after the endpoint) on its HTTP side, and
+/// `extra` (YAML lines).
+async fn start_with<C: ReceiverConfig>(http_extra: &str, extra: &str) -> Running {
     lumina_net::tls::ensure_crypto_provider();
     let http = testkit::free_port();
     let cfg = parse_yaml(
-        &format!("protocols: {{ http: {{ endpoint: '127.0.0.1:{http}' }} }}\n{extra}"),
+        &format!("protocols: {{ http: {{ endpoint: '127.0.0.1:{http}'{http_extra} }} }}\n{extra}"),
         "r.yaml",
     )
     .unwrap();
@@ -247,38 +253,11 @@ mod jwt {
         let dir = tempfile::tempdir().unwrap();
         let jwks = dir.path().join("jwks.json");
         std::fs::write(&jwks, TestIssuer::jwks(&[idp])).unwrap();
-        let http = testkit::free_port();
-        let cfg = parse_yaml(
-            &format!(
-                "protocols:\n  http:\n    endpoint: '127.0.0.1:{http}'\n    auth:\n      bearer_tokens: [static-token]\n      jwt: {{ jwks_file: {}, issuer: '{ISS}', audience: {AUD} }}\n",
-                jwks.display()
-            ),
-            "r.yaml",
-        )
-        .unwrap();
-        lumina_net::tls::ensure_crypto_provider();
-        let mut r = receiver::<GpReceiverConfig>()
-            .create(
-                &cfg,
-                CreateContext::new(ComponentId::new("gp"), ComponentKind::Receiver),
-            )
-            .await
-            .unwrap();
-        let out = Arc::new(CollectingConsumer::new());
-        r.start(ReceiverOutputs {
-            logs: Some(out.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        (
-            dir,
-            Running {
-                receiver: r,
-                http,
-                out,
-            },
-        )
+        let auth = format!(
+            ", auth: {{ bearer_tokens: [static-token], jwt: {{ jwks_file: '{}', issuer: '{ISS}', audience: {AUD} }} }}",
+            jwks.display()
+        );
+        (dir, start_with::<GpReceiverConfig>(&auth, "").await)
     }
 
     #[tokio::test]

@@ -71,7 +71,11 @@ impl Service {
         let registry = &host.registry;
         let plugins = host.plugins.clone();
         let board = plugins.clone();
-        let health = Health::with_problems(Arc::new(move || board.quarantined()));
+        let degraded =
+            axum::http::StatusCode::from_u16(plan.service.telemetry.health.degraded_status)
+                .unwrap_or(axum::http::StatusCode::OK);
+        let health =
+            Health::with_problems(Arc::new(move || board.quarantined())).degraded_with(degraded);
         let mut servers = Vec::new();
         let t = &plan.service.telemetry.metrics;
         if t.level != MetricsLevel::None {
@@ -127,6 +131,16 @@ impl Service {
         for id in graph.pipeline_ids() {
             health.add_pipeline(&id);
         }
+        let exporters = graph.exporters();
+        health.set_graph(
+            graph.receiver_ids(),
+            Arc::new(move || {
+                exporters
+                    .iter()
+                    .map(|(id, q)| (id.clone(), q.report()))
+                    .collect()
+            }),
+        );
         if let Err(e) = graph.start().await {
             graph
                 .shutdown(tokio::time::Instant::now() + Duration::from_secs(5))

@@ -14,6 +14,7 @@ mod graph;
 mod kinesis_errors;
 mod leases;
 mod loadgen;
+mod operator;
 mod plugins;
 mod query;
 mod security;

@@ -257,6 +257,21 @@ impl Collector {
         }
     }
 
+    /// `/health`: the status code and the report.
+    pub(crate) async fn health(&self) -> (u16, serde_json::Value) {
+        let r = http()
+            .get(format!("http://127.0.0.1:{}/health", self.metrics))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
     /// The process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()

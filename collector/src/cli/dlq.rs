@@ -147,7 +147,7 @@ pub async fn replay(
             let mut settings = entry.settings.clone();
             settings.sending_queue.enabled = false;
             let sink = DeadLetters::file(&id, entry.settings.dead_letter.file_for(&id));
-            let q = build::queued(registry, &id, entry, settings, sink)
+            let q = build::queued(registry, &id, entry, settings, sink, Default::default())
                 .await
                 .with_context(|| format!("exporter `{id}` could not be created"))?;
             exporters.insert(l.exporter.clone(), q);

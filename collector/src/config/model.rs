@@ -30,7 +30,25 @@ pub struct ServiceSection {
     pub telemetry: TelemetrySection,
 }
 
-impl Validate for ServiceSection {}
+impl Validate for ServiceSection {
+    fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        let status = self.telemetry.health.degraded_status;
+        if status != 200 && status != 503 {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("telemetry.health.degraded_status"),
+                format!("is {status}; use 200 (the body says `degraded`) or 503"),
+            ));
+        }
+        if self.telemetry.logs.outage_summary_interval.is_zero() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("telemetry.logs.outage_summary_interval"),
+                "must be more than 0",
+            ));
+        }
+        errors.into_result(())
+    }
+}
 
 /// One pipeline.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,6 +70,28 @@ pub struct TelemetrySection {
     pub logs: LogsTelemetry,
     /// The collector's metrics.
     pub metrics: MetricsTelemetry,
+    /// What `/health` calls degraded.
+    pub health: HealthTelemetry,
+}
+
+/// `service.telemetry.health`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthTelemetry {
+    /// An exporter failing this long (or that gave batches up this recently) makes the
+    /// collector `degraded`. Default 30s.
+    pub degraded_after: lumina_sdk::config::Duration,
+    /// The HTTP status of a degraded report: 200 (default; the body says `degraded`) or 503.
+    pub degraded_status: u16,
+}
+
+impl Default for HealthTelemetry {
+    fn default() -> Self {
+        Self {
+            degraded_after: lumina_sdk::config::Duration::from_secs(30),
+            degraded_status: 200,
+        }
+    }
 }
 
 /// Log level.
@@ -97,7 +137,7 @@ pub enum LogEncoding {
 }
 
 /// `service.telemetry.logs`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsTelemetry {
     /// `trace`, `debug`, `info` (default), `warn` or `error`. `--log-level` overrides it.
@@ -105,6 +145,18 @@ pub struct LogsTelemetry {
     /// `console` (default) or `json`. `format` is accepted as another name for it.
     #[serde(alias = "format")]
     pub encoding: LogEncoding,
+    /// How often a failing exporter's outage is summarised at WARN. Default 30s.
+    pub outage_summary_interval: lumina_sdk::config::Duration,
+}
+
+impl Default for LogsTelemetry {
+    fn default() -> Self {
+        Self {
+            level: LogLevel::default(),
+            encoding: LogEncoding::default(),
+            outage_summary_interval: lumina_sdk::config::Duration::from_secs(30),
+        }
+    }
 }
 
 /// How much the collector reports about itself.

@@ -114,7 +114,12 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
             ServiceSection::default()
         }
         Some(v) => match config::from_value::<ServiceSection>(v) {
-            Ok(s) => s,
+            Ok(s) => {
+                if let Err(errs) = lumina_sdk::config::Validate::validate(&s) {
+                    c.sub(&service_path, errs);
+                }
+                s
+            }
             Err(errs) => {
                 c.sub(&service_path, errs);
                 ServiceSection::default()

@@ -10,6 +10,7 @@ use lumina_sdk::component::{ComponentError, ComponentId, Registry};
 use super::dead_letter::DeadLetters;
 use super::durable::DurableStore;
 use super::settings::{ExporterSettings, Fsync};
+use super::status::OutagePolicy;
 use super::{QueuedExporter, create};
 use crate::config::Plan;
 use crate::config::validate::ExporterEntry;
@@ -22,6 +23,7 @@ pub async fn queued(
     entry: &ExporterEntry,
     settings: ExporterSettings,
     dead_letters: Arc<DeadLetters>,
+    policy: OutagePolicy,
 ) -> Result<Arc<QueuedExporter>, ComponentError> {
     let (exporter, telemetry) = create(registry, id, &entry.entry.config).await?;
     let q = &settings.sending_queue;
@@ -29,12 +31,13 @@ pub async fn queued(
         Some(dir) if q.enabled => Some(DurableStore::open(dir, id, q.fsync == Fsync::Always)?),
         _ => None,
     };
-    Ok(QueuedExporter::start_with_store(
+    Ok(QueuedExporter::start_watched(
         exporter,
         settings,
         telemetry,
         dead_letters,
         store,
+        policy,
     ))
 }
 
@@ -58,6 +61,11 @@ pub async fn all(
     // refuses chains), so they exist before the exporters that point at them.
     wanted.sort_by_key(|id| (plan.exporters[*id].dead_letter.is_some(), *id));
     wanted.dedup();
+    let t = &plan.service.telemetry;
+    let policy = OutagePolicy {
+        summary_every: t.logs.outage_summary_interval.get(),
+        degraded_after: t.health.degraded_after.get(),
+    };
     let mut exporters: BTreeMap<ComponentId, Arc<QueuedExporter>> = BTreeMap::new();
     for id in wanted {
         let e = &plan.exporters[id];
@@ -76,7 +84,7 @@ pub async fn all(
                 DeadLetters::exporter(id, target.clone(), consumer, file)
             }
         };
-        let q = queued(registry, id, e, e.settings.clone(), dead_letters)
+        let q = queued(registry, id, e, e.settings.clone(), dead_letters, policy)
             .await
             .map_err(|err| (id.clone(), err))?;
         exporters.insert(id.clone(), q);

@@ -5,6 +5,7 @@ pub mod dead_letter;
 pub mod durable;
 pub mod queue;
 pub mod settings;
+pub mod status;
 
 pub use queue::QueuedExporter;
 pub use settings::ExporterSettings;

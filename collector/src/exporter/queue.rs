@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::dead_letter::{DEAD_LETTERED, DeadLetters, GiveUp};
 use super::durable::DurableStore;
 use super::settings::{ExporterSettings, Sizer, WhenFull};
+use super::status::{ExporterReport, ExporterStatus, OutagePolicy};
 
 /// How long a refused sender is asked to wait before trying again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -64,6 +65,7 @@ pub struct QueuedExporter {
     log_limit: RateLimit,
     dead_letters: Arc<DeadLetters>,
     store: Option<DurableStore>,
+    status: ExporterStatus,
 }
 
 impl QueuedExporter {
@@ -86,6 +88,26 @@ impl QueuedExporter {
         dead_letters: Arc<DeadLetters>,
         store: Option<DurableStore>,
     ) -> Arc<Self> {
+        Self::start_watched(
+            exporter,
+            settings,
+            telemetry,
+            dead_letters,
+            store,
+            OutagePolicy::default(),
+        )
+    }
+
+    /// Like [`QueuedExporter::start_with_store`], with outages logged and reported as
+    /// `policy` says.
+    pub fn start_watched(
+        exporter: Arc<dyn Exporter>,
+        settings: ExporterSettings,
+        telemetry: ComponentTelemetry,
+        dead_letters: Arc<DeadLetters>,
+        store: Option<DurableStore>,
+        policy: OutagePolicy,
+    ) -> Arc<Self> {
         let q = &settings.sending_queue;
         let queue = q.enabled.then(|| {
             let (tx, rx) = async_channel::unbounded();
@@ -102,6 +124,7 @@ impl QueuedExporter {
                 .set(queue.capacity as f64);
             telemetry.gauge(names::QUEUE_SIZE, &[]).set(0.0);
         }
+        let telemetry_id = &telemetry.id().to_owned();
         let this = Arc::new(Self {
             id: Arc::from(format!("exporter {}", telemetry.id())),
             exporter,
@@ -114,6 +137,7 @@ impl QueuedExporter {
             log_limit: RateLimit::per_10s(),
             dead_letters,
             store,
+            status: ExporterStatus::new(telemetry_id, policy),
         });
         if let Some(queue) = &this.queue {
             let mut workers = this.workers.lock().unwrap_or_else(|p| p.into_inner());
@@ -268,6 +292,7 @@ impl QueuedExporter {
             .await
         {
             Ok(place) => {
+                self.status.gave_up(items, true);
                 // What the file holds: for a partial refusal, the whole batch.
                 self.counter(DEAD_LETTERED, signal, Some(reason))
                     .increment(letter_items as u64);
@@ -278,12 +303,15 @@ impl QueuedExporter {
                     );
                 }
             }
-            Err(e) => self.telemetry.dropped(
-                signal,
-                letter_items as u64,
-                "dead_letter_failed",
-                &format!("gave up sending them ({message}) and {e}"),
-            ),
+            Err(e) => {
+                self.status.gave_up(items, false);
+                self.telemetry.dropped(
+                    signal,
+                    letter_items as u64,
+                    "dead_letter_failed",
+                    &format!("gave up sending them ({message}) and {e}"),
+                );
+            }
         }
     }
 
@@ -328,6 +356,7 @@ impl QueuedExporter {
             };
             let mut err = match result {
                 Ok(()) => {
+                    self.status.succeeded();
                     self.counter(names::EXPORTER_SENT, signal, None)
                         .increment(batch.len() as u64);
                     return Ok(());
@@ -389,6 +418,8 @@ impl QueuedExporter {
             }
             self.counter(names::EXPORTER_RETRIES, signal, None)
                 .increment(1);
+            let fill = self.queue.as_ref().map(|q| (self.queued(), q.capacity));
+            self.status.retrying(&err.message, fill);
             tracing::debug!(component = %self.telemetry.id(), %signal, items = batch.len(), wait = ?wait, error = %err.message, "Send failed; retrying.");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -432,6 +463,11 @@ impl QueuedExporter {
             all.await;
         }
         self.exporter.shutdown().await
+    }
+
+    /// Where the exporter stands, for `/health`.
+    pub fn report(&self) -> ExporterReport {
+        self.status.report()
     }
 
     /// Items waiting in the queue (or being sent), in the sizer's units.

@@ -218,6 +218,22 @@ impl Graph {
         })
     }
 
+    /// The receivers' ids.
+    pub fn receiver_ids(&self) -> Vec<String> {
+        self.receivers
+            .iter()
+            .map(|(id, _, _)| id.to_string())
+            .collect()
+    }
+
+    /// Every exporter, by id.
+    pub fn exporters(&self) -> Vec<(String, Arc<QueuedExporter>)> {
+        self.exporters
+            .iter()
+            .map(|(id, q)| (id.to_string(), q.clone()))
+            .collect()
+    }
+
     /// The pipeline ids, upstream first.
     pub fn pipeline_ids(&self) -> Vec<String> {
         self.pipelines.iter().map(|p| p.id.to_string()).collect()

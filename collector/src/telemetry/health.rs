@@ -5,6 +5,8 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
+use crate::exporter::status::{ExporterReport, ExporterState};
+
 /// Where the collector is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,8 +42,15 @@ pub struct Report {
     pub status: Phase,
     /// Whether every pipeline is running and no component is set aside.
     pub healthy: bool,
+    /// Whether an exporter has been failing (or giving batches up) for longer than
+    /// `service.telemetry.health.degraded_after`.
+    pub degraded: bool,
     /// Each pipeline's state.
     pub pipelines: BTreeMap<String, PipelineState>,
+    /// Each receiver's state (that of the collector: receivers run while it runs).
+    pub receivers: BTreeMap<String, PipelineState>,
+    /// Each exporter's state.
+    pub exporters: BTreeMap<String, ExporterReport>,
     /// Components that are not working, and why (a quarantined plugin, for example).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub components: BTreeMap<String, String>,
@@ -50,11 +59,23 @@ pub struct Report {
 /// Reports components that are not working.
 pub type ProblemSource = Arc<dyn Fn() -> BTreeMap<String, String> + Send + Sync>;
 
+/// Reports each exporter's state.
+pub type ExporterSource = Arc<dyn Fn() -> BTreeMap<String, ExporterReport> + Send + Sync>;
+
+/// The running graph, as health sees it.
+#[derive(Default)]
+struct Graph {
+    receivers: Vec<String>,
+    exporters: Option<ExporterSource>,
+}
+
 /// Shared, updatable health.
 #[derive(Clone)]
 pub struct Health {
     state: Arc<RwLock<(Phase, BTreeMap<String, PipelineState>)>>,
     problems: Option<ProblemSource>,
+    graph: Arc<RwLock<Graph>>,
+    degraded_status: axum::http::StatusCode,
 }
 
 impl Default for Health {
@@ -62,6 +83,8 @@ impl Default for Health {
         Self {
             state: Arc::new(RwLock::new((Phase::Starting, BTreeMap::new()))),
             problems: None,
+            graph: Arc::new(RwLock::new(Graph::default())),
+            degraded_status: axum::http::StatusCode::OK,
         }
     }
 }
@@ -81,6 +104,17 @@ impl Health {
             problems: Some(problems),
             ..Self::default()
         }
+    }
+
+    /// Answers a degraded report with `status` (200 or 503).
+    pub fn degraded_with(mut self, status: axum::http::StatusCode) -> Self {
+        self.degraded_status = status;
+        self
+    }
+
+    /// The HTTP status of a degraded report.
+    pub fn degraded_status(&self) -> axum::http::StatusCode {
+        self.degraded_status
     }
 
     /// Sets the collector's phase and every pipeline's state to match.
@@ -107,17 +141,46 @@ impl Health {
             .insert(id.to_owned(), PipelineState::Starting);
     }
 
+    /// Registers the built graph's receivers and where its exporters' states come from.
+    pub fn set_graph(&self, receivers: Vec<String>, exporters: ExporterSource) {
+        let mut g = self.graph.write().unwrap_or_else(|p| p.into_inner());
+        g.receivers = receivers;
+        g.exporters = Some(exporters);
+    }
+
     /// The current report.
     pub fn report(&self) -> Report {
         let components = self.problems.as_ref().map(|p| p()).unwrap_or_default();
+        let (receiver_ids, exporter_source) = {
+            let g = self.graph.read().unwrap_or_else(|p| p.into_inner());
+            (g.receivers.clone(), g.exporters.clone())
+        };
+        let mut exporters = exporter_source.map(|s| s()).unwrap_or_default();
+        for (id, e) in &mut exporters {
+            if components.contains_key(id) {
+                e.state = ExporterState::Quarantined;
+            }
+        }
         let g = self.state.read().unwrap_or_else(|p| p.into_inner());
         let healthy = g.0 == Phase::Running
             && g.1.values().all(|s| *s == PipelineState::Running)
             && components.is_empty();
+        let receiver_state = match g.0 {
+            Phase::Starting => PipelineState::Starting,
+            Phase::Running => PipelineState::Running,
+            Phase::Stopping => PipelineState::Stopping,
+            Phase::Stopped => PipelineState::Stopped,
+        };
         Report {
             status: g.0,
             healthy,
+            degraded: exporters.values().any(|e| e.degraded),
             pipelines: g.1.clone(),
+            receivers: receiver_ids
+                .into_iter()
+                .map(|r| (r, receiver_state))
+                .collect(),
+            exporters,
             components,
         }
     }

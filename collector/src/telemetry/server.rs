@@ -1,5 +1,6 @@
 //! The telemetry endpoint: `/metrics` (Prometheus text) and `/health` (JSON; 200 when every
-//! pipeline is running, 503 otherwise). The `health_check` extension serves the same report.
+//! pipeline is running, 503 otherwise; when degraded, 200 with `degraded: true` or 503 as
+//! `service.telemetry.health.degraded_status` says). The `health_check` extension serves the same report.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,10 +15,12 @@ use super::health::Health;
 
 fn health_response(h: &Health) -> Response {
     let report = h.report();
-    let status = if report.healthy {
-        StatusCode::OK
-    } else {
+    let status = if !report.healthy {
         StatusCode::SERVICE_UNAVAILABLE
+    } else if report.degraded {
+        h.degraded_status()
+    } else {
+        StatusCode::OK
     };
     let body = serde_json::to_string(&report).unwrap_or_else(|_| "{}".into());
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lumina_collector::config::model::LogLevel;
 use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
 use lumina_collector::diagnostics;
 use lumina_collector::service::{Host, Service, termination_signal};
@@ -30,9 +29,10 @@ struct Cli {
     #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
-    /// Log level; overrides service.telemetry.logs.level.
-    #[arg(long, global = true, value_enum)]
-    log_level: Option<LogLevel>,
+    /// Log level (trace, debug, info, warn, error) or filter directives
+    /// (`info,lumina=debug,aws_smithy=warn`); overrides service.telemetry.logs.level.
+    #[arg(long, global = true, value_parser = telemetry::LogFilter::parse, value_name = "LEVEL|DIRECTIVES")]
+    log_level: Option<telemetry::LogFilter>,
 
     /// How long a shutdown may take to drain pipelines and exporters before what is left is
     /// written to the exporters' dead letters.
@@ -230,7 +230,12 @@ fn main() -> ExitCode {
 #[expect(clippy::print_stdout, reason = "the command's report")]
 fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> anyhow::Result<()> {
     let logs = &plan.service.telemetry.logs;
-    telemetry::init_logging(cli.log_level.unwrap_or(logs.level), logs.encoding);
+    telemetry::init_logging(
+        &cli.log_level
+            .clone()
+            .unwrap_or(telemetry::LogFilter::Level(logs.level)),
+        logs.encoding,
+    );
     let files = if files.is_empty() {
         lumina_collector::cli::dlq::default_files(plan)
     } else {
@@ -266,7 +271,12 @@ fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> any
 
 fn run(cli: &Cli, plan: &config::Plan, host: &Host) -> anyhow::Result<()> {
     let logs = &plan.service.telemetry.logs;
-    telemetry::init_logging(cli.log_level.unwrap_or(logs.level), logs.encoding);
+    telemetry::init_logging(
+        &cli.log_level
+            .clone()
+            .unwrap_or(telemetry::LogFilter::Level(logs.level)),
+        logs.encoding,
+    );
     if cli.config.is_empty() {
         tracing::info!("No --config given: running the built-in configs/local.yaml.");
     }

@@ -134,7 +134,7 @@ impl QueuedExporter {
             closed: AtomicBool::new(false),
             stop: CancellationToken::new(),
             workers: std::sync::Mutex::new(Vec::new()),
-            log_limit: RateLimit::per_10s(),
+            log_limit: RateLimit::named(telemetry_id, "give-ups or refusals of this exporter"),
             dead_letters,
             store,
             status: ExporterStatus::new(telemetry_id, policy),

@@ -10,16 +10,57 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::model::{LogEncoding, LogLevel};
 
-/// Sets up logging to stderr at `level` (`RUST_LOG`, when set, takes over for fine-grained
-/// filters).
-pub fn init_logging(level: LogLevel, encoding: LogEncoding) {
+/// What the log shows: a level, or filter directives (`info,lumina=debug,aws_smithy=warn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFilter {
+    /// Lumina's own messages at this level; dependencies' at `info` at most (their internals
+    /// stay out of a debug log), and the HTTP/2 stack's at `warn`.
+    Level(LogLevel),
+    /// `tracing` filter directives, as given.
+    Directives(String),
+}
+
+impl LogFilter {
+    /// A level name, or directives (checked).
+    pub fn parse(s: &str) -> Result<LogFilter, String> {
+        use clap::ValueEnum;
+        if let Ok(level) = LogLevel::from_str(s.trim(), true) {
+            return Ok(LogFilter::Level(level));
+        }
+        tracing_subscriber::EnvFilter::builder()
+            .parse(s)
+            .map(|_| LogFilter::Directives(s.to_owned()))
+            .map_err(|e| {
+                format!("`{s}` is neither a level (trace, debug, info, warn, error) nor filter directives such as `info,lumina=debug,aws_smithy=warn`: {e}")
+            })
+    }
+
+    /// The directives this stands for.
+    pub fn directives(&self) -> String {
+        match self {
+            LogFilter::Directives(d) => d.clone(),
+            LogFilter::Level(level) => {
+                let deps = match level {
+                    LogLevel::Trace | LogLevel::Debug => LogLevel::Info,
+                    l => *l,
+                };
+                format!(
+                    "{},lumina={},h2=warn,hyper=warn,tower=warn",
+                    deps.as_str(),
+                    level.as_str()
+                )
+            }
+        }
+    }
+}
+
+/// Sets up logging to stderr as `filter` says (`RUST_LOG`, when set, takes over).
+pub fn init_logging(filter: &LogFilter, encoding: LogEncoding) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| {
-            EnvFilter::new(format!("{},h2=warn,hyper=warn,tower=warn", level.as_str()))
-        });
+        .unwrap_or_else(|| EnvFilter::new(filter.directives()));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -68,4 +109,35 @@ pub fn metric_value(rendered: &str, name: &str, labels: &[(&str, &str)]) -> f64 
             .then(|| value.parse::<f64>().ok())?
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_level_keeps_dependencies_out_of_debug_and_directives_are_taken_as_given() {
+        assert_eq!(
+            LogFilter::parse("debug").unwrap().directives(),
+            "info,lumina=debug,h2=warn,hyper=warn,tower=warn"
+        );
+        assert_eq!(
+            LogFilter::parse("WARN").unwrap().directives(),
+            "warn,lumina=warn,h2=warn,hyper=warn,tower=warn"
+        );
+        let d = "info,lumina=debug,aws_smithy=warn";
+        assert_eq!(
+            LogFilter::parse(d).unwrap(),
+            LogFilter::Directives(d.to_owned())
+        );
+        let e = LogFilter::parse("info,lumina=loud").unwrap_err();
+        assert!(e.contains("neither a level"), "{e}");
+        // The filter built from a level lets Lumina's debug through and not a dependency's.
+        let f = tracing_subscriber::EnvFilter::new(LogFilter::Level(LogLevel::Debug).directives());
+        let shown = f.to_string();
+        assert!(
+            shown.contains("lumina=debug") && shown.split(',').any(|d| d == "info"),
+            "{shown}"
+        );
+    }
 }

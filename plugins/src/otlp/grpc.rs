@@ -176,7 +176,10 @@ pub(crate) fn serve(
     if let Some(grace) = sp.max_connection_age_grace {
         builder = builder.max_connection_age_grace(grace.get());
     }
-    let refusals = std::sync::Arc::new(RateLimit::per_10s());
+    let refusals = std::sync::Arc::new(RateLimit::named(
+        telemetry.id(),
+        "gRPC requests refused for their credentials",
+    ));
     let check = move |mut req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
         let Some(a) = &auth else { return Ok(req) };
         match a.authenticate(&req.metadata().clone().into_headers()) {

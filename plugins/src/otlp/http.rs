@@ -110,8 +110,8 @@ impl HttpState {
     pub(crate) fn new(cfg: HttpServerConfig, telemetry: ComponentTelemetry) -> Self {
         Self {
             cfg: Arc::new(cfg),
+            bad_request_log: Arc::new(RateLimit::named(telemetry.id(), "refused HTTP requests")),
             telemetry,
-            bad_request_log: Arc::new(RateLimit::per_10s()),
         }
     }
 

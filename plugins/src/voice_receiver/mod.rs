@@ -65,7 +65,10 @@ impl Receiver for VoiceReceiver {
             source: self.source,
             max_data: self.cfg.max_event_data_size.as_usize(),
             telemetry: self.ctx.telemetry.clone(),
-            log: RateLimit::per_10s(),
+            log: RateLimit::named(
+                self.ctx.telemetry.id(),
+                "rejections of invalid voice events",
+            ),
         });
         let validated: DynConsumer = Arc::new(Validated {
             checker: checker.clone(),

@@ -287,7 +287,10 @@ pub fn with_auth(
     let Some(auth) = auth else {
         return router;
     };
-    let refusals = Arc::new(RateLimit::per_10s());
+    let refusals = Arc::new(RateLimit::named(
+        telemetry.id(),
+        "HTTP requests refused for their credentials",
+    ));
     router.layer(axum::middleware::from_fn(
         move |mut req: axum::extract::Request, next: axum::middleware::Next| {
             let (auth, telemetry, refusals) = (auth.clone(), telemetry.clone(), refusals.clone());

@@ -62,10 +62,11 @@ pub struct ComponentTelemetry {
 impl ComponentTelemetry {
     /// A handle for component `id` of `kind`.
     pub fn new(kind: ComponentKind, id: impl Into<Arc<str>>) -> Self {
+        let id: Arc<str> = id.into();
         Self {
             kind,
-            id: id.into(),
-            drop_log: Arc::new(RateLimit::per_10s()),
+            drop_log: Arc::new(RateLimit::named(&id, "drops")),
+            id,
         }
     }
 

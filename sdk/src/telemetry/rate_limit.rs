@@ -1,19 +1,28 @@
-//! A rate limiter for log lines about repeated events.
+//! Rate-limited logging: one message per interval, with a count of the ones held back.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Lets one event through per interval and counts the ones it holds back.
+// Tokio's clock (the system clock outside a runtime), so paused-time tests can drive it.
+use tokio::time::Instant;
+
+/// Lets one event through per interval and counts the ones it holds back. A named limiter
+/// also reports, when the interval closes, what it held back since the last message it let
+/// through (so a burst that stops is not left untold until the next one).
 #[derive(Debug)]
 pub struct RateLimit {
     interval: Duration,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// The component and what its messages are about, for the closing report.
+    name: Option<Arc<(String, String)>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     last: Option<Instant>,
     suppressed: u64,
+    /// A closing report is scheduled for the current interval.
+    reporting: bool,
 }
 
 impl RateLimit {
@@ -21,7 +30,8 @@ impl RateLimit {
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
+            name: None,
         }
     }
 
@@ -30,8 +40,20 @@ impl RateLimit {
         Self::new(Duration::from_secs(10))
     }
 
+    /// One event per 10 seconds, and when an interval closes with events held back, a WARN
+    /// line naming `component` and `what` (e.g. "invalid voice events") with their count.
+    pub fn named(component: &str, what: &str) -> Self {
+        Self::per_10s().with_name(component, what)
+    }
+
+    /// This limiter, reporting at the close of each interval as [`RateLimit::named`] does.
+    pub fn with_name(mut self, component: &str, what: &str) -> Self {
+        self.name = Some(Arc::new((component.to_owned(), what.to_owned())));
+        self
+    }
+
     /// `Some(n)` if this event may be logged, where `n` events were held back since the last
-    /// one that was; `None` if it should be held back.
+    /// one that was (and not reported since); `None` if it should be held back.
     pub fn check(&self) -> Option<u64> {
         let now = Instant::now();
         // A poisoned lock only means another thread panicked while counting; the counts are
@@ -40,6 +62,17 @@ impl RateLimit {
         match s.last {
             Some(t) if now.duration_since(t) < self.interval => {
                 s.suppressed += 1;
+                if !s.reporting
+                    && let Some(name) = &self.name
+                    && let Ok(rt) = tokio::runtime::Handle::try_current()
+                {
+                    s.reporting = true;
+                    let (state, name, at) = (self.state.clone(), name.clone(), t + self.interval);
+                    rt.spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        report(&state, &name);
+                    });
+                }
                 None
             }
             _ => {
@@ -47,6 +80,21 @@ impl RateLimit {
                 Some(std::mem::take(&mut s.suppressed))
             }
         }
+    }
+}
+
+/// The closing report of an interval: what was held back, if nothing has reported it since.
+fn report(state: &Mutex<State>, name: &(String, String)) {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.reporting = false;
+    let n = std::mem::take(&mut s.suppressed);
+    if n > 0 {
+        tracing::warn!(
+            component = %name.0,
+            suppressed = n,
+            "{n} more {} in the last interval were not logged one by one.",
+            name.1
+        );
     }
 }
 
@@ -63,5 +111,20 @@ mod tests {
         let r0 = RateLimit::new(Duration::ZERO);
         assert_eq!(r0.check(), Some(0));
         assert_eq!(r0.check(), Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_named_limiter_reports_what_it_held_back_when_the_interval_closes() {
+        let r = RateLimit::new(Duration::from_secs(10)).with_name("gp", "invalid voice events");
+        assert_eq!(r.check(), Some(0));
+        assert_eq!(r.check(), None);
+        assert_eq!(r.check(), None);
+        // The interval closes with no further event: the report takes the count, so the next
+        // message does not count them again.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(r.state.lock().unwrap().suppressed, 0);
+        assert!(!r.state.lock().unwrap().reporting);
+        assert_eq!(r.check(), Some(0));
     }
 }

@@ -45,7 +45,13 @@ enum Command {
     /// Run the pipelines (the default).
     Run,
     /// Check the configuration and report every error, without starting anything.
-    Validate,
+    Validate {
+        /// Also check that each exporter's destination (a stream, ...) exists and the
+        /// configured credentials reach it. Off by default: it needs the network and
+        /// credentials.
+        #[arg(long)]
+        check_destinations: bool,
+    },
     /// List the built-in component types.
     Components,
     /// Print the resolved configuration (files merged, variables expanded, secrets redacted).
@@ -116,21 +122,32 @@ fn main() -> ExitCode {
         Err(e) => return report(&e, &[]),
     };
     match cli.command.as_ref().unwrap_or(&Command::Run) {
-        Command::Validate => match config::load_plan(&srcs, &ProcessEnv, registry) {
-            Ok((_, plan)) => {
-                for w in &plan.warnings {
-                    println!("warning: {w}");
+        Command::Validate { check_destinations } => {
+            match config::load_plan(&srcs, &ProcessEnv, registry) {
+                Ok((_, plan)) => {
+                    for w in &plan.warnings {
+                        println!("warning: {w}");
+                    }
+                    let names: Vec<String> =
+                        plan.pipelines.iter().map(|p| p.id.to_string()).collect();
+                    if cli.config.is_empty() {
+                        println!(
+                            "No --config given: checked the built-in configuration (configs/local.yaml)."
+                        );
+                    }
+                    println!(
+                        "The configuration is valid: {} pipeline(s): {}.",
+                        names.len(),
+                        names.join(", ")
+                    );
+                    if *check_destinations {
+                        return check_destinations_of(&plan, registry);
+                    }
+                    ExitCode::SUCCESS
                 }
-                let names: Vec<String> = plan.pipelines.iter().map(|p| p.id.to_string()).collect();
-                println!(
-                    "The configuration is valid: {} pipeline(s): {}.",
-                    names.len(),
-                    names.join(", ")
-                );
-                ExitCode::SUCCESS
+                Err(e) => report(&e, &srcs),
             }
-            Err(e) => report(&e, &srcs),
-        },
+        }
         Command::PrintConfig => match config::load_plan(&srcs, &ProcessEnv, registry) {
             Ok((tree, _)) => {
                 print!("{}", config::redacted_yaml(&tree));
@@ -224,6 +241,42 @@ fn main() -> ExitCode {
             },
             Err(e) => report(&e, &srcs),
         },
+    }
+}
+
+/// `validate --check-destinations`: probes each exporter the pipelines use.
+#[expect(clippy::print_stdout, reason = "the command's report")]
+fn check_destinations_of(
+    plan: &config::Plan,
+    registry: &lumina_sdk::component::Registry,
+) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let used: std::collections::BTreeSet<_> =
+        plan.pipelines.iter().flat_map(|p| &p.exporters).collect();
+    let mut failed = 0;
+    for (id, e) in plan.exporters.iter().filter(|(id, _)| used.contains(id)) {
+        let Some(f) = registry.exporter(id.type_name()) else {
+            continue;
+        };
+        match runtime.block_on(f.probe(&e.entry.config)) {
+            None => println!("{id}: nothing to check"),
+            Some(Ok(what)) => println!("{id}: ok: {what}"),
+            Some(Err(why)) => {
+                failed += 1;
+                println!("{id}: FAILED: {why}");
+            }
+        }
+    }
+    if failed > 0 {
+        println!("{failed} destination(s) cannot be reached.");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

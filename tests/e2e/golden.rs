@@ -6,11 +6,18 @@ use std::process::Command;
 use crate::harness::{lumina_bin, workspace};
 
 fn check(name: &str) {
+    check_with(name, &[]);
+}
+
+/// [`check`] with more arguments to `validate`.
+fn check_with(name: &str, args: &[&str]) {
     let dir = workspace().join("tests");
     let out = Command::new(lumina_bin())
         .args(["validate", "--config", &format!("golden/{name}.yaml")])
+        .args(args)
         .current_dir(&dir)
         .env_remove("LUMINA_GOLDEN_UNSET")
+        .envs(crate::harness::services::AWS_ENV)
         .output()
         .unwrap();
     let actual = format!(
@@ -59,4 +66,36 @@ fn a_valid_config_passes_and_mentions_unused_components() {
 #[test]
 fn yaml_syntax_errors_point_at_the_line() {
     check("syntax_error");
+}
+
+#[test]
+fn two_listeners_on_one_address_defaults_included_are_reported() {
+    check("listen_twice");
+}
+
+#[test]
+fn a_tenant_whose_home_region_has_no_route_is_reported() {
+    check("unrouted_tenant");
+}
+
+#[test]
+fn an_unreachable_destination_is_one_readable_sentence() {
+    check_with("unreachable_stream", &["--check-destinations"]);
+}
+
+#[test]
+fn validate_without_a_config_says_it_checked_the_built_in_one() {
+    let out = Command::new(lumina_bin())
+        .arg("validate")
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "No --config given: checked the built-in configuration (configs/local.yaml).\n"
+        ),
+        "{stdout}"
+    );
 }

@@ -10,7 +10,7 @@ use lumina_sdk::config::{
     ConfigError, ConfigErrors, ConfigPath, ConfigValue, ValueKind, did_you_mean,
 };
 
-use super::model::EXTENSION_TYPES;
+use super::model::{EXTENSION_TYPES, HealthCheckConfig};
 
 use super::plan::{ComponentEntry, ExporterEntry, PipelinePlan, Plan};
 
@@ -226,4 +226,77 @@ pub(super) fn unused(plan: &Plan) -> Vec<String> {
         ));
     }
     out
+}
+
+/// A listening address, for comparing: `None` host is every interface.
+fn socket_of(address: &str) -> Option<(Option<String>, u16)> {
+    let (host, port) = address.trim().rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = match host {
+        "" | "0.0.0.0" | "::" => None,
+        "localhost" => Some("127.0.0.1".to_owned()),
+        h => Some(h.to_ascii_lowercase()),
+    };
+    Some((host, port))
+}
+
+/// Two components that would listen on one address: start-up would fail on the second bind
+/// (receivers of the pipelines, defaults included, the telemetry endpoint, and `health_check`
+/// extensions the service lists).
+pub(super) fn check_addresses(c: &mut Checker<'_>, plan: &Plan) {
+    let mut listeners: Vec<(ConfigPath, String)> = Vec::new();
+    for (id, e) in &plan.receivers {
+        if !plan.pipelines.iter().any(|p| p.receivers.contains(id)) {
+            continue;
+        }
+        if let Some(f) = c.registry.receiver(id.type_name()) {
+            for (path, address) in f.listen_addresses(&e.config) {
+                listeners.push((path.prefixed(&e.path), address));
+            }
+        }
+    }
+    let t = &plan.service.telemetry.metrics;
+    if t.level != crate::config::model::MetricsLevel::None {
+        listeners.push((
+            ConfigPath::parse("service.telemetry.metrics.address"),
+            t.address.clone(),
+        ));
+    }
+    for name in &plan.service.extensions {
+        let Some(e) = plan.extensions.values().find(|e| e.id.to_string() == *name) else {
+            continue;
+        };
+        if e.id.type_name() == "health_check"
+            && let Ok(h) = lumina_sdk::config::parse::<HealthCheckConfig>(&e.config)
+        {
+            listeners.push((e.path.key("endpoint"), h.endpoint));
+        }
+    }
+    for (i, (path, address)) in listeners.iter().enumerate() {
+        let Some((host, port)) = socket_of(address) else {
+            continue;
+        };
+        let earlier = listeners[..i].iter().find(|(_, a)| {
+            socket_of(a)
+                .is_some_and(|(h, p)| p == port && (h.is_none() || host.is_none() || h == host))
+        });
+        if let Some((first, first_address)) = earlier {
+            let default = |p: &ConfigPath| {
+                if c.root.key_location_of(p).is_none() {
+                    " (the default)"
+                } else {
+                    ""
+                }
+            };
+            let (mine, theirs) = (default(path), default(first));
+            c.err(
+                path.clone(),
+                format!(
+                    "`{address}`{mine} is also where `{first}` listens (`{first_address}`{theirs}): the second could not bind"
+                ),
+                Some("give each listener its own port (receivers left without an `endpoint` take their type's default)".into()),
+            );
+        }
+    }
 }

@@ -11,7 +11,7 @@ use lumina_sdk::config::{self, ConfigErrors, ConfigPath, ConfigValue, ValueKind,
 use super::model::{HealthCheckConfig, SECTIONS, ServiceSection};
 use crate::exporter::settings::{ExporterSettings, HOST_KEYS};
 
-use super::checker::{Checker, check_dead_letters, check_extensions, unused};
+use super::checker::{Checker, check_addresses, check_dead_letters, check_extensions, unused};
 use super::pipelines::{check_connectors, check_pipelines, order_pipelines};
 pub use super::plan::{ComponentEntry, ExporterEntry, PipelinePlan, Plan};
 
@@ -141,6 +141,7 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
     check_connectors(&mut c, &plan, &pipelines);
     plan.pipelines = order_pipelines(&mut c, pipelines, &plan.connectors);
     check_extensions(&mut c, &plan);
+    check_addresses(&mut c, &plan);
     plan.warnings = unused(&plan);
     if c.errors.is_empty() {
         Ok(plan)

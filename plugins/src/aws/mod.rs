@@ -85,16 +85,15 @@ pub fn sdk_error<E, R>(
 ) -> (Option<String>, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = e.code().map(str::to_owned);
     let msg = match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{what}: {c}: {m}"),
         (Some(c), None) => format!("{what}: {c}"),
-        _ => format!(
-            "{what}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ),
+        // No service error: the transport's, as the chain of its causes, each once (the
+        // SDK's own context display appends a debug dump).
+        _ => format!("{what}: {}", lumina_sdk::util::error_chain(e)),
     };
     (code, msg)
 }

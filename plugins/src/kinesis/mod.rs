@@ -321,6 +321,32 @@ impl ExporterConfig for KinesisConfig {
         )
     }
 
+    async fn probe(self) -> Option<Result<String, String>> {
+        let sdk = self.aws().load().await;
+        let client = aws_sdk_kinesis::Client::new(&sdk);
+        let req = client
+            .describe_stream_summary()
+            .set_stream_arn(self.stream_arn.clone())
+            .set_stream_name(self.stream_name.clone());
+        let label = self
+            .stream_arn
+            .clone()
+            .or_else(|| self.stream_name.clone())
+            .unwrap_or_default();
+        Some(match req.send().await {
+            Ok(out) => {
+                let status = out
+                    .stream_description_summary()
+                    .map(|d| d.stream_status().as_str().to_owned())
+                    .unwrap_or_default();
+                Ok(format!("stream `{label}` is {status}"))
+            }
+            Err(e) => {
+                Err(crate::aws::sdk_error(&format!("cannot describe stream `{label}`"), &e).1)
+            }
+        })
+    }
+
     async fn build(self, _ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
         let cfg = self;
         let sdk = cfg.aws().load().await;

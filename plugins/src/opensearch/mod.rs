@@ -64,10 +64,11 @@ async fn describe(sdk: &aws_config::SdkConfig, domain: &str) -> Result<String, S
         .send()
         .await
         .map_err(|e| {
-            format!(
-                "cannot look up the OpenSearch domain `{domain}`: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            crate::aws::sdk_error(
+                &format!("cannot look up the OpenSearch domain `{domain}`"),
+                &e,
             )
+            .1
         })?;
     let status = out
         .domain_status()

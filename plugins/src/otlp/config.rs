@@ -37,6 +37,26 @@ pub struct Protocols {
     pub http: Option<HttpServerConfig>,
 }
 
+impl Protocols {
+    /// Where the protocols that are on listen, by the key that sets each (defaults included).
+    pub fn listen_addresses(&self) -> Vec<(ConfigPath, String)> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.grpc {
+            out.push((
+                ConfigPath::parse("protocols.grpc.endpoint"),
+                g.endpoint.clone(),
+            ));
+        }
+        if let Some(h) = &self.http {
+            out.push((
+                ConfigPath::parse("protocols.http.endpoint"),
+                h.endpoint.clone(),
+            ));
+        }
+        out
+    }
+}
+
 fn default_grpc_endpoint() -> String {
     "localhost:4317".into()
 }

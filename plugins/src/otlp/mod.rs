@@ -34,6 +34,10 @@ impl ReceiverConfig for OtlpReceiverConfig {
         )
     }
 
+    fn listen_addresses(&self) -> Vec<(lumina_sdk::config::ConfigPath, String)> {
+        self.protocols.listen_addresses()
+    }
+
     async fn build(self, ctx: CreateContext) -> Result<Box<dyn Receiver>, ComponentError> {
         Ok(Box::new(OtlpReceiver {
             cfg: self,

@@ -323,8 +323,47 @@ impl ConnectorConfig for RegionRouterConfig {
         }
         check(ConfigPath::parse("dead_letter"), &self.dead_letter);
         check(ConfigPath::parse("metrics"), &self.metrics);
-        if let Err(e) = self.tenants.check() {
-            errors.push(ConfigError::new(ConfigPath::parse("tenants"), e));
+        let routed: Vec<Region> = self
+            .routes
+            .keys()
+            .filter_map(|k| Region::parse(k))
+            .collect();
+        let unrouted = |r: &Region| !routed.contains(r);
+        match &self.tenants {
+            Tenants::Inline(m) => {
+                for (tenant, region) in m.iter().filter(|(_, r)| unrouted(r)) {
+                    errors.push(ConfigError::new(
+                        ConfigPath::parse("tenants").key(tenant.clone()),
+                        format!(
+                            "tenant `{tenant}`'s home region {} has no route: its events could only be dead-lettered",
+                            region.name()
+                        ),
+                    ));
+                }
+            }
+            Tenants::File(p) => match load_tenants(p) {
+                Err(e) => errors.push(ConfigError::new(ConfigPath::parse("tenants"), e)),
+                Ok(table) => {
+                    let mut lost: Vec<String> = table
+                        .iter()
+                        .filter(|(_, r)| unrouted(r))
+                        .map(|(t, r)| format!("`{t}` ({})", r.name()))
+                        .collect();
+                    lost.sort();
+                    if !lost.is_empty() {
+                        let n = lost.len();
+                        lost.truncate(5);
+                        errors.push(ConfigError::new(
+                            ConfigPath::parse("tenants"),
+                            format!(
+                                "{n} tenant(s) of {} have a home region without a route, e.g. {}",
+                                p.display(),
+                                lost.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            },
         }
         errors.into_result(())
     }

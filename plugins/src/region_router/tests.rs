@@ -212,6 +212,30 @@ fn config_errors_name_the_key() {
 }
 
 #[test]
+fn a_tenant_whose_home_region_has_no_route_is_an_error() {
+    let e = config_errors(
+        "tenants: { org-a: UK, org-b: AU }\nroutes: { UK: [logs/eu] }\ndefault_region: UK\n",
+    );
+    assert!(
+        e.contains("tenants.org-b: tenant `org-b`'s home region ap-southeast-2 has no route"),
+        "{e}"
+    );
+    assert!(!e.contains("org-a"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenants.yaml");
+    std::fs::write(&file, "org-a: UK\norg-b: AU\norg-c: 5\n").unwrap();
+    let e = config_errors(&format!(
+        "tenants: file:{}\nroutes: {{ UK: [logs/eu] }}\ndefault_region: UK\n",
+        file.display()
+    ));
+    assert!(
+        e.contains("2 tenant(s) of")
+            && e.contains("`org-b` (ap-southeast-2), `org-c` (ca-central-1)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn routes_must_name_pipelines_the_connector_feeds_and_a_tenants_file_must_load() {
     let e = config_errors(
         "tenants: file:/nonexistent/tenants.yaml

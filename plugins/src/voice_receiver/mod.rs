@@ -487,6 +487,10 @@ impl ReceiverConfig for GpReceiverConfig {
     async fn build(self, ctx: CreateContext) -> Result<Box<dyn Receiver>, ComponentError> {
         Ok(Box::new(VoiceReceiver::new(self.0, ctx, Source::Gp)))
     }
+
+    fn listen_addresses(&self) -> Vec<(lumina_sdk::config::ConfigPath, String)> {
+        self.0.protocols.listen_addresses()
+    }
 }
 
 #[async_trait]
@@ -500,6 +504,10 @@ impl ReceiverConfig for RtReceiverConfig {
 
     async fn build(self, ctx: CreateContext) -> Result<Box<dyn Receiver>, ComponentError> {
         Ok(Box::new(VoiceReceiver::new(self.0, ctx, Source::Rt)))
+    }
+
+    fn listen_addresses(&self) -> Vec<(lumina_sdk::config::ConfigPath, String)> {
+        self.0.protocols.listen_addresses()
     }
 }
 

@@ -196,6 +196,11 @@ pub trait ReceiverFactory: Send + Sync {
     fn supported_signals(&self, _config: &ConfigValue) -> Vec<Signal> {
         self.info().signals
     }
+    /// The addresses a receiver with this (valid) config listens on, with the keys that set
+    /// them (defaults included). None by default.
+    fn listen_addresses(&self, _config: &ConfigValue) -> Vec<(crate::config::ConfigPath, String)> {
+        Vec::new()
+    }
     /// Creates a receiver; it starts when the host calls [`Receiver::start`].
     async fn create(
         &self,
@@ -383,6 +388,12 @@ pub trait ExporterFactory: Send + Sync {
         config: &ConfigValue,
         ctx: CreateContext,
     ) -> Result<Arc<dyn Exporter>, ComponentError>;
+    /// Checks that the destination of an exporter with this config exists and is reachable
+    /// with its credentials (`lumina validate --check-destinations`): what was checked, why
+    /// not, or `None` when there is nothing to check.
+    async fn probe(&self, _config: &ConfigValue) -> Option<Result<String, String>> {
+        None
+    }
 }
 
 // ----- connectors ------------------------------------------------------------------------

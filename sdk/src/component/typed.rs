@@ -66,6 +66,11 @@ pub trait ReceiverConfig: DeserializeOwned + Validate + Send + 'static {
     /// Creates the receiver from its checked config; it starts when the host calls
     /// [`Receiver::start`].
     async fn build(self, ctx: CreateContext) -> Result<Box<dyn Receiver>, ComponentError>;
+    /// The addresses it will listen on (defaults included), each with the config key that
+    /// sets it, so `validate` finds two components on one address before start-up does.
+    fn listen_addresses(&self) -> Vec<(crate::config::ConfigPath, String)> {
+        Vec::new()
+    }
 }
 
 /// The config of a processor type; it builds one processor per pipeline that lists it.
@@ -90,6 +95,12 @@ pub trait ExporterConfig: DeserializeOwned + Validate + Send + 'static {
     /// Creates the exporter. The host's own keys (`sending_queue`, `retry_on_failure`,
     /// `timeout`, `dead_letter`) were removed before the config was read.
     async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError>;
+    /// For `lumina validate --check-destinations`: checks that the destination exists and
+    /// the configured credentials reach it, without sending data. `Ok` says what was checked;
+    /// `None` (the default): nothing to check.
+    async fn probe(self) -> Option<Result<String, String>> {
+        None
+    }
 }
 
 /// The config of a connector type; it builds one connector per (from, to) signal pair.
@@ -152,6 +163,12 @@ impl<C: ReceiverConfig> ReceiverFactory for Typed<C> {
         config::parse::<C>(config).map(drop)
     }
 
+    fn listen_addresses(&self, config: &ConfigValue) -> Vec<(crate::config::ConfigPath, String)> {
+        config::parse::<C>(config)
+            .map(|c| c.listen_addresses())
+            .unwrap_or_default()
+    }
+
     async fn create(
         &self,
         config: &ConfigValue,
@@ -198,6 +215,13 @@ impl<C: ExporterConfig> ExporterFactory for Typed<C> {
         ctx: CreateContext,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
         config::parse::<C>(config)?.build(ctx).await
+    }
+
+    async fn probe(&self, config: &ConfigValue) -> Option<Result<String, String>> {
+        match config::parse::<C>(config) {
+            Ok(c) => c.probe().await,
+            Err(e) => Some(Err(e.to_string())),
+        }
     }
 }
 

@@ -168,7 +168,7 @@ pub struct LeaseTable {
 fn classify<E, R>(what: &str, e: &SdkError<E, R>) -> LeaseError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let (code, msg) = sdk_error(what, e);
     match code.as_deref() {

@@ -65,12 +65,42 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum DlqCommand {
+    /// Per dead-letter file: letters, items by exporter and reason, oldest and newest.
+    List {
+        /// Dead-letter files. Default: every exporter's in the configuration (those present).
+        files: Vec<PathBuf>,
+        /// Only letters with `exporter=ID` or `reason=TEXT` (the reason's kind or a part of
+        /// it); repeat to combine.
+        #[arg(long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+    },
+    /// Each letter: exporter, time, reason, items, and the data as OTLP/JSON.
+    Show {
+        /// Dead-letter files. Default: every exporter's in the configuration (those present).
+        files: Vec<PathBuf>,
+        /// As for `list`.
+        #[arg(long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Show at most this many letters.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Send dead letters again, each to the exporter that gave it up, once the cause is fixed.
-    /// What fails again goes back to that exporter's dead-letter file.
+    /// What fails again goes back to that exporter's dead-letter file, its old reason kept.
     Replay {
         /// Dead-letter files (OTLP/JSON lines). Default: the dead-letter file of every
         /// exporter in the configuration.
         files: Vec<PathBuf>,
+        /// Say what would be sent, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only letters with `exporter=ID` or `reason=TEXT`; the others stay in their file.
+        #[arg(long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Hand the files' records (plain OTLP/JSON, such as the events `region_router` could
+        /// not route) to this connector again, through the configured pipelines.
+        #[arg(long, value_name = "CONNECTOR")]
+        through: Option<String>,
     },
 }
 
@@ -219,10 +249,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Dlq {
-            command: DlqCommand::Replay { files },
-        } => match config::load_plan(&srcs, &ProcessEnv, registry) {
-            Ok((_, plan)) => match replay(&cli, &plan, &host, files) {
+        Command::Dlq { command } => match config::load_plan(&srcs, &ProcessEnv, registry) {
+            Ok((_, plan)) => match dlq(&cli, &plan, &host, command) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{}", lumina_sdk::util::error_chain(e.as_ref()));
@@ -281,7 +309,8 @@ fn check_destinations_of(
 }
 
 #[expect(clippy::print_stdout, reason = "the command's report")]
-fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> anyhow::Result<()> {
+fn dlq(cli: &Cli, plan: &config::Plan, host: &Host, command: &DlqCommand) -> anyhow::Result<()> {
+    use lumina_collector::cli::dlq::{Filter, files_to_read, read_all, summarize};
     let logs = &plan.service.telemetry.logs;
     telemetry::init_logging(
         &cli.log_level
@@ -289,19 +318,154 @@ fn replay(cli: &Cli, plan: &config::Plan, host: &Host, files: &[PathBuf]) -> any
             .unwrap_or(telemetry::LogFilter::Level(logs.level)),
         logs.encoding,
     );
-    let files = if files.is_empty() {
-        lumina_collector::cli::dlq::default_files(plan)
-    } else {
-        files.to_vec()
-    };
+    match command {
+        DlqCommand::List { files, filter } => {
+            let read = read_all(&files_to_read(plan, files)?, &Filter::parse(filter)?)?;
+            if read.is_empty() {
+                println!("No dead-letter files.");
+            }
+            for s in summarize(&read) {
+                let age = match (&s.oldest, &s.newest) {
+                    (Some(o), Some(n)) => format!(", written {o} to {n}"),
+                    _ => String::new(),
+                };
+                println!("{}: {} letter(s){age}", s.path.display(), s.letters);
+                for ((exporter, reason), n) in &s.items {
+                    println!("  {exporter}  {reason}  {n} item(s)");
+                }
+            }
+            Ok(())
+        }
+        DlqCommand::Show {
+            files,
+            filter,
+            limit,
+        } => {
+            let read = read_all(&files_to_read(plan, files)?, &Filter::parse(filter)?)?;
+            let mut shown = 0;
+            let total: usize = read.iter().map(|(_, l)| l.len()).sum();
+            for (path, letters) in &read {
+                for l in letters {
+                    if shown == *limit {
+                        println!("... and {} more letter(s) (--limit)", total - shown);
+                        return Ok(());
+                    }
+                    shown += 1;
+                    println!(
+                        "{}: exporter {}, {} item(s), written {}",
+                        path.display(),
+                        l.exporter,
+                        l.batch.len(),
+                        l.time.as_deref().unwrap_or("(unknown)")
+                    );
+                    println!("  reason: {}", l.reason);
+                    if let Some(p) = &l.previous {
+                        println!("  before: {p}");
+                    }
+                    let data = l.batch.encode_json().unwrap_or_default();
+                    println!("  {}", String::from_utf8_lossy(&data));
+                }
+            }
+            Ok(())
+        }
+        DlqCommand::Replay {
+            files,
+            dry_run,
+            filter,
+            through,
+        } => {
+            let filter = Filter::parse(filter)?;
+            if let Some(connector) = through {
+                if files.is_empty() {
+                    anyhow::bail!("`--through` needs the files to replay");
+                }
+                let files = files_to_read(plan, files)?;
+                let id: lumina_sdk::component::ComponentId =
+                    connector.parse().map_err(anyhow::Error::msg)?;
+                return replay_through(plan, host, &id, &files, *dry_run);
+            }
+            let files = files_to_read(plan, files)?;
+            if *dry_run {
+                let read = read_all(&files, &filter)?;
+                let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+                for l in read.iter().flat_map(|(_, l)| l) {
+                    *by.entry(&l.exporter).or_default() += l.batch.len();
+                }
+                println!(
+                    "Dry run: would replay {} letter(s) from {} file(s); nothing was sent.",
+                    read.iter().map(|(_, l)| l.len()).sum::<usize>(),
+                    read.len()
+                );
+                for (id, n) in by {
+                    println!("  {id}: {n} item(s)");
+                }
+                return Ok(());
+            }
+            replay(plan, host, &files, &filter)
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's report")]
+fn replay_through(
+    plan: &config::Plan,
+    host: &Host,
+    connector: &lumina_sdk::component::ComponentId,
+    files: &[PathBuf],
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    if dry_run {
+        let mut records = 0;
+        for f in files {
+            let text = std::fs::read_to_string(f)?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                records += lumina_collector::exporter::dead_letter::decode_any(line.as_bytes())
+                    .map_err(anyhow::Error::msg)?
+                    .len();
+            }
+        }
+        println!(
+            "Dry run: would hand {records} record(s) from {} file(s) to `{connector}`; nothing was sent.",
+            files.len()
+        );
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(lumina_collector::cli::dlq::replay(
+    let r = runtime.block_on(lumina_collector::cli::dlq::replay_through(
         plan,
         &host.registry,
-        &files,
+        connector,
+        files,
+    ))?;
+    println!(
+        "Handed {} record(s) from {} file(s) to `{connector}`; {} refused{}.",
+        r.records,
+        r.files,
+        r.refused,
+        r.message.map(|m| format!(" ({m})")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the command's report")]
+fn replay(
+    plan: &config::Plan,
+    host: &Host,
+    files: &[PathBuf],
+    filter: &lumina_collector::cli::dlq::Filter,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(lumina_collector::cli::dlq::replay_picked(
+        plan,
+        &host.registry,
+        files,
+        filter,
     ))?;
     let total = |m: &std::collections::BTreeMap<String, usize>| m.values().sum::<usize>();
     println!(

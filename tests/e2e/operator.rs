@@ -175,3 +175,158 @@ async fn a_stopped_destination_turns_health_degraded_is_summarised_in_the_log_an
     assert_eq!(got, want);
     c.stop().await.assert_clean();
 }
+
+/// `lumina dlq ...` with the collector's config, in its directory: (exit code, stdout+stderr).
+fn dlq(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(crate::harness::lumina_bin())
+        .arg("dlq")
+        .args(args)
+        .args(["--config", "config.yaml"])
+        .current_dir(dir)
+        .envs(crate::harness::services::AWS_ENV)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// OTLP/JSON logs whose records carry `seq` and `voice.organization.id`.
+fn records(orgs: &[(&str, &str)]) -> String {
+    let recs: Vec<Value> = orgs
+        .iter()
+        .map(|(seq, org)| {
+            serde_json::json!({"attributes": [
+                {"key": "seq", "value": {"stringValue": seq}},
+                {"key": "voice.organization.id", "value": {"stringValue": org}},
+            ]})
+        })
+        .collect();
+    serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": recs}]}]}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_shown_filtered_and_replayed_and_unrouted_events_go_through_the_router()
+ {
+    let tenants_dir = tempfile::tempdir().unwrap();
+    let tenants = tenants_dir.path().join("tenants.yaml");
+    std::fs::write(&tenants, "org-a: UK\n").unwrap();
+    let sink_port = crate::harness::free_port();
+    let c = Collector::start(&format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{{port:otlp}}" }} }} }}
+connectors:
+  region_router:
+    tenants: file:{}
+    unknown_tenants: dead_letter
+    dead_letter: [logs/unrouted]
+    routes: {{ eu-west-1: [logs/eu] }}
+exporters:
+  otlp:
+    endpoint: "127.0.0.1:{sink_port}"
+    tls: {{ insecure: true }}
+    compression: none
+    retry_on_failure: {{ enabled: false }}
+  file/unrouted: {{ path: "{{dir}}/unrouted.jsonl" }}
+service:
+  pipelines:
+    logs/in: {{ receivers: [otlp], exporters: [region_router] }}
+    logs/eu: {{ receivers: [region_router], exporters: [otlp] }}
+    logs/unrouted: {{ receivers: [region_router], exporters: [file/unrouted] }}
+"#,
+        tenants.display()
+    ))
+    .await;
+    // org-a's go to a destination that is down (and gives up at once); org-b is unknown.
+    let body = records(&[
+        ("1", "org-a"),
+        ("2", "org-b"),
+        ("3", "org-a"),
+        ("4", "org-b"),
+    ]);
+    let resp = crate::harness::http()
+        .post(format!("http://127.0.0.1:{}/v1/logs", c.port("otlp")))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{resp:?}");
+    let stopped = c.stop().await;
+    let dir = stopped.path("");
+    let letters = "lumina-data/dead_letters/otlp.jsonl";
+    assert!(dir.join(letters).exists(), "{}", stopped.log);
+
+    // list / show / filters
+    let (code, out) = dlq(&dir, &["list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("otlp  retry_disabled  2 item(s)"), "{out}");
+    assert!(out.contains("written 20"), "the age is shown: {out}");
+    let (code, out) = dlq(&dir, &["list", "--filter", "reason=permanent"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("0 letter(s)") && !out.contains("item(s)"),
+        "{out}"
+    );
+    let (code, out) = dlq(&dir, &["show", "--filter", "exporter=otlp"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("exporter otlp, 2 item(s)"), "{out}");
+    assert!(out.contains("reason: retry_disabled:"), "{out}");
+    assert!(out.contains("\"stringValue\":\"org-a\""), "{out}");
+    // A file that does not exist is an error.
+    let (code, out) = dlq(&dir, &["list", "nowhere.jsonl"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("nowhere.jsonl: no such dead-letter file"),
+        "{out}"
+    );
+
+    // A dry run sends nothing and leaves the file.
+    let (code, out) = dlq(&dir, &["replay", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("would replay 1 letter(s)") && out.contains("otlp: 2 item(s)"),
+        "{out}"
+    );
+    assert!(dir.join(letters).exists());
+    // Replayed while the destination is still down: dead-lettered again, the old reason kept.
+    let (code, out) = dlq(&dir, &["replay", "--filter", "exporter=otlp"]);
+    assert_ne!(code, 0, "{out}");
+    let (_, out) = dlq(&dir, &["show"]);
+    assert!(out.contains("before: retry_disabled:"), "{out}");
+
+    // The destination is back: the replay delivers.
+    let (_, received, _stop) = crate::harness::sink::start_on(sink_port).await;
+    let (code, out) = dlq(&dir, &["replay"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 item(s) delivered"), "{out}");
+    let mut got = received.seqs();
+    got.sort();
+    assert_eq!(got, ["1", "3"]);
+
+    // The unknown tenant is added: its events go through the router again.
+    std::fs::write(&tenants, "org-a: UK\norg-b: eu-west-1\n").unwrap();
+    let (code, out) = dlq(
+        &dir,
+        &["replay", "--through", "region_router", "unrouted.jsonl"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Handed 2 record(s)") && out.contains("0 refused"),
+        "{out}"
+    );
+    let mut got = received.seqs();
+    got.sort();
+    assert_eq!(got, ["1", "2", "3", "4"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("unrouted.jsonl")).unwrap_or_default(),
+        "",
+        "routed this time, nothing is unroutable again"
+    );
+}

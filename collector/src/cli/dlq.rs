@@ -1,5 +1,10 @@
-//! `lumina dlq replay`: hands dead letters back to the exporters that gave them up, once the
-//! cause is fixed.
+//! `lumina dlq list | show | replay`: what the dead letters hold, and handing them back to the
+//! exporters that gave them up once the cause is fixed (`--dry-run` says what would be sent,
+//! `--filter exporter=ID` / `reason=KIND` picks letters; the others stay where they are). A
+//! letter that fails again keeps its old reason beside the new one
+//! (`lumina.dead_letter.previous_reason`). `replay --through CONNECTOR` hands plain OTLP/JSON
+//! (what a `file` exporter behind a connector's dead-letter pipeline wrote, such as the events
+//! `region_router` could not route) to that connector again, through the configured graph.
 //!
 //! Each file is first claimed: renamed to `<file>.replay.<n>`, then read under the lock every
 //! dead-letter writer holds while it appends (`lumina_sdk::util::append_claimable`), so a
@@ -21,7 +26,115 @@ use lumina_sdk::component::{ComponentId, Consumer, Registry};
 use crate::config::Plan;
 use crate::exporter::QueuedExporter;
 use crate::exporter::build;
-use crate::exporter::dead_letter::{DeadLetters, Letter, read_claimed, read_file};
+use crate::exporter::dead_letter::{
+    DeadLetters, Letter, decode_any, mark_at, read_claimed, read_file,
+};
+
+/// Picks letters: `exporter=ID` (exactly) and `reason=TEXT` (the reason's kind, such as
+/// `retries_exhausted`, or any part of the reason).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The exporter's id.
+    pub exporter: Option<String>,
+    /// The reason's kind or a part of it.
+    pub reason: Option<String>,
+}
+
+impl Filter {
+    /// Parses `KEY=VALUE` items (`exporter`, `reason`).
+    pub fn parse(items: &[String]) -> anyhow::Result<Filter> {
+        let mut f = Filter::default();
+        for item in items {
+            match item.split_once('=') {
+                Some(("exporter", v)) => f.exporter = Some(v.to_owned()),
+                Some(("reason", v)) => f.reason = Some(v.to_owned()),
+                _ => bail!("`--filter {item}`: use `exporter=ID` or `reason=TEXT`"),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether `l` is picked.
+    pub fn matches(&self, l: &Letter) -> bool {
+        self.exporter.as_ref().is_none_or(|e| *e == l.exporter)
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|r| l.kind() == r || l.reason.contains(r.as_str()))
+    }
+}
+
+/// One file's dead letters, for `list`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileSummary {
+    /// The file.
+    pub path: PathBuf,
+    /// Letters (batches) picked.
+    pub letters: usize,
+    /// Items they hold, by (exporter, reason kind).
+    pub items: BTreeMap<(String, String), usize>,
+    /// The oldest and newest letter's time.
+    pub oldest: Option<String>,
+    /// The newest.
+    pub newest: Option<String>,
+}
+
+/// The files to read: those given (each must exist), or the configuration's (those that
+/// exist).
+pub fn files_to_read(plan: &Plan, given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    if given.is_empty() {
+        return Ok(default_files(plan)
+            .into_iter()
+            .filter(|f| f.exists())
+            .collect());
+    }
+    for f in given {
+        if !f.exists() {
+            bail!("{}: no such dead-letter file", f.display());
+        }
+    }
+    Ok(given.to_vec())
+}
+
+/// The letters of each file that `filter` picks.
+pub fn read_all(files: &[PathBuf], filter: &Filter) -> anyhow::Result<Vec<(PathBuf, Vec<Letter>)>> {
+    let mut out = Vec::new();
+    for f in files {
+        let letters = read_file(f).map_err(anyhow::Error::msg)?;
+        out.push((
+            f.clone(),
+            letters.into_iter().filter(|l| filter.matches(l)).collect(),
+        ));
+    }
+    Ok(out)
+}
+
+/// `lumina dlq list`: per file, how many letters, items by exporter and reason, and their age.
+pub fn summarize(read: &[(PathBuf, Vec<Letter>)]) -> Vec<FileSummary> {
+    read.iter()
+        .map(|(path, letters)| {
+            let mut s = FileSummary {
+                path: path.clone(),
+                letters: letters.len(),
+                ..FileSummary::default()
+            };
+            for l in letters {
+                *s.items
+                    .entry((l.exporter.clone(), l.kind().to_owned()))
+                    .or_default() += l.batch.len();
+                if let Some(t) = &l.time {
+                    if s.oldest.as_ref().is_none_or(|o| t < o) {
+                        s.oldest = Some(t.clone());
+                    }
+                    if s.newest.as_ref().is_none_or(|n| t > n) {
+                        s.newest = Some(t.clone());
+                    }
+                }
+            }
+            s
+        })
+        .collect()
+}
 
 /// The outcome of a replay.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -121,14 +234,40 @@ pub async fn replay(
     registry: &Registry,
     files: &[PathBuf],
 ) -> anyhow::Result<ReplayReport> {
+    replay_picked(plan, registry, files, &Filter::default()).await
+}
+
+/// Replays the letters of `files` that `filter` picks; the others are written back to the
+/// file they came from, as they were.
+pub async fn replay_picked(
+    plan: &Plan,
+    registry: &Registry,
+    files: &[PathBuf],
+    filter: &Filter,
+) -> anyhow::Result<ReplayReport> {
     // Claim and read everything first: a letter for an exporter the config lacks stops the
     // replay before anything is sent (what was claimed stays in its `.replay.<n>` file, where
     // the next replay finds it).
     let mut work: Vec<(PathBuf, Vec<Letter>)> = Vec::new();
     for file in files {
-        work.extend(claim_and_read(file)?);
+        for (claimed, letters) in claim_and_read(file)? {
+            let (picked, kept): (Vec<Letter>, Vec<Letter>) =
+                letters.into_iter().partition(|l| filter.matches(l));
+            for l in kept {
+                let line = mark_at(
+                    l.batch,
+                    &l.exporter,
+                    &l.reason,
+                    l.previous.as_deref(),
+                    l.time.as_deref(),
+                );
+                crate::exporter::dead_letter::append_letter(file, &line)
+                    .with_context(|| format!("cannot keep a letter in {}", file.display()))?;
+            }
+            work.push((claimed, picked));
+        }
     }
-    let mut exporters: BTreeMap<String, Arc<QueuedExporter>> = BTreeMap::new();
+    let mut exporters: BTreeMap<String, (Arc<QueuedExporter>, Arc<DeadLetters>)> = BTreeMap::new();
     for (path, letters) in &work {
         for l in letters {
             if exporters.contains_key(&l.exporter) {
@@ -147,10 +286,17 @@ pub async fn replay(
             let mut settings = entry.settings.clone();
             settings.sending_queue.enabled = false;
             let sink = DeadLetters::file(&id, entry.settings.dead_letter.file_for(&id));
-            let q = build::queued(registry, &id, entry, settings, sink, Default::default())
-                .await
-                .with_context(|| format!("exporter `{id}` could not be created"))?;
-            exporters.insert(l.exporter.clone(), q);
+            let q = build::queued(
+                registry,
+                &id,
+                entry,
+                settings,
+                sink.clone(),
+                Default::default(),
+            )
+            .await
+            .with_context(|| format!("exporter `{id}` could not be created"))?;
+            exporters.insert(l.exporter.clone(), (q, sink));
         }
     }
     let mut report = ReplayReport::default();
@@ -158,11 +304,15 @@ pub async fn replay(
         report.files += 1;
         for l in letters {
             let n = l.batch.len();
-            let q = &exporters[&l.exporter];
+            let (q, sink) = &exporters[&l.exporter];
             // A letter that fails again is dead-lettered again by the exporter's queue (to
-            // the exporter's dead-letter file), so the claimed file holds nothing that is not
-            // delivered or written back once this loop ends.
-            let slot = match q.consume(l.batch).await {
+            // the exporter's dead-letter file), with its old reason beside the new one, so the
+            // claimed file holds nothing that is not delivered or written back once this loop
+            // ends. Letters go one at a time, so the old reason is this letter's.
+            sink.set_previous(Some(l.reason.clone()));
+            let sent = q.consume(l.batch).await;
+            sink.set_previous(None);
+            let slot = match sent {
                 Ok(_) => &mut report.delivered,
                 Err(_) => &mut report.failed,
             };
@@ -172,11 +322,91 @@ pub async fn replay(
             .with_context(|| format!("cannot remove {} after replaying it", path.display()))?;
     }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    for q in exporters.values() {
+    for (q, _) in exporters.values() {
         if let Err(e) = q.shutdown(deadline).await {
             tracing::warn!(error = %e, "An exporter did not stop cleanly after the replay.");
         }
     }
+    Ok(report)
+}
+
+/// What `replay --through` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ThroughReport {
+    /// Files read.
+    pub files: usize,
+    /// Records handed to the connector.
+    pub records: usize,
+    /// Records it (or what is behind it) refused, with the first reason.
+    pub refused: u64,
+    /// Why, if any were refused.
+    pub message: Option<String>,
+}
+
+/// `lumina dlq replay --through CONNECTOR FILE...`: hands the OTLP/JSON records of `files`
+/// to `connector` in the graph `plan` builds (its pipelines, processors and exporters; no
+/// receiver starts), then drains the exporters.
+pub async fn replay_through(
+    plan: &Plan,
+    registry: &Registry,
+    connector: &ComponentId,
+    files: &[PathBuf],
+) -> anyhow::Result<ThroughReport> {
+    if !plan.connectors.contains_key(connector) {
+        bail!("the configuration has no connector `{connector}`");
+    }
+    let mut work: Vec<(PathBuf, Vec<lumina_sdk::Batch>)> = Vec::new();
+    for file in files {
+        let to = claim_name(file);
+        let Some(mut held) = lumina_sdk::util::claim(file, &to)
+            .with_context(|| format!("cannot claim {} to replay it", file.display()))?
+        else {
+            continue;
+        };
+        use std::io::Read;
+        let mut text = String::new();
+        held.read_to_string(&mut text)
+            .with_context(|| format!("cannot read {}", to.display()))?;
+        let mut batches = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            batches.push(
+                decode_any(line.as_bytes())
+                    .map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), i + 1))?,
+            );
+        }
+        work.push((to, batches));
+    }
+    let graph = crate::graph::Graph::build(plan, registry)
+        .await
+        .context("the pipelines could not be built")?;
+    let mut report = ThroughReport::default();
+    for (path, batches) in work {
+        report.files += 1;
+        for b in batches {
+            let signal = b.signal();
+            let Some(input) = graph.connector_input(connector, signal) else {
+                bail!("connector `{connector}` takes no {signal}");
+            };
+            report.records += b.len();
+            let a = input
+                .consume(b)
+                .await
+                .with_context(|| format!("`{connector}` did not take the records"))?;
+            report.refused += a.rejected;
+            if report.message.is_none() {
+                report.message = a.message;
+            }
+        }
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot remove {} after replaying it", path.display()))?;
+    }
+    graph
+        .shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(30))
+        .await;
     Ok(report)
 }
 

@@ -26,6 +26,8 @@ pub const EXPORTER_ATTR: &str = "lumina.dead_letter.exporter";
 pub const REASON_ATTR: &str = "lumina.dead_letter.reason";
 /// Resource attribute: when (RFC 3339).
 pub const TIME_ATTR: &str = "lumina.dead_letter.time";
+/// Resource attribute: why it was a dead letter before (a replayed letter that failed again).
+pub const PREVIOUS_ATTR: &str = "lumina.dead_letter.previous_reason";
 
 /// The metric counting items handed to a dead-letter sink, by reason.
 pub const DEAD_LETTERED: &str = "lumina_exporter_dead_lettered_items_total";
@@ -71,6 +73,8 @@ pub struct DeadLetters {
     sink: Sink,
     /// One writer per file at a time.
     lock: tokio::sync::Mutex<()>,
+    /// While a replay sends a letter: its reason, kept beside the new one if it fails again.
+    previous: std::sync::Mutex<Option<String>>,
 }
 
 impl DeadLetters {
@@ -80,6 +84,7 @@ impl DeadLetters {
             origin: origin.to_string(),
             sink: Sink::File(path),
             lock: tokio::sync::Mutex::new(()),
+            previous: std::sync::Mutex::new(None),
         })
     }
 
@@ -99,7 +104,14 @@ impl DeadLetters {
                 fallback,
             },
             lock: tokio::sync::Mutex::new(()),
+            previous: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Letters written until the next call carry `reason` as their previous reason (a replay
+    /// sets it for each letter it sends; `None` ends it).
+    pub fn set_previous(&self, reason: Option<String>) {
+        *self.previous.lock().unwrap_or_else(|p| p.into_inner()) = reason;
     }
 
     /// Where the letters go, for logs.
@@ -120,7 +132,12 @@ impl DeadLetters {
     ) -> Result<String, String> {
         let signal = batch.signal();
         let n = batch.len() as u64;
-        let letter = mark(batch, &self.origin, reason);
+        let previous = self
+            .previous
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let letter = mark(batch, &self.origin, reason, previous.as_deref());
         let path = match &self.sink {
             Sink::File(p) => p,
             Sink::Exporter {
@@ -155,6 +172,11 @@ fn append(path: &Path, batch: &Batch) -> std::io::Result<()> {
     lumina_sdk::util::append_claimable(path, &line)
 }
 
+/// Appends a marked letter to a dead-letter file, as the sink does.
+pub fn append_letter(path: &Path, letter: &Batch) -> std::io::Result<()> {
+    append(path, letter)
+}
+
 /// Reads the dead letters of a claimed file (one OTLP/JSON request per line, of any signal).
 pub fn read_claimed(file: &mut std::fs::File, path: &Path) -> Result<Vec<Letter>, String> {
     use std::io::Read;
@@ -184,29 +206,58 @@ fn resources(payload: &mut Payload) -> Vec<&mut Option<Resource>> {
     }
 }
 
-/// Adds the dead-letter attributes to every resource of `batch`.
-pub fn mark(batch: Batch, origin: &str, reason: &str) -> Batch {
-    let now = jiff::Timestamp::now().to_string();
+/// Adds the dead-letter attributes to every resource of `batch` (and the reason it was a dead
+/// letter before, for a replayed letter that failed again).
+pub fn mark(batch: Batch, origin: &str, reason: &str, previous: Option<&str>) -> Batch {
+    mark_at(batch, origin, reason, previous, None)
+}
+
+/// [`mark`] with the time given (a letter written back as it was); `None` is now.
+pub fn mark_at(
+    batch: Batch,
+    origin: &str,
+    reason: &str,
+    previous: Option<&str>,
+    time: Option<&str>,
+) -> Batch {
+    let now = time.map_or_else(|| jiff::Timestamp::now().to_string(), str::to_owned);
     let mut payload = batch.into_payload();
     for r in resources(&mut payload) {
         let attrs = &mut r.get_or_insert_with(Resource::default).attributes;
-        attrs.retain(|kv| ![EXPORTER_ATTR, REASON_ATTR, TIME_ATTR].contains(&kv.key.as_str()));
+        attrs.retain(|kv| {
+            ![EXPORTER_ATTR, REASON_ATTR, TIME_ATTR, PREVIOUS_ATTR].contains(&kv.key.as_str())
+        });
         attrs.push(string_kv(EXPORTER_ATTR, origin));
         attrs.push(string_kv(REASON_ATTR, reason));
         attrs.push(string_kv(TIME_ATTR, now.as_str()));
+        if let Some(p) = previous {
+            attrs.push(string_kv(PREVIOUS_ATTR, p));
+        }
     }
     Batch::new(payload)
 }
 
-/// A dead letter read back: the exporter that gave it up, why, and the original data.
+/// A dead letter read back: the exporter that gave it up, why, when, and the original data.
 #[derive(Debug, Clone)]
 pub struct Letter {
     /// The exporter's id as written.
     pub exporter: String,
     /// The reason as written.
     pub reason: String,
+    /// When it was written (RFC 3339), if it says.
+    pub time: Option<String>,
+    /// Why it was a dead letter before it was replayed and failed again, if it was.
+    pub previous: Option<String>,
     /// The data without the dead-letter attributes.
     pub batch: Batch,
+}
+
+impl Letter {
+    /// The reason's kind: what comes before its first `:` (`permanent`, `retries_exhausted`,
+    /// ...).
+    pub fn kind(&self) -> &str {
+        self.reason.split(':').next().unwrap_or_default().trim()
+    }
 }
 
 fn take_attr(attrs: &mut Vec<KeyValue>, key: &str) -> Option<String> {
@@ -221,7 +272,8 @@ fn take_attr(attrs: &mut Vec<KeyValue>, key: &str) -> Option<String> {
 /// removes the attributes. Resources without the exporter attribute are an error.
 pub fn unmark(batch: Batch) -> Result<Vec<Letter>, String> {
     let signal = batch.signal();
-    let mut groups: BTreeMap<(String, String), Payload> = BTreeMap::new();
+    type Key = (String, String, Option<String>, Option<String>);
+    let mut groups: BTreeMap<Key, Payload> = BTreeMap::new();
     macro_rules! split {
         ($req:expr, $field:ident, $variant:ident) => {
             for mut rl in $req.$field {
@@ -232,9 +284,10 @@ pub fn unmark(batch: Batch) -> Result<Vec<Letter>, String> {
                     )
                 })?;
                 let reason = take_attr(attrs, REASON_ATTR).unwrap_or_default();
-                take_attr(attrs, TIME_ATTR);
+                let time = take_attr(attrs, TIME_ATTR);
+                let previous = take_attr(attrs, PREVIOUS_ATTR);
                 let slot = groups
-                    .entry((exporter, reason))
+                    .entry((exporter, reason, time, previous))
                     .or_insert_with(|| Payload::empty(signal));
                 if let Payload::$variant(r) = slot {
                     r.$field.push(rl);
@@ -249,9 +302,11 @@ pub fn unmark(batch: Batch) -> Result<Vec<Letter>, String> {
     }
     Ok(groups
         .into_iter()
-        .map(|((exporter, reason), p)| Letter {
+        .map(|((exporter, reason, time, previous), p)| Letter {
             exporter,
             reason,
+            time,
+            previous,
             batch: Batch::new(p),
         })
         .collect())
@@ -278,7 +333,7 @@ fn parse_letters(text: &str, path: &Path) -> Result<Vec<Letter>, String> {
 }
 
 /// Decodes an OTLP/JSON request whose signal is told by its top-level key.
-fn decode_any(line: &[u8]) -> Result<Batch, String> {
+pub fn decode_any(line: &[u8]) -> Result<Batch, String> {
     let value: serde_json::Value =
         serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
     let signal = [
@@ -300,11 +355,12 @@ mod tests {
 
     #[test]
     fn marks_and_unmarks_by_exporter() {
-        let a = mark(testkit::logs(2, 3), "kinesis/eu", "throttled for 5m");
+        let a = mark(testkit::logs(2, 3), "kinesis/eu", "throttled for 5m", None);
         let b = mark(
             testkit::logs(1, 4),
             "opensearch",
             "mapper_parsing_exception",
+            Some("retries_exhausted: 503"),
         );
         let merged = Batch::merge([a, b]).unwrap().unwrap();
         let letters = unmark(merged).unwrap();
@@ -314,6 +370,14 @@ mod tests {
         assert_eq!(letters[0].batch.len(), 6);
         assert_eq!(letters[1].exporter, "opensearch");
         assert_eq!(letters[1].batch.len(), 4);
+        assert_eq!(
+            (
+                letters[0].previous.as_deref(),
+                letters[1].previous.as_deref()
+            ),
+            (None, Some("retries_exhausted: 503"))
+        );
+        assert!(letters[0].time.as_deref().is_some_and(|t| t.ends_with('Z')));
         // The attributes are gone again: the data is what the exporter was given.
         let logs = letters[1].batch.as_logs().unwrap();
         let attrs = &logs.resource_logs[0].resource.as_ref().unwrap().attributes;

@@ -218,6 +218,14 @@ impl Graph {
         })
     }
 
+    /// The input of connector `id` for `signal` (what its upstream pipelines hand it).
+    pub fn connector_input(&self, id: &ComponentId, signal: Signal) -> Option<DynConsumer> {
+        self.connectors
+            .iter()
+            .find(|((c, from, _), _)| c == id && *from == signal)
+            .map(|(_, c)| c.clone() as DynConsumer)
+    }
+
     /// The receivers' ids.
     pub fn receiver_ids(&self) -> Vec<String> {
         self.receivers

@@ -189,6 +189,8 @@ impl Shared {
                 for rec in &sl.log_records {
                     let t = self.target(table, resource_attrs, rec);
                     let mut rec = rec.clone();
+                    // A record replayed from the dead-letter pipelines carries its old reason.
+                    rec.attributes.retain(|kv| kv.key != ROUTE_ERROR_ATTR);
                     if let Target::DeadLetter(why) = &t {
                         rec.attributes
                             .push(string_kv(ROUTE_ERROR_ATTR, why.clone()));

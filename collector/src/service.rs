@@ -79,6 +79,10 @@ impl Service {
         let mut servers = Vec::new();
         let t = &plan.service.telemetry.metrics;
         if t.level != MetricsLevel::None {
+            crate::telemetry::metrics_handle();
+            crate::telemetry::describe(registry);
+            crate::telemetry::sample_process();
+            crate::telemetry::zero_series(plan, registry);
             let s = server::start_telemetry(
                 &t.address,
                 crate::telemetry::metrics_handle(),

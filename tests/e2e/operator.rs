@@ -330,3 +330,123 @@ service:
         "routed this time, nothing is unroutable again"
     );
 }
+
+/// Every counter the README's table documents (full names; templates like
+/// `lumina_plugin_<name>_total` left out).
+fn documented_counters() -> Vec<String> {
+    let readme = std::fs::read_to_string(crate::harness::workspace().join("README.md")).unwrap();
+    let section = readme
+        .split("## What Lumina reports about itself")
+        .nth(1)
+        .unwrap();
+    let mut out = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `lumina_")) {
+        let first = line.split('|').nth(1).unwrap();
+        for name in first.split('`').skip(1).step_by(2) {
+            if name.starts_with("lumina_") && name.ends_with("_total") && !name.contains('<') {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_counter_is_there_at_zero_with_help_from_the_start() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("voice", 1).await;
+    let db = crate::harness::services::DynamoDb::start();
+    let (k, d) = (kinesis.service.url(), db.service.url());
+    let redact = crate::harness::plugin("redact_numbers.wasm");
+    let c = Collector::start(&format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{{port:otlp}}" }} }} }}
+  gp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{{port:gp}}" }} }} }}
+  kinesis:
+    stream_name: voice
+    region: eu-west-1
+    endpoint: {k}
+    leases: {{ endpoint: {d} }}
+processors:
+  dialogue_assembly: {{ storage: "{{dir}}/state" }}
+  memory_limiter: {{ limit: 2GiB }}
+  wasm/redact: {{ path: '{}' }}
+connectors:
+  region_router:
+    tenants: {{ org-a: UK }}
+    default_region: UK
+    routes: {{ UK: [logs/eu] }}
+exporters:
+  nop: {{}}
+  kinesis: {{ stream_name: voice, region: eu-west-1, endpoint: {k} }}
+  opensearch: {{ endpoints: ["http://127.0.0.1:9"] }}
+  appsync: {{ url: "http://127.0.0.1:9/graphql", auth: {{ api_key: k }} }}
+service:
+  pipelines:
+    logs/in: {{ receivers: [gp, kinesis], processors: [memory_limiter, dialogue_assembly], exporters: [region_router, opensearch, appsync] }}
+    logs/eu: {{ receivers: [region_router], processors: [wasm/redact], exporters: [kinesis] }}
+    logs: {{ receivers: [otlp], exporters: [nop] }}
+"#,
+        redact.display()
+    ))
+    .await;
+    let text = c.metrics_text().await;
+    let per_shard = [
+        "lumina_kinesis_records_read_total",
+        "lumina_kinesis_bytes_read_total",
+        "lumina_kinesis_dead_lettered_records_total",
+    ];
+    let mut missing = Vec::new();
+    for name in documented_counters() {
+        // A metric with no series yet has no HELP line either: per-shard ones come with the
+        // first read of their shard.
+        if per_shard.contains(&name.as_str()) {
+            continue;
+        }
+        if !text.contains(&format!("# HELP {name} ")) {
+            missing.push(format!("{name}: no HELP"));
+        }
+        let zero = text
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}{{")) && l.ends_with(" 0"));
+        if !zero {
+            missing.push(format!("{name}: no series at 0"));
+        }
+    }
+    // Every metric shown, of any kind, has its help.
+    for t in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = t.split(' ').next().unwrap();
+        if !text.contains(&format!("# HELP {name} ")) {
+            missing.push(format!("{name}: shown without HELP"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}\n{text}");
+    // Labels an operator groups by, and the process itself.
+    for series in [
+        "lumina_region_router_unrouted_items_total{component=\"region_router\",kind=\"connector\",reason=\"unknown_tenant\"} 0",
+        "lumina_region_router_routed_items_total{component=\"region_router\",kind=\"connector\",region=\"eu-west-1\"} 0",
+    ] {
+        assert!(text.contains(series), "{series}\n{text}");
+    }
+    for gauge in [
+        "lumina_process_resident_memory_bytes",
+        "lumina_process_open_fds",
+        "lumina_process_uptime_seconds",
+        "lumina_process_cpu_seconds",
+        "lumina_memory_limiter_current_bytes",
+    ] {
+        let v = text
+            .lines()
+            .find(|l| l.starts_with(gauge) && !l.starts_with('#'))
+            .unwrap_or_else(|| panic!("no {gauge}:\n{text}"));
+        assert!(text.contains(&format!("# HELP {gauge} ")), "{gauge}");
+        let value: f64 = v.rsplit_once(' ').unwrap().1.parse().unwrap();
+        if gauge != "lumina_process_cpu_seconds" && gauge != "lumina_process_uptime_seconds" {
+            assert!(value > 0.0, "{v}");
+        }
+    }
+    c.stop().await.assert_clean();
+}

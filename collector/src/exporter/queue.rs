@@ -22,6 +22,9 @@ use super::durable::DurableStore;
 use super::settings::{ExporterSettings, Sizer, WhenFull};
 use super::status::{ExporterReport, ExporterStatus, OutagePolicy};
 
+/// Bytes a durable queue takes on disk.
+const QUEUE_DISK_BYTES: &str = "lumina_exporter_queue_disk_bytes";
+
 /// How long a refused sender is asked to wait before trying again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -163,6 +166,9 @@ impl QueuedExporter {
                             if let Ok(Err(e)) | Err(e) = removed.map_err(|e| e.to_string()) {
                                 tracing::error!(component = %me.telemetry.id(), error = %e, "Could not remove a finished batch from the durable queue; it will be sent again after a restart.");
                             }
+                            if let Some(store) = &me.store {
+                                me.disk_bytes(store);
+                            }
                         }
                         me.telemetry
                             .gauge(names::QUEUE_SIZE, &[])
@@ -170,6 +176,9 @@ impl QueuedExporter {
                     }
                 }));
             }
+        }
+        if let Some(store) = &this.store {
+            this.disk_bytes(store);
         }
         this.recover();
         this
@@ -465,6 +474,15 @@ impl QueuedExporter {
         self.exporter.shutdown().await
     }
 
+    /// Sets the gauge of the durable queue's size on disk.
+    fn disk_bytes(&self, store: &DurableStore) {
+        if let Ok(m) = std::fs::metadata(store.path()) {
+            self.telemetry
+                .gauge(QUEUE_DISK_BYTES, &[])
+                .set(m.len() as f64);
+        }
+    }
+
     /// Where the exporter stands, for `/health`.
     pub fn report(&self) -> ExporterReport {
         self.status.report()
@@ -545,14 +563,17 @@ impl Consumer for QueuedExporter {
         // A durable queue answers the sender only once the batch is on disk.
         let seq = match &self.store {
             None => None,
-            Some(store) => {
-                let (store, b) = (store.clone(), batch.clone());
+            Some(kept) => {
+                let (store, b) = (kept.clone(), batch.clone());
                 let pushed = tokio::task::spawn_blocking(move || store.push(&b))
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r);
                 match pushed {
-                    Ok(seq) => Some(seq),
+                    Ok(seq) => {
+                        self.disk_bytes(kept);
+                        Some(seq)
+                    }
                     Err(e) => {
                         self.counter(names::EXPORTER_REFUSED, signal, Some("storage_error"))
                             .increment(n);

@@ -17,6 +17,7 @@ use lumina_sdk::component::{
 };
 use lumina_sdk::config::{self, ConfigError, ConfigErrors, ConfigPath, ConfigValue};
 use lumina_sdk::plugin::{EncodedOutcome, PluginError, Request};
+use lumina_sdk::telemetry::MetricDoc;
 use lumina_sdk::{Batch, Signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,63 @@ use super::wasm::LoadError;
 use super::{Form, PluginHost};
 
 /// Makes `wasm/...` or `native/...` components of one kind.
+const CALLS_HELP: &str = "Calls into the plugin, by outcome (ok, error, fault, quarantined).";
+const FAULTS_HELP: &str =
+    "Calls the plugin did not survive, by reason (timeout, fuel, memory, trap, panic).";
+
+/// What the host records for a native plugin component.
+const PLUGIN_METRICS: &[MetricDoc] = &[
+    MetricDoc::counter_by(
+        "lumina_plugin_calls_total",
+        CALLS_HELP,
+        &[
+            &[("form", "native"), ("outcome", "ok")],
+            &[("form", "native"), ("outcome", "fault")],
+        ],
+    ),
+    MetricDoc::counter_by(
+        "lumina_plugin_faults_total",
+        FAULTS_HELP,
+        &[&[("form", "native"), ("reason", "panic")]],
+    ),
+    MetricDoc::gauge(
+        "lumina_plugin_quarantined",
+        "1 while the plugin is set aside after repeated faults.",
+    ),
+    MetricDoc::histogram(
+        "lumina_plugin_call_duration_seconds",
+        "Seconds one call into the plugin took.",
+    ),
+];
+
+/// The same for a WebAssembly plugin, with its fuel.
+const WASM_METRICS: &[MetricDoc] = &[
+    MetricDoc::counter_by(
+        "lumina_plugin_calls_total",
+        CALLS_HELP,
+        &[
+            &[("form", "wasm"), ("outcome", "ok")],
+            &[("form", "wasm"), ("outcome", "fault")],
+        ],
+    ),
+    MetricDoc::counter_by(
+        "lumina_plugin_faults_total",
+        FAULTS_HELP,
+        &[
+            &[("form", "wasm"), ("reason", "trap")],
+            &[("form", "wasm"), ("reason", "fuel")],
+            &[("form", "wasm"), ("reason", "timeout")],
+            &[("form", "wasm"), ("reason", "memory")],
+        ],
+    ),
+    PLUGIN_METRICS[2],
+    PLUGIN_METRICS[3],
+    MetricDoc::counter(
+        "lumina_plugin_fuel_consumed_total",
+        "Fuel (WebAssembly instructions, roughly) the plugin used.",
+    ),
+];
+
 pub(crate) struct PluginFactory {
     pub(crate) host: Arc<PluginHost>,
     pub(crate) form: Form,
@@ -47,6 +105,10 @@ impl PluginFactory {
             (Form::Native, Kind::Exporter) => "A native exporter plugin (trusted code).",
             (Form::Native, Kind::Receiver) => "A native receiver plugin (trusted code).",
         };
+        let metrics = match self.form {
+            Form::Wasm => WASM_METRICS,
+            Form::Native => PLUGIN_METRICS,
+        };
         ComponentInfo::new(
             self.form.type_name(),
             kind,
@@ -54,6 +116,7 @@ impl PluginFactory {
             &Signal::ALL,
             description,
         )
+        .with_metrics(metrics)
     }
 
     /// Checks the host's keys, then loads the plugin and lets it check its own config.

@@ -93,6 +93,172 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// The process metrics, sampled at each scrape.
+pub const PROCESS_METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
+    lumina_sdk::telemetry::MetricDoc::gauge(
+        "lumina_process_resident_memory_bytes",
+        "Resident memory of the collector process.",
+    ),
+    lumina_sdk::telemetry::MetricDoc::gauge(
+        "lumina_process_cpu_seconds",
+        "CPU time the collector process has used, user and system.",
+    ),
+    lumina_sdk::telemetry::MetricDoc::gauge(
+        "lumina_process_open_fds",
+        "File descriptors the collector process holds open.",
+    ),
+    lumina_sdk::telemetry::MetricDoc::gauge(
+        "lumina_process_uptime_seconds",
+        "Seconds since the collector process started.",
+    ),
+];
+
+/// Describes (`# HELP`) the host's metrics, the process metrics and those of every component
+/// type in `registry`.
+pub fn describe(registry: &lumina_sdk::component::Registry) {
+    use lumina_sdk::component::ComponentKind;
+    for d in lumina_sdk::telemetry::HOST_METRICS
+        .iter()
+        .chain(PROCESS_METRICS)
+    {
+        d.describe();
+    }
+    for kind in [
+        ComponentKind::Receiver,
+        ComponentKind::Processor,
+        ComponentKind::Exporter,
+        ComponentKind::Connector,
+    ] {
+        for info in registry.infos(kind) {
+            for d in info.metrics {
+                d.describe();
+            }
+        }
+    }
+}
+
+/// Shows every component's counters at 0 from the start: the host's for each signal it
+/// handles, and those its type declares.
+pub fn zero_series(plan: &crate::config::Plan, registry: &lumina_sdk::component::Registry) {
+    use lumina_sdk::component::ComponentKind;
+    use lumina_sdk::telemetry::{ComponentTelemetry, names};
+    let signals_of = |id: &lumina_sdk::component::ComponentId, role: u8| {
+        let mut v: Vec<String> = plan
+            .pipelines
+            .iter()
+            .filter(|p| match role {
+                0 => p.receivers.contains(id),
+                1 => p.processors.contains(id),
+                _ => p.exporters.contains(id),
+            })
+            .map(|p| p.id.signal.to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for (id, _) in plan.receivers.iter() {
+        let signals = signals_of(id, 0);
+        if signals.is_empty() {
+            continue;
+        }
+        let t = ComponentTelemetry::new(ComponentKind::Receiver, id.to_string());
+        for s in &signals {
+            t.counter(names::RECEIVER_ACCEPTED, &[("signal", s.clone())])
+                .increment(0);
+            t.counter(
+                names::RECEIVER_REFUSED,
+                &[("signal", s.clone()), ("reason", "backpressure".into())],
+            )
+            .increment(0);
+            t.counter(
+                names::RECEIVER_BAD_REQUESTS,
+                &[("signal", s.clone()), ("reason", "decode".into())],
+            )
+            .increment(0);
+        }
+        if let Some(f) = registry.receiver(id.type_name()) {
+            t.zero(f.info().metrics);
+        }
+    }
+    for p in &plan.pipelines {
+        for id in &p.processors {
+            let t = ComponentTelemetry::new(ComponentKind::Processor, id.to_string());
+            let labels = [
+                ("signal", p.id.signal.to_string()),
+                ("pipeline", p.id.to_string()),
+            ];
+            t.counter(names::PROCESSOR_INCOMING, &labels).increment(0);
+            t.counter(names::PROCESSOR_OUTGOING, &labels).increment(0);
+            if let Some(f) = registry.processor(id.type_name()) {
+                t.zero(f.info().metrics);
+            }
+        }
+    }
+    for (id, _) in plan.exporters.iter() {
+        let t = ComponentTelemetry::new(ComponentKind::Exporter, id.to_string());
+        for s in signals_of(id, 2) {
+            let with = |r: &str| [("signal", s.clone()), ("reason", r.to_owned())];
+            t.counter(names::EXPORTER_SENT, &[("signal", s.clone())])
+                .increment(0);
+            t.counter(names::EXPORTER_RETRIES, &[("signal", s.clone())])
+                .increment(0);
+            t.counter(names::EXPORTER_FAILED, &with("permanent"))
+                .increment(0);
+            t.counter(names::EXPORTER_REFUSED, &with("queue_full"))
+                .increment(0);
+            t.counter(
+                "lumina_exporter_dead_lettered_items_total",
+                &with("permanent"),
+            )
+            .increment(0);
+            t.counter(names::DROPPED, &with("queue_full")).increment(0);
+        }
+        if let Some(f) = registry.exporter(id.type_name()) {
+            t.zero(f.info().metrics);
+        }
+    }
+    for (id, _) in plan.connectors.iter() {
+        let t = ComponentTelemetry::new(ComponentKind::Connector, id.to_string());
+        if let Some(f) = registry.connector(id.type_name()) {
+            t.zero(f.info().metrics);
+        }
+    }
+}
+
+/// Samples the process metrics (Linux: from `/proc/self`).
+pub fn sample_process() {
+    static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
+    let started = STARTED.get_or_init(std::time::Instant::now);
+    metrics::gauge!("lumina_process_uptime_seconds").set(started.elapsed().as_secs_f64());
+    #[cfg(target_os = "linux")]
+    {
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        {
+            metrics::gauge!("lumina_process_resident_memory_bytes").set(kib * 1024.0);
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r)
+        {
+            // Fields after the command: state is 3rd overall; utime and stime are 14th and 15th.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if let (Some(u), Some(s)) = (f.get(11), f.get(12))
+                && let (Ok(u), Ok(s)) = (u.parse::<f64>(), s.parse::<f64>())
+            {
+                let ticks = 100.0;
+                metrics::gauge!("lumina_process_cpu_seconds").set((u + s) / ticks);
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            metrics::gauge!("lumina_process_open_fds").set(dir.count() as f64);
+        }
+    }
+}
+
 /// The value of a counter or gauge whose labels include all of `labels`, summed over the
 /// series that match (0 if none do). For tests and the CLI.
 pub fn metric_value(rendered: &str, name: &str, labels: &[(&str, &str)]) -> f64 {

@@ -84,6 +84,7 @@ pub async fn start_telemetry(
         .route(
             "/metrics",
             get(move || async move {
+                super::sample_process();
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                     metrics.render(),

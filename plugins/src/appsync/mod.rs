@@ -70,6 +70,26 @@ pub use config::{
 /// The metric counting dialogue revisions held back, by the missing `field`.
 pub const HELD_BACK: &str = "lumina_appsync_held_back_total";
 
+/// What the exporter records beyond the host's.
+const METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
+    lumina_sdk::telemetry::MetricDoc::counter_by(
+        HELD_BACK,
+        "Dialogue revisions not published because they lack a field the schema makes non-null, by field.",
+        &[
+            &[("field", "callerNumber")],
+            &[("field", "calledNumber")],
+            &[("field", "startTime")],
+            &[("field", "direction")],
+            &[("field", "events.source")],
+        ],
+    ),
+    lumina_sdk::telemetry::MetricDoc::counter_by(
+        crate::tenants::RELOADS,
+        "Reloads of the tenants file, by outcome.",
+        &[&[("outcome", "ok")], &[("outcome", "error")]],
+    ),
+];
+
 /// One API: where mutations go and how they authenticate.
 struct Endpoint {
     url: String,
@@ -400,6 +420,7 @@ impl ExporterConfig for AppSyncConfig {
             &[Signal::Logs],
             "Publishes dialogue updates and events as AppSync GraphQL mutations.",
         )
+        .with_metrics(METRICS)
     }
 
     async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {

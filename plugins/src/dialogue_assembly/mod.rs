@@ -371,6 +371,7 @@ impl ProcessorConfig for AssemblyConfig {
             &[Signal::Logs],
             "Folds voice events into Dialogue records, with durable state.",
         )
+        .with_metrics(telemetry::METRICS)
     }
 
     async fn build(

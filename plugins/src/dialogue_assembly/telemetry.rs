@@ -55,3 +55,38 @@ pub const DIALOGUES_TOTAL: &str = "lumina_dialogues_total";
 pub const OPEN_DIALOGUES: &str = "lumina_dialogues_open";
 /// Seconds one durable commit of the dialogue store took.
 pub const COMMIT_SECONDS: &str = "lumina_dialogue_store_commit_seconds";
+
+/// What `dialogue_assembly` records.
+pub(super) const METRICS: &[lumina_sdk::telemetry::MetricDoc] = {
+    use lumina_sdk::telemetry::MetricDoc;
+    &[
+        MetricDoc::counter_by(
+            EVENTS,
+            "Voice events taken, by outcome (applied, duplicate).",
+            &[&[("outcome", "applied")], &[("outcome", "duplicate")]],
+        ),
+        MetricDoc::counter_by(
+            LATE_EVENTS,
+            "Events that came after their dialogue ended or was evicted (applied too).",
+            &[&[("after", "end")], &[("after", "eviction")]],
+        ),
+        MetricDoc::counter_by(
+            DIALOGUES_TOTAL,
+            "Dialogues opened, ended, closed by the idle timeout and evicted.",
+            &[
+                &[("event", "opened")],
+                &[("event", "ended")],
+                &[("event", "idle_closed")],
+                &[("event", "evicted")],
+            ],
+        ),
+        MetricDoc::gauge(
+            OPEN_DIALOGUES,
+            "Dialogues open now (not ended, not closed).",
+        ),
+        MetricDoc::histogram(
+            COMMIT_SECONDS,
+            "Seconds one durable commit of the dialogue state took.",
+        ),
+    ]
+};

@@ -22,7 +22,7 @@ use lumina_sdk::component::{
     Accepted, ComponentError, ComponentInfo, ComponentKind, ConsumeError, Consumer, CreateContext,
     DynConsumer, Processor, ProcessorConfig, Stability,
 };
-use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
+use lumina_sdk::telemetry::{ComponentTelemetry, MetricDoc, RateLimit, names};
 use lumina_sdk::{Batch, Signal};
 use tokio::task::JoinHandle;
 
@@ -39,6 +39,19 @@ pub fn resident_bytes() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+/// The configured limit.
+const LIMIT: &str = "lumina_memory_limit_bytes";
+/// Memory in use, as the limiter last measured it.
+const CURRENT: &str = "lumina_memory_limiter_current_bytes";
+
+const METRICS: &[MetricDoc] = &[
+    MetricDoc::gauge(LIMIT, "The memory limit the memory_limiter enforces."),
+    MetricDoc::gauge(
+        CURRENT,
+        "Resident memory as the memory_limiter last measured it (what it compares with the limit).",
+    ),
+];
 
 struct MemoryLimiter {
     next: DynConsumer,
@@ -97,6 +110,7 @@ impl ProcessorConfig for MemoryLimiterConfig {
             &Signal::ALL,
             "Refuses data (retryably) while the process is over its memory budget.",
         )
+        .with_metrics(METRICS)
     }
 
     async fn build(
@@ -110,16 +124,19 @@ impl ProcessorConfig for MemoryLimiterConfig {
         let every = cfg.check_interval.get();
         let task = {
             let used = used.clone();
+            let current = ctx.telemetry.gauge(CURRENT, &[]);
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(every);
                 loop {
                     ticker.tick().await;
-                    used.store(resident_bytes(), Ordering::Relaxed);
+                    let now = resident_bytes();
+                    used.store(now, Ordering::Relaxed);
+                    current.set(now as f64);
                 }
             })
         };
         ctx.telemetry
-            .gauge("lumina_memory_limit_bytes", &[])
+            .gauge(LIMIT, &[])
             .set(cfg.limit.bytes() as f64);
         Ok(Arc::new(MemoryLimiter {
             next,

@@ -412,6 +412,18 @@ impl Exporter for OpenSearchExporter {
     }
 }
 
+/// What the exporter records beyond the host's.
+const METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
+    lumina_sdk::telemetry::MetricDoc::counter_by(
+        "lumina_opensearch_version_conflicts_total",
+        "Dialogue documents the index already held at that revision (already_indexed) or a newer one (superseded).",
+        &[
+            &[("outcome", "already_indexed")],
+            &[("outcome", "superseded")],
+        ],
+    ),
+];
+
 #[async_trait]
 impl ExporterConfig for OpenSearchConfig {
     fn info() -> ComponentInfo {
@@ -422,6 +434,7 @@ impl ExporterConfig for OpenSearchConfig {
             &[Signal::Logs],
             "Indexes dialogues and voice events in OpenSearch (_bulk, per-item retry).",
         )
+        .with_metrics(METRICS)
     }
 
     async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {

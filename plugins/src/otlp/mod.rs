@@ -19,6 +19,14 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::OtlpReceiverConfig;
 
+/// What the receivers that serve OTLP (`otlp`, `gp`, `rt`) record beyond the host's.
+pub(crate) const RECEIVER_METRICS: &[lumina_sdk::telemetry::MetricDoc] =
+    &[lumina_sdk::telemetry::MetricDoc::counter_by(
+        "lumina_receiver_jwks_reloads_total",
+        "Reloads of the receiver's JWT key set, by outcome.",
+        &[&[("outcome", "ok")], &[("outcome", "error")]],
+    )];
+
 use lumina_net::endpoint::listen_address;
 use lumina_net::server_tls;
 
@@ -32,6 +40,7 @@ impl ReceiverConfig for OtlpReceiverConfig {
             &Signal::ALL,
             "Receives OTLP over gRPC and HTTP (protobuf or JSON).",
         )
+        .with_metrics(crate::otlp::RECEIVER_METRICS)
     }
 
     fn listen_addresses(&self) -> Vec<(lumina_sdk::config::ConfigPath, String)> {

@@ -43,7 +43,7 @@ use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath};
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
 use lumina_sdk::proto::common::v1::{KeyValue, any_value};
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use lumina_sdk::telemetry::ComponentTelemetry;
+use lumina_sdk::telemetry::{ComponentTelemetry, MetricDoc};
 use lumina_sdk::voice::attr;
 use lumina_sdk::voice::value::string_kv;
 use lumina_sdk::{Batch, Payload, Signal};
@@ -51,6 +51,30 @@ use lumina_sdk::{Batch, Payload, Signal};
 use crate::tenants::TenantTable;
 pub use crate::tenants::{Tenants, load_tenants};
 pub use config::{EventRegion, ROUTE_ERROR_ATTR, RegionRouterConfig, UnknownTenants};
+
+/// Events routed, by `region`.
+const ROUTED: &str = "lumina_region_router_routed_items_total";
+/// Events without a route, by `reason`.
+const UNROUTED: &str = "lumina_region_router_unrouted_items_total";
+
+/// What `region_router` records.
+const METRICS: &[MetricDoc] = &[
+    MetricDoc::counter_by(ROUTED, "Events routed, by home region.", &[]),
+    MetricDoc::counter_by(
+        UNROUTED,
+        "Events that could not be routed, by reason (no_tenant, unknown_tenant, no_route).",
+        &[
+            &[("reason", "no_tenant")],
+            &[("reason", "unknown_tenant")],
+            &[("reason", "no_route")],
+        ],
+    ),
+    MetricDoc::counter_by(
+        crate::tenants::RELOADS,
+        "Reloads of the tenants file, by outcome.",
+        &[&[("outcome", "ok")], &[("outcome", "error")]],
+    ),
+];
 pub use lumina_sdk::voice::Region;
 
 fn build(
@@ -80,6 +104,10 @@ fn build(
         let region = Region::parse(k)
             .ok_or_else(|| ComponentError::Other(format!("unknown region `{k}`")))?;
         routes.insert(region, find(ps)?);
+        // Each route's series exists from the start.
+        ctx.telemetry
+            .counter(ROUTED, &[("region", region.name().to_owned())])
+            .increment(0);
     }
     let tenants = TenantTable::start(
         &cfg.tenants,
@@ -116,7 +144,9 @@ struct Shared {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Target {
     Region(Region),
-    DeadLetter(String),
+    /// Why not: the `reason` label (`no_tenant`, `unknown_tenant`, `no_route`) and the
+    /// message.
+    DeadLetter(&'static str, String),
 }
 
 fn region_attr(attrs: &[KeyValue]) -> Option<Region> {
@@ -149,12 +179,18 @@ impl Shared {
         let tenant = get_str(&record.attributes, attr::ORGANIZATION_ID)
             .or_else(|| get_str(resource, attr::ORGANIZATION_ID));
         let Some(tenant) = tenant else {
-            return Target::DeadLetter(format!("the event has no `{}`", attr::ORGANIZATION_ID));
+            return Target::DeadLetter(
+                "no_tenant",
+                format!("the event has no `{}`", attr::ORGANIZATION_ID),
+            );
         };
         match (table.get(tenant), self.unknown, self.default_region) {
             (Some(r), _, _) => self.route(*r),
             (None, UnknownTenants::DefaultRegion, Some(r)) => self.route(r),
-            _ => Target::DeadLetter(format!("tenant `{tenant}` is not in the tenant table")),
+            _ => Target::DeadLetter(
+                "unknown_tenant",
+                format!("tenant `{tenant}` is not in the tenant table"),
+            ),
         }
     }
 
@@ -162,7 +198,7 @@ impl Shared {
         if self.routes.contains_key(&r) {
             Target::Region(r)
         } else {
-            Target::DeadLetter(format!("region {} has no route", r.name()))
+            Target::DeadLetter("no_route", format!("region {} has no route", r.name()))
         }
     }
 
@@ -191,7 +227,7 @@ impl Shared {
                     let mut rec = rec.clone();
                     // A record replayed from the dead-letter pipelines carries its old reason.
                     rec.attributes.retain(|kv| kv.key != ROUTE_ERROR_ATTR);
-                    if let Target::DeadLetter(why) = &t {
+                    if let Target::DeadLetter(_, why) = &t {
                         rec.attributes
                             .push(string_kv(ROUTE_ERROR_ATTR, why.clone()));
                     }
@@ -253,18 +289,15 @@ impl Consumer for RegionRouter {
             match target {
                 Target::Region(r) => {
                     s.telemetry
-                        .counter(
-                            "lumina_region_router_routed_items_total",
-                            &[("region", r.name().to_owned())],
-                        )
+                        .counter(ROUTED, &[("region", r.name().to_owned())])
                         .increment(n);
                     // The parts are disjoint: what each route refused adds up.
                     accepted = accepted.plus(send_all(&s.routes[&r], part.clone()).await?);
                     routed.push(part);
                 }
-                Target::DeadLetter(why) => {
+                Target::DeadLetter(reason, why) => {
                     s.telemetry
-                        .counter("lumina_region_router_unrouted_items_total", &[])
+                        .counter(UNROUTED, &[("reason", reason.to_owned())])
                         .increment(n);
                     if s.dead_letter.is_empty() {
                         let message = format!("{n} event(s) cannot be routed: {why}");
@@ -303,6 +336,7 @@ impl ConnectorConfig for RegionRouterConfig {
             &[(Signal::Logs, Signal::Logs)],
             "Routes each tenant's voice events to the pipelines of its home region.",
         )
+        .with_metrics(METRICS)
     }
 
     fn validate_outputs(&self, downstream: &[String]) -> Result<(), ConfigErrors> {

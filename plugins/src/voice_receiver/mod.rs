@@ -519,6 +519,7 @@ fn info(name: &'static str, description: &'static str) -> ComponentInfo {
         &[Signal::Logs],
         description,
     )
+    .with_metrics(crate::otlp::RECEIVER_METRICS)
 }
 
 impl VoiceReceiver {

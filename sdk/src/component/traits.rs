@@ -32,9 +32,18 @@ pub struct ComponentInfo {
     pub routes: Vec<(Signal, Signal)>,
     /// One line on what it does.
     pub description: &'static str,
+    /// The metrics it records (beyond the host's, which every component gets).
+    pub metrics: &'static [crate::telemetry::MetricDoc],
 }
 
 impl ComponentInfo {
+    /// This info, declaring the metrics the component records: the host describes them
+    /// (`# HELP`) and shows their series at 0 from the start.
+    pub fn with_metrics(mut self, metrics: &'static [crate::telemetry::MetricDoc]) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Info for a component of `kind` that handles `signals`.
     pub fn new(
         type_name: &'static str,
@@ -50,6 +59,7 @@ impl ComponentInfo {
             signals: signals.to_vec(),
             routes: Vec::new(),
             description,
+            metrics: &[],
         }
     }
 
@@ -70,6 +80,7 @@ impl ComponentInfo {
             signals,
             routes: routes.to_vec(),
             description,
+            metrics: &[],
         }
     }
 

@@ -51,6 +51,143 @@ pub mod names {
     pub const EXPORT_DURATION: &str = "lumina_exporter_send_duration_seconds";
 }
 
+/// What kind of metric a [`MetricDoc`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only grows.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// A distribution.
+    Histogram,
+}
+
+/// A metric a component records: its name, kind and help text, and the label sets whose
+/// series exist from the start at 0 (besides `component` and `kind`), so a dashboard or an
+/// alert on a rate sees them before the first event.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricDoc {
+    /// The name.
+    pub name: &'static str,
+    /// The kind.
+    pub kind: MetricKind,
+    /// One line on what it counts (`# HELP`).
+    pub help: &'static str,
+    /// Label sets shown at 0 from the start.
+    pub zero: &'static [&'static [(&'static str, &'static str)]],
+}
+
+impl MetricDoc {
+    /// A counter whose series without further labels exists from the start.
+    pub const fn counter(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: MetricKind::Counter,
+            help,
+            zero: &[&[]],
+        }
+    }
+
+    /// A counter whose series for `zero` exist from the start.
+    pub const fn counter_by(
+        name: &'static str,
+        help: &'static str,
+        zero: &'static [&'static [(&'static str, &'static str)]],
+    ) -> Self {
+        Self {
+            name,
+            kind: MetricKind::Counter,
+            help,
+            zero,
+        }
+    }
+
+    /// A gauge (no series until it is set).
+    pub const fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: MetricKind::Gauge,
+            help,
+            zero: &[],
+        }
+    }
+
+    /// A histogram (no series until it records).
+    pub const fn histogram(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: MetricKind::Histogram,
+            help,
+            zero: &[],
+        }
+    }
+
+    /// Sends the help text to the recorder.
+    pub fn describe(&self) {
+        match self.kind {
+            MetricKind::Counter => metrics::describe_counter!(self.name, self.help),
+            MetricKind::Gauge => metrics::describe_gauge!(self.name, self.help),
+            MetricKind::Histogram => metrics::describe_histogram!(self.name, self.help),
+        }
+    }
+}
+
+/// The metrics the host records for every component, with their help.
+pub const HOST_METRICS: &[MetricDoc] = &[
+    MetricDoc::counter(
+        names::RECEIVER_ACCEPTED,
+        "Items a receiver handed downstream.",
+    ),
+    MetricDoc::counter(
+        names::RECEIVER_REFUSED,
+        "Items a receiver refused; the sender was told why (reason).",
+    ),
+    MetricDoc::counter(
+        names::RECEIVER_BAD_REQUESTS,
+        "Requests a receiver refused before decoding them (reason).",
+    ),
+    MetricDoc::counter(names::PROCESSOR_INCOMING, "Items a processor took in."),
+    MetricDoc::counter(names::PROCESSOR_OUTGOING, "Items a processor passed on."),
+    MetricDoc::counter(
+        names::PROCESSOR_FILTERED,
+        "Items a processor dropped on purpose.",
+    ),
+    MetricDoc::counter(names::EXPORTER_SENT, "Items an exporter delivered."),
+    MetricDoc::counter(
+        names::EXPORTER_FAILED,
+        "Items an exporter took but could not deliver (reason).",
+    ),
+    MetricDoc::counter(
+        names::EXPORTER_REFUSED,
+        "Items an exporter's queue would not take; the sender was told (reason).",
+    ),
+    MetricDoc::counter(
+        names::EXPORTER_RETRIES,
+        "Send attempts that failed and will be retried.",
+    ),
+    MetricDoc::counter(
+        "lumina_exporter_dead_lettered_items_total",
+        "Items an exporter gave up on and kept in its dead-letter sink (reason).",
+    ),
+    MetricDoc::counter(
+        names::DROPPED,
+        "Items dropped on purpose: a policy or a dead-letter write that failed (reason).",
+    ),
+    MetricDoc::gauge(
+        names::QUEUE_SIZE,
+        "What an exporter's queue holds now, in its sizer's unit.",
+    ),
+    MetricDoc::gauge(
+        names::QUEUE_CAPACITY,
+        "What an exporter's queue can hold, in its sizer's unit.",
+    ),
+    MetricDoc::gauge(
+        "lumina_exporter_queue_disk_bytes",
+        "Bytes a durable sending queue takes on disk.",
+    ),
+    MetricDoc::histogram(names::EXPORT_DURATION, "Seconds one export attempt took."),
+];
+
 /// A component's handle for recording metrics and logging drops, labelled with its id.
 #[derive(Clone, Debug)]
 pub struct ComponentTelemetry {
@@ -96,6 +233,17 @@ impl ComponentTelemetry {
     /// A gauge labelled with this component and `extra` labels.
     pub fn gauge(&self, name: &'static str, extra: &[(&'static str, String)]) -> Gauge {
         metrics::gauge!(name, self.labels(extra))
+    }
+
+    /// Shows the series `docs` declare at 0 (counters), labelled with this component.
+    pub fn zero(&self, docs: &[MetricDoc]) {
+        for d in docs.iter().filter(|d| d.kind == MetricKind::Counter) {
+            for labels in d.zero {
+                let extra: Vec<(&'static str, String)> =
+                    labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+                self.counter(d.name, &extra).increment(0);
+            }
+        }
     }
 
     /// A histogram labelled with this component and `extra` labels.

@@ -82,6 +82,44 @@ pub mod metrics {
     pub const THROTTLES: &str = "lumina_kinesis_throttles_total";
     /// Records written to the dead-letter file. Labels: `shard`.
     pub const DEAD_LETTERED: &str = "lumina_kinesis_dead_lettered_records_total";
+
+    use lumina_sdk::telemetry::MetricDoc;
+
+    /// What the receiver records.
+    pub const ALL: &[MetricDoc] = &[
+        MetricDoc::gauge(LEASES_HELD, "Shard leases this collector holds now."),
+        MetricDoc::counter_by(
+            LEASE_EVENTS,
+            "Lease changes, by event (created, taken, stolen, lost, released).",
+            &[
+                &[("event", "created")],
+                &[("event", "taken")],
+                &[("event", "stolen")],
+                &[("event", "lost")],
+                &[("event", "released")],
+            ],
+        ),
+        MetricDoc::counter_by(RECORDS_READ, "Records read, by shard.", &[]),
+        MetricDoc::counter_by(BYTES_READ, "Bytes of record data read, by shard.", &[]),
+        MetricDoc::gauge(
+            MILLIS_BEHIND,
+            "How far behind the tip of its shard the last read was, in milliseconds.",
+        ),
+        MetricDoc::histogram(
+            CHECKPOINT_LAG,
+            "Seconds from a record's arrival in Kinesis to its checkpoint.",
+        ),
+        MetricDoc::counter_by(
+            THROTTLES,
+            "Throttled requests, by service (kinesis, dynamodb).",
+            &[&[("service", "kinesis")], &[("service", "dynamodb")]],
+        ),
+        MetricDoc::counter_by(
+            DEAD_LETTERED,
+            "Records that did not decode, written to the dead-letter file, by shard.",
+            &[],
+        ),
+    ];
 }
 
 /// A `kinesis` receiver.
@@ -330,6 +368,7 @@ impl ReceiverConfig for KinesisReceiverConfig {
             &[Signal::Logs],
             "Reads a Kinesis data stream, sharing its shards with other collectors through DynamoDB leases.",
         )
+        .with_metrics(metrics::ALL)
     }
 
     async fn build(self, ctx: CreateContext) -> Result<Box<dyn Receiver>, ComponentError> {

@@ -34,6 +34,7 @@ fn target(c: &Collector) -> Target {
         batch: 50,
         concurrency: 2,
         retry_for: Duration::from_secs(60),
+        rate: None,
     }
 }
 

@@ -79,6 +79,7 @@ async fn a_stopped_destination_turns_health_degraded_is_summarised_in_the_log_an
         batch: 20,
         concurrency: 1,
         retry_for: Duration::from_secs(30),
+        rate: None,
     };
     let report = lumina_callsim::send(&plan, &target, Arc::new(Progress::default()))
         .await

@@ -142,6 +142,7 @@ pub(crate) fn target(c: &Collector) -> Target {
         batch: 50,
         concurrency: 2,
         retry_for: Duration::from_secs(60),
+        rate: None,
     }
 }
 

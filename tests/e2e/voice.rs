@@ -80,6 +80,7 @@ fn target(c: &Collector, wire: Wire) -> Target {
         batch: 200,
         concurrency: 4,
         retry_for: Duration::from_secs(60),
+        rate: None,
     }
 }
 

@@ -59,6 +59,10 @@ struct Args {
     /// Keep retrying a refused request this long (seconds).
     #[arg(long, default_value_t = 60)]
     retry_for: u64,
+    /// Send at most this many events per second (default: as fast as the collector takes
+    /// them).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Write the expected dialogues here (JSON lines).
     #[arg(long)]
     truth: Option<std::path::PathBuf>,
@@ -121,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         batch: args.batch,
         concurrency: args.concurrency,
         retry_for: Duration::from_secs(args.retry_for),
+        rate: args.rate,
     };
     let report = send(&plan, &target, Arc::new(Progress::default())).await?;
     println!(

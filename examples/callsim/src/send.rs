@@ -32,6 +32,8 @@ pub struct Target {
     pub concurrency: usize,
     /// How long to keep retrying a refused request (the collector down or busy).
     pub retry_for: Duration,
+    /// Events per second at most (`None`: as fast as the collector takes them).
+    pub rate: Option<f64>,
 }
 
 /// The wire format.
@@ -188,6 +190,12 @@ pub async fn send(
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(chunk) = chunks.get(i) else { break };
+                if let Some(rate) = target.rate.filter(|r| *r > 0.0) {
+                    // Chunk i starts no sooner than its share of the rate allows.
+                    let due =
+                        started + Duration::from_secs_f64((i * target.batch.max(1)) as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 for (source, conn) in [(Source::Gp, &mut gp), (Source::Rt, &mut rt)] {
                     let events: Vec<&VoiceEvent> = chunk
                         .iter()

@@ -29,9 +29,15 @@ pub async fn create(
             id.type_name()
         ))
     })?;
+    use tracing::Instrument;
     let ctx = CreateContext::new(id.clone(), ComponentKind::Exporter);
     let telemetry = ctx.telemetry.clone();
-    Ok((factory.create(config, ctx).await?, telemetry))
+    // Logs of what it sets up (credential providers, clients) name the exporter.
+    let span = tracing::warn_span!("exporter", component = %id);
+    Ok((
+        factory.create(config, ctx).instrument(span).await?,
+        telemetry,
+    ))
 }
 
 /// An exporter's id as a file name (without extension): `kinesis/eu-west-1` →

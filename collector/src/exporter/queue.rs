@@ -326,12 +326,17 @@ impl QueuedExporter {
 
     /// One attempt, bounded by the configured timeout.
     async fn attempt(&self, batch: &Batch) -> Result<(), lumina_sdk::component::ExportError> {
+        use tracing::Instrument;
         let started = Instant::now();
         let timeout = self.settings.timeout;
+        // What a dependency logs during the attempt (an AWS credential provider's warning, say)
+        // names the exporter that asked.
+        let span = tracing::warn_span!("exporter", component = %self.telemetry.id());
+        let send = self.exporter.export(batch).instrument(span);
         let r = if timeout.is_zero() {
-            self.exporter.export(batch).await
+            send.await
         } else {
-            tokio::time::timeout(timeout.get(), self.exporter.export(batch))
+            tokio::time::timeout(timeout.get(), send)
                 .await
                 .unwrap_or_else(|_| {
                     Err(lumina_sdk::component::ExportError::retryable(format!(

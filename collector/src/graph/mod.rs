@@ -19,6 +19,7 @@ use lumina_sdk::component::{
     DynConsumer, Processor, Receiver, ReceiverOutputs, Registry,
 };
 use lumina_sdk::telemetry::names;
+use tracing::Instrument;
 
 use crate::config::Plan;
 use crate::config::model::PipelineId;
@@ -126,6 +127,7 @@ impl Graph {
                     ctx.pipeline = Some(p.id.to_string());
                     let c = factory
                         .create(&entry.config, ctx, signal, to, outputs)
+                        .instrument(tracing::warn_span!("connector", component = %id))
                         .await
                         .map_err(fail(ComponentKind::Connector, id))?;
                     connectors.insert(key, c.clone());
@@ -155,6 +157,7 @@ impl Graph {
                 let incoming = ctx.telemetry.counter(names::PROCESSOR_INCOMING, &labels);
                 let proc = factory
                     .create(&entry.config, ctx, signal, out)
+                    .instrument(tracing::warn_span!("processor", component = %id))
                     .await
                     .map_err(fail(ComponentKind::Processor, id))?;
                 next = Counted::wrap(proc.clone(), incoming);
@@ -199,6 +202,7 @@ impl Graph {
             }
             let receiver = factory
                 .create(&entry.config, ctx)
+                .instrument(tracing::warn_span!("receiver", component = %id))
                 .await
                 .map_err(fail(ComponentKind::Receiver, id))?;
             receivers.push((id.clone(), receiver, outputs));
@@ -250,7 +254,8 @@ impl Graph {
     /// Starts every receiver. On failure the receivers already started are stopped again.
     pub async fn start(&mut self) -> Result<(), GraphError> {
         for (id, receiver, outputs) in self.receivers.iter_mut() {
-            if let Err(e) = receiver.start(outputs.clone()).await {
+            let span = tracing::warn_span!("receiver", component = %id);
+            if let Err(e) = receiver.start(outputs.clone()).instrument(span).await {
                 let err = GraphError {
                     kind: ComponentKind::Receiver,
                     id: id.clone(),

@@ -90,7 +90,8 @@ async fn routes_by_tenant_and_dead_letters_the_unknown() {
         .unwrap();
     assert_eq!(r.eu.item_ids(), vec!["0", "4"], "the table wins by default");
     assert_eq!(r.us.item_ids(), vec!["1"]);
-    assert_eq!(r.dlq.item_ids(), vec!["2", "3"]);
+    // Dead letters are grouped by reason: no tenant, then unknown tenant.
+    assert_eq!(r.dlq.item_ids(), vec!["3", "2"]);
     let why: Vec<String> = r
         .dlq
         .batches()
@@ -109,8 +110,8 @@ async fn routes_by_tenant_and_dead_letters_the_unknown() {
     assert_eq!(
         why,
         vec![
+            format!("the event has no `{}`", attr::ORGANIZATION_ID),
             "tenant `org-x` is not in the tenant table".to_owned(),
-            format!("the event has no `{}`", attr::ORGANIZATION_ID)
         ]
     );
     let mut m = r.metrics.item_ids();

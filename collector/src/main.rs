@@ -10,7 +10,6 @@ use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
 use lumina_collector::diagnostics;
 use lumina_collector::service::{Host, Service, termination_signal};
 use lumina_collector::telemetry;
-use lumina_sdk::component::ComponentKind;
 use lumina_sdk::config::Duration;
 
 #[cfg(feature = "mimalloc")]
@@ -193,34 +192,27 @@ fn main() -> ExitCode {
                 "STABILITY".into(),
                 "DESCRIPTION".into(),
             ]];
-            for kind in [
-                ComponentKind::Receiver,
-                ComponentKind::Processor,
-                ComponentKind::Exporter,
-                ComponentKind::Connector,
-            ] {
-                for info in registry.infos(kind) {
-                    let signals = if info.routes.is_empty() {
-                        info.signals
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    } else {
-                        info.routes
-                            .iter()
-                            .map(|(a, b)| format!("{a}->{b}"))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    };
-                    rows.push([
-                        kind.to_string(),
-                        info.type_name.to_string(),
-                        signals,
-                        info.stability.to_string(),
-                        info.description.to_string(),
-                    ]);
-                }
+            for info in registry.all_infos() {
+                let signals = if info.routes.is_empty() {
+                    info.signals
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                } else {
+                    info.routes
+                        .iter()
+                        .map(|(a, b)| format!("{a}->{b}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                rows.push([
+                    info.kind.to_string(),
+                    info.type_name.to_string(),
+                    signals,
+                    info.stability.to_string(),
+                    info.description.to_string(),
+                ]);
             }
             rows.push([
                 "extension".into(),
@@ -308,9 +300,8 @@ fn check_destinations_of(
     }
 }
 
-#[expect(clippy::print_stdout, reason = "the command's report")]
-fn dlq(cli: &Cli, plan: &config::Plan, host: &Host, command: &DlqCommand) -> anyhow::Result<()> {
-    use lumina_collector::cli::dlq::{Filter, files_to_read, read_all, summarize};
+/// Logging as `--log-level` or the config says.
+fn init_logs(cli: &Cli, plan: &config::Plan) {
     let logs = &plan.service.telemetry.logs;
     telemetry::init_logging(
         &cli.log_level
@@ -318,6 +309,12 @@ fn dlq(cli: &Cli, plan: &config::Plan, host: &Host, command: &DlqCommand) -> any
             .unwrap_or(telemetry::LogFilter::Level(logs.level)),
         logs.encoding,
     );
+}
+
+#[expect(clippy::print_stdout, reason = "the command's report")]
+fn dlq(cli: &Cli, plan: &config::Plan, host: &Host, command: &DlqCommand) -> anyhow::Result<()> {
+    use lumina_collector::cli::dlq::{Filter, files_to_read, read_all, summarize};
+    init_logs(cli, plan);
     match command {
         DlqCommand::List { files, filter } => {
             let read = read_all(&files_to_read(plan, files)?, &Filter::parse(filter)?)?;
@@ -487,13 +484,7 @@ fn replay(
 }
 
 fn run(cli: &Cli, plan: &config::Plan, host: &Host) -> anyhow::Result<()> {
-    let logs = &plan.service.telemetry.logs;
-    telemetry::init_logging(
-        &cli.log_level
-            .clone()
-            .unwrap_or(telemetry::LogFilter::Level(logs.level)),
-        logs.encoding,
-    );
+    init_logs(cli, plan);
     if cli.config.is_empty() {
         tracing::info!("No --config given: running the built-in configs/local.yaml.");
     }

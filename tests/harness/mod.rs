@@ -238,7 +238,9 @@ impl Collector {
     async fn wait_ready(&mut self) {
         let url = format!("http://127.0.0.1:{}/health", self.metrics);
         let client = http();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: a debug build compiling WebAssembly plugins cold (after the SDK changed,
+        // the compilation cache misses) while other tests load both cores takes tens of seconds.
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("lumina exited during start-up ({status}):\n{}", self.log());

@@ -116,23 +116,15 @@ pub const PROCESS_METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
 /// Describes (`# HELP`) the host's metrics, the process metrics and those of every component
 /// type in `registry`.
 pub fn describe(registry: &lumina_sdk::component::Registry) {
-    use lumina_sdk::component::ComponentKind;
     for d in lumina_sdk::telemetry::HOST_METRICS
         .iter()
         .chain(PROCESS_METRICS)
     {
         d.describe();
     }
-    for kind in [
-        ComponentKind::Receiver,
-        ComponentKind::Processor,
-        ComponentKind::Exporter,
-        ComponentKind::Connector,
-    ] {
-        for info in registry.infos(kind) {
-            for d in info.metrics {
-                d.describe();
-            }
+    for info in registry.all_infos() {
+        for d in info.metrics {
+            d.describe();
         }
     }
 }

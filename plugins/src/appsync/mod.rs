@@ -262,7 +262,16 @@ impl AppSyncExporter {
         }
         let resp = match req.body(body.to_owned()).send().await {
             Ok(r) => r,
-            Err(e) => return Sent::Retry(format!("request to {} failed: {e}", ep.url), None),
+            Err(e) => {
+                return Sent::Retry(
+                    format!(
+                        "request to {} failed: {}",
+                        ep.url,
+                        lumina_sdk::util::error_chain(&e)
+                    ),
+                    None,
+                );
+            }
         };
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
@@ -423,7 +432,43 @@ impl ExporterConfig for AppSyncConfig {
         .with_metrics(METRICS)
     }
 
+    async fn probe(self) -> Option<Result<String, String>> {
+        let telemetry = ComponentTelemetry::new(ComponentKind::Exporter, "appsync");
+        let e = match self.exporter(telemetry).await {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        // The smallest query there is, with the credentials the mutations use.
+        let body = json!({"query": "query { __typename }"}).to_string();
+        let targets: Vec<Arc<Endpoint>> = match &e.endpoints {
+            Endpoints::One(ep) => vec![ep.clone()],
+            Endpoints::Regional { by_region, .. } => by_region.values().cloned().collect(),
+        };
+        let mut ok = Vec::new();
+        for ep in targets {
+            match e.send(&ep, &body).await {
+                Sent::Ok => ok.push(ep.url.clone()),
+                Sent::Retry(why, _) | Sent::Refused(why) if why.contains(&ep.url) => {
+                    return Some(Err(why));
+                }
+                Sent::Retry(why, _) | Sent::Refused(why) => {
+                    return Some(Err(format!("{}: {why}", ep.url)));
+                }
+            }
+        }
+        Some(Ok(format!("the API answers at {}", ok.join(", "))))
+    }
+
     async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
+        Ok(Arc::new(self.exporter(ctx.telemetry).await?))
+    }
+}
+
+impl AppSyncConfig {
+    async fn exporter(
+        self,
+        telemetry: ComponentTelemetry,
+    ) -> Result<AppSyncExporter, ComponentError> {
         let cfg = self;
         let endpoints = if cfg.regions.is_empty() {
             Endpoints::One(Arc::new(
@@ -446,7 +491,7 @@ impl ExporterConfig for AppSyncConfig {
                 tenants: TenantTable::start(
                     &cfg.tenants,
                     cfg.reload_interval.get(),
-                    ctx.telemetry.clone(),
+                    telemetry.clone(),
                 )?,
                 default_region: cfg.default_region,
             }
@@ -457,13 +502,13 @@ impl ExporterConfig for AppSyncConfig {
                 m.input_type, m.mutation, m.selection
             )
         };
-        Ok(Arc::new(AppSyncExporter {
+        Ok(AppSyncExporter {
             client: http_client(&cfg.tls)?,
             dialogue_document: document(&cfg.dialogues),
             event_document: document(&cfg.events),
             endpoints,
-            telemetry: ctx.telemetry.clone(),
+            telemetry,
             cfg,
-        }))
+        })
     }
 }

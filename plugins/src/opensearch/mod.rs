@@ -229,6 +229,42 @@ impl OpenSearchExporter {
         })
     }
 
+    /// `validate --check-destinations`: an empty search of `index` on the first endpoint that
+    /// answers, signed or authenticated as the exports are.
+    async fn probe_index(&self, index: &str) -> Result<String, String> {
+        let url = format!("{}/{index}/_search?size=0", self.endpoint());
+        let body = "{}";
+        let mut req = self
+            .client
+            .post(&url)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(s) = &self.signer {
+            req = req.headers(
+                s.post_headers(&url, "application/json", body.as_bytes())
+                    .await?,
+            );
+        }
+        if let Some(b) = &self.cfg.auth.basic {
+            req = req.basic_auth(&b.username, Some(&b.password));
+        }
+        let resp =
+            req.body(body).send().await.map_err(|e| {
+                format!("cannot reach {url}: {}", lumina_sdk::util::error_chain(&e))
+            })?;
+        let status = resp.status();
+        match status.as_u16() {
+            200 => Ok(format!("index `{index}` answers at {}", self.endpoint())),
+            404 => Err(format!(
+                "index `{index}` does not exist at {}",
+                self.endpoint()
+            )),
+            401 | 403 => Err(format!(
+                "{url} answered {status}: the credentials may not read the index"
+            )),
+            _ => Err(format!("{url} answered {status}")),
+        }
+    }
+
     /// Sends `docs` as one `_bulk` request (two halves after a 413) and sorts the items.
     async fn bulk(&self, docs: Vec<Doc>) -> Result<Outcome, Failed> {
         let body: String = docs.iter().map(|d| d.lines.as_str()).collect();
@@ -437,7 +473,29 @@ impl ExporterConfig for OpenSearchConfig {
         .with_metrics(METRICS)
     }
 
+    async fn probe(self) -> Option<Result<String, String>> {
+        let index = self.dialogues_index.clone();
+        let telemetry = lumina_sdk::telemetry::ComponentTelemetry::new(
+            lumina_sdk::component::ComponentKind::Exporter,
+            "opensearch",
+        );
+        Some(match self.exporter(telemetry).await {
+            // An empty search of the dialogues index: it exists, and the credentials may read.
+            Ok(e) => e.probe_index(&index).await,
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
     async fn build(self, ctx: CreateContext) -> Result<Arc<dyn Exporter>, ComponentError> {
+        Ok(Arc::new(self.exporter(ctx.telemetry).await?))
+    }
+}
+
+impl OpenSearchConfig {
+    async fn exporter(
+        self,
+        telemetry: lumina_sdk::telemetry::ComponentTelemetry,
+    ) -> Result<OpenSearchExporter, ComponentError> {
         let cfg = self;
         let signer = match &cfg.auth.sigv4 {
             Some(s) => {
@@ -461,7 +519,7 @@ impl ExporterConfig for OpenSearchConfig {
             ],
             None => cfg.endpoints.clone(),
         };
-        Ok(Arc::new(OpenSearchExporter {
+        Ok(OpenSearchExporter {
             client: http_client(&cfg.tls)?,
             endpoints: endpoints
                 .into_iter()
@@ -470,7 +528,7 @@ impl ExporterConfig for OpenSearchConfig {
             current: AtomicUsize::new(0),
             signer,
             cfg,
-            telemetry: ctx.telemetry,
-        }))
+            telemetry,
+        })
     }
 }

@@ -105,6 +105,19 @@ impl Registry {
         }
     }
 
+    /// Info on every registered factory: receivers, processors, exporters, then connectors.
+    pub fn all_infos(&self) -> Vec<ComponentInfo> {
+        [
+            ComponentKind::Receiver,
+            ComponentKind::Processor,
+            ComponentKind::Exporter,
+            ComponentKind::Connector,
+        ]
+        .into_iter()
+        .flat_map(|k| self.infos(k))
+        .collect()
+    }
+
     /// The type names registered for `kind`.
     pub fn type_names(&self, kind: ComponentKind) -> Vec<&str> {
         match kind {

@@ -25,6 +25,8 @@ exporters:
     endpoint: {kinesis}
     encoding: voice_json
     retry_on_failure: {{ initial_interval: 100ms, max_interval: 500ms }}
+    # On disk, as configs/tier1.yaml keeps it.
+    sending_queue: {{ storage: "{{dir}}/queues" }}
 service:
   telemetry:
     health: {{ degraded_after: {}s, degraded_status: 503 }}
@@ -113,6 +115,17 @@ async fn a_stopped_destination_turns_health_degraded_is_summarised_in_the_log_an
         "degraded before the threshold: {degraded}"
     );
     assert!(e["retries"].as_u64().unwrap() > 1, "{degraded}");
+    // What waits is on disk, and the metrics say how much (every event is queued by now).
+    let on_disk = c
+        .metric(
+            "lumina_exporter_queue_disk_bytes",
+            &[("component", "kinesis")],
+        )
+        .await;
+    let file = std::fs::metadata(c.path("queues/kinesis.redb"))
+        .unwrap()
+        .len();
+    assert_eq!(on_disk as u64, file, "the queue's bytes on disk");
     // The log said so at WARN: the first failure, then a summary.
     crate::harness::wait_until(Duration::from_secs(10), "an outage summary", || {
         c.log().contains("Still failing for")
@@ -450,4 +463,71 @@ service:
         }
     }
     c.stop().await.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_destinations_reports_a_stream_that_exists_and_one_that_does_not() {
+    let kinesis = Kinesis::start().await;
+    kinesis.create_stream("voice", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers:
+  gp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:4328" }} }} }}
+exporters:
+  kinesis/here: {{ stream_name: voice, region: eu-west-1, endpoint: {url} }}
+  kinesis/missing: {{ stream_name: nowhere, region: eu-west-1, endpoint: {url} }}
+service:
+  pipelines:
+    logs: {{ receivers: [gp], exporters: [kinesis/here, kinesis/missing] }}
+"#,
+            url = kinesis.service.url()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::harness::lumina_bin())
+        .args(["validate", "--check-destinations", "--config"])
+        .arg(&config)
+        .envs(crate::harness::services::AWS_ENV)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("kinesis/here: ok: stream `voice` is ACTIVE"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "kinesis/missing: FAILED: cannot describe stream `nowhere`: ResourceNotFoundException"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn log_level_takes_filter_directives_and_refuses_bad_ones_by_name() {
+    let run = |level: &str| {
+        std::process::Command::new(crate::harness::lumina_bin())
+            .args(["validate", "--log-level", level])
+            .current_dir(crate::harness::workspace())
+            .output()
+            .unwrap()
+    };
+    let ok = run("info,lumina=debug,aws_smithy=warn");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = run("info,lumina=loud");
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("`info,lumina=loud` is neither a level"),
+        "{stderr}"
+    );
 }

@@ -326,13 +326,9 @@ impl QueuedExporter {
 
     /// One attempt, bounded by the configured timeout.
     async fn attempt(&self, batch: &Batch) -> Result<(), lumina_sdk::component::ExportError> {
-        use tracing::Instrument;
         let started = Instant::now();
         let timeout = self.settings.timeout;
-        // What a dependency logs during the attempt (an AWS credential provider's warning, say)
-        // names the exporter that asked.
-        let span = tracing::warn_span!("exporter", component = %self.telemetry.id());
-        let send = self.exporter.export(batch).instrument(span);
+        let send = self.exporter.export(batch);
         let r = if timeout.is_zero() {
             send.await
         } else {

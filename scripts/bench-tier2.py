@@ -94,7 +94,10 @@ def main():
     kurl, durl = f"http://127.0.0.1:{kport}", f"http://127.0.0.1:{dport}"
     try:
         kinesis(kurl, "CreateStream", {"StreamName": "voice", "ShardCount": 4})
+        active_by = time.time() + 60
         while kinesis(kurl, "DescribeStreamSummary", {"StreamName": "voice"})["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+            if time.time() > active_by:
+                raise SystemExit("the stream did not become ACTIVE within 60 s")
             time.sleep(0.1)
         grpc = free_port()
         tier1 = f"""receivers:

@@ -120,9 +120,15 @@ mod tests {
         assert_eq!(r.check(), None);
         assert_eq!(r.check(), None);
         // The interval closes with no further event: the report takes the count, so the next
-        // message does not count them again.
-        tokio::time::sleep(Duration::from_secs(11)).await;
-        tokio::task::yield_now().await;
+        // message does not count them again. Time is paused: moving it past the interval wakes
+        // the report, and the test then waits until the report has run.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        for _ in 0..100 {
+            if !r.state.lock().unwrap().reporting {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         assert_eq!(r.state.lock().unwrap().suppressed, 0);
         assert!(!r.state.lock().unwrap().reporting);
         assert_eq!(r.check(), Some(0));

@@ -412,15 +412,7 @@ fn replay_through(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     if dry_run {
-        let mut records = 0;
-        for f in files {
-            let text = std::fs::read_to_string(f)?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                records += lumina_collector::exporter::dead_letter::decode_any(line.as_bytes())
-                    .map_err(anyhow::Error::msg)?
-                    .len();
-            }
-        }
+        let records = lumina_collector::cli::dlq::count_plain(files)?;
         println!(
             "Dry run: would hand {records} record(s) from {} file(s) to `{connector}`; nothing was sent.",
             files.len()

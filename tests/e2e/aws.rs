@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lumina_callsim::{Plan, Progress, SimConfig, Target, Wire, generate};
+use lumina_callsim::{Plan, Progress, SimConfig, Wire, generate};
 use serde_json::Value;
 
 use lumina_sdk::voice::Dialogue;
@@ -13,6 +13,7 @@ use lumina_sdk::voice::Dialogue;
 use crate::harness::services::{AppSync, Kinesis, OpenSearch};
 use crate::harness::{Collector, wait_for_async};
 use crate::query::publishable;
+use crate::tier2::target;
 use crate::voice::{all_dialogues, newest_dialogues};
 
 /// Tenants and their home regions, as the simulator names organizations.
@@ -24,18 +25,6 @@ const TENANTS: [(&str, &str); 3] = [
 
 fn stream_of(region: &str) -> String {
     format!("lumina-{region}")
-}
-
-fn target(c: &Collector) -> Target {
-    Target {
-        wire: Wire::Json,
-        gp: format!("127.0.0.1:{}", c.port("gp")),
-        rt: format!("127.0.0.1:{}", c.port("rt")),
-        batch: 50,
-        concurrency: 2,
-        retry_for: Duration::from_secs(60),
-        rate: None,
-    }
 }
 
 /// The tenant table as a YAML value: inline.
@@ -118,9 +107,13 @@ async fn each_region_s_stream_holds_exactly_its_tenants_events() {
         seed: 7,
         ..SimConfig::default()
     }));
-    let report = lumina_callsim::send(&plan, &target(&c), Arc::new(Progress::default()))
-        .await
-        .unwrap();
+    let report = lumina_callsim::send(
+        &plan,
+        &target(&c, Wire::Json),
+        Arc::new(Progress::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
 
     let expected = assert_streams(&kinesis, &plan).await;
@@ -271,9 +264,13 @@ async fn calls_in_three_regions_reach_their_streams_opensearch_and_appsync_subsc
         duplicate: 0.05,
         ..SimConfig::default()
     }));
-    let report = lumina_callsim::send(&plan, &target(&c), Arc::new(Progress::default()))
-        .await
-        .unwrap();
+    let report = lumina_callsim::send(
+        &plan,
+        &target(&c, Wire::Json),
+        Arc::new(Progress::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
 
     // Tier 1: each region's stream holds exactly its tenants' events.
@@ -393,9 +390,13 @@ async fn a_stopped_stream_loses_nothing_and_the_other_exporters_keep_delivering_
         seed: 5,
         ..SimConfig::default()
     }));
-    let report = lumina_callsim::send(&plan, &target(&c), Arc::new(Progress::default()))
-        .await
-        .unwrap();
+    let report = lumina_callsim::send(
+        &plan,
+        &target(&c, Wire::Json),
+        Arc::new(Progress::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
     // Meanwhile OpenSearch gets every dialogue to its final state.
     opensearch

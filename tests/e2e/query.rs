@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lumina_callsim::{Progress, generate, truth_json};
+use lumina_callsim::{Progress, Wire, generate, truth_json};
 use lumina_sdk::voice::{Dialogue, Source};
 use serde_json::{Value, json};
 
@@ -111,9 +111,13 @@ async fn an_organization_s_subscribers_and_queries_get_exactly_its_calls_from_ti
         plan.sends.iter().any(|s| s.source == Source::Rt),
         "the plan has RT events"
     );
-    let report = lumina_callsim::send(&plan, &target(&t1), Arc::new(Progress::default()))
-        .await
-        .unwrap();
+    let report = lumina_callsim::send(
+        &plan,
+        &target(&t1, Wire::Otlp),
+        Arc::new(Progress::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
 
     // Tier 2 assembled the ground truth, RT sources included (the truth has each event's).

@@ -129,14 +129,25 @@ fn send(
     Arc<Progress>,
 ) {
     let progress = Arc::new(Progress::default());
-    let (plan, p, t) = (plan.clone(), progress.clone(), target(t1));
+    let (plan, p, t) = (plan.clone(), progress.clone(), target(t1, Wire::Otlp));
     let task = tokio::spawn(async move { lumina_callsim::send(&plan, &t, p).await });
     (task, progress)
 }
 
-pub(crate) fn target(c: &Collector) -> Target {
+/// Waits (up to two minutes) until the collector acknowledged `n` events; else `stalled`.
+async fn acknowledged(progress: &Progress, n: u64, stalled: &str) {
+    if tokio::time::timeout(Duration::from_secs(120), progress.wait_acknowledged(n))
+        .await
+        .is_err()
+    {
+        panic!("{stalled}");
+    }
+}
+
+/// The calls of a test to the collector's `gp` and `rt` ports, over `wire`.
+pub(crate) fn target(c: &Collector, wire: Wire) -> Target {
     Target {
-        wire: Wire::Otlp,
+        wire,
         gp: format!("127.0.0.1:{}", c.port("gp")),
         rt: format!("127.0.0.1:{}", c.port("rt")),
         batch: 50,
@@ -283,12 +294,7 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
     let sends = plan.sends.len() as u64;
 
     // A graceful stop: the leases are released, so the others take them at their next round.
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        progress.wait_acknowledged(sends / 3),
-    )
-    .await
-    .expect("the stream did not get going");
+    acknowledged(&progress, sends / 3, "the stream did not get going").await;
     let stopped = w3.stop().await;
     stopped.assert_clean();
     assert!(
@@ -305,12 +311,7 @@ async fn collectors_sharing_a_stream_survive_a_stop_a_kill_and_new_members_and_a
     let graceful = wait_balanced(&leases, &["w1", "w2"], Duration::from_secs(30)).await;
 
     // A kill: the leases expire after the failover time, then are taken.
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        progress.wait_acknowledged(2 * sends / 3),
-    )
-    .await
-    .expect("the stream stalled");
+    acknowledged(&progress, 2 * sends / 3, "the stream stalled").await;
     w2.signal("KILL");
     let killed = w2.wait_exit().await;
     let hard = wait_balanced(&leases, &["w1"], Duration::from_secs(30)).await;
@@ -408,22 +409,17 @@ async fn splitting_and_merging_shards_mid_stream_loses_nothing_and_reads_parents
     let plan = Arc::new(generate(&sim(800, 43)));
     let (sender, progress) = send(&plan, &t1);
     let sends = plan.sends.len() as u64;
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        progress.wait_acknowledged(sends / 3),
-    )
-    .await
-    .expect("the stream did not get going");
+    acknowledged(&progress, sends / 3, "the stream did not get going").await;
     // Split the first shard in two...
     let shards = kinesis.shards(STREAM).await;
     let (first, second) = (shards[0].clone(), shards[1].clone());
     kinesis.split(STREAM, &first.0, second.2 / 2).await;
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        progress.wait_acknowledged(2 * sends / 3),
+    acknowledged(
+        &progress,
+        2 * sends / 3,
+        "the stream stalled after the split",
     )
-    .await
-    .expect("the stream stalled after the split");
+    .await;
     // ...then merge its upper half with the second shard.
     let upper = kinesis
         .shards(STREAM)

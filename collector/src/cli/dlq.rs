@@ -218,14 +218,46 @@ fn claim_and_read(file: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<Letter>)>> {
         let letters = read_file(&path).map_err(anyhow::Error::msg)?;
         claimed.push((path, letters));
     }
-    let to = claim_name(file);
-    if let Some(mut held) = lumina_sdk::util::claim(file, &to)
-        .with_context(|| format!("cannot claim {} to replay it", file.display()))?
-    {
+    if let Some((to, mut held)) = claim_file(file)? {
         let letters = read_claimed(&mut held, &to).map_err(anyhow::Error::msg)?;
         claimed.push((to, letters));
     }
     Ok(claimed)
+}
+
+/// Claims `file` under a fresh name (see the module docs): the claimed name and the file,
+/// locked; `None` if there is no such file.
+fn claim_file(file: &Path) -> anyhow::Result<Option<(PathBuf, std::fs::File)>> {
+    let to = claim_name(file);
+    Ok(lumina_sdk::util::claim(file, &to)
+        .with_context(|| format!("cannot claim {} to replay it", file.display()))?
+        .map(|held| (to, held)))
+}
+
+/// The OTLP/JSON requests of a plain file (one per line, of any signal), as `file` names it.
+fn parse_plain(text: &str, file: &Path) -> anyhow::Result<Vec<lumina_sdk::Batch>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            decode_any(line.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), i + 1))
+        })
+        .collect()
+}
+
+/// The records of plain OTLP/JSON files, for `replay --through --dry-run`.
+pub fn count_plain(files: &[PathBuf]) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        n += parse_plain(&text, f)?
+            .iter()
+            .map(lumina_sdk::Batch::len)
+            .sum::<usize>();
+    }
+    Ok(n)
 }
 
 /// Replays `files` (missing files are skipped) through the exporters of `plan`.
@@ -357,28 +389,14 @@ pub async fn replay_through(
     }
     let mut work: Vec<(PathBuf, Vec<lumina_sdk::Batch>)> = Vec::new();
     for file in files {
-        let to = claim_name(file);
-        let Some(mut held) = lumina_sdk::util::claim(file, &to)
-            .with_context(|| format!("cannot claim {} to replay it", file.display()))?
-        else {
+        let Some((to, mut held)) = claim_file(file)? else {
             continue;
         };
         use std::io::Read;
         let mut text = String::new();
         held.read_to_string(&mut text)
             .with_context(|| format!("cannot read {}", to.display()))?;
-        let mut batches = Vec::new();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            batches.push(
-                decode_any(line.as_bytes())
-                    .map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), i + 1))?,
-            );
-        }
-        work.push((to, batches));
+        work.push((to, parse_plain(&text, file)?));
     }
     let graph = crate::graph::Graph::build(plan, registry)
         .await

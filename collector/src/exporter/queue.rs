@@ -127,7 +127,8 @@ impl QueuedExporter {
                 .set(queue.capacity as f64);
             telemetry.gauge(names::QUEUE_SIZE, &[]).set(0.0);
         }
-        let telemetry_id = &telemetry.id().to_owned();
+        let status = ExporterStatus::new(telemetry.id(), policy);
+        let log_limit = RateLimit::named(telemetry.id(), "give-ups or refusals of this exporter");
         let this = Arc::new(Self {
             id: Arc::from(format!("exporter {}", telemetry.id())),
             exporter,
@@ -137,10 +138,10 @@ impl QueuedExporter {
             closed: AtomicBool::new(false),
             stop: CancellationToken::new(),
             workers: std::sync::Mutex::new(Vec::new()),
-            log_limit: RateLimit::named(telemetry_id, "give-ups or refusals of this exporter"),
+            log_limit,
             dead_letters,
             store,
-            status: ExporterStatus::new(telemetry_id, policy),
+            status,
         });
         if let Some(queue) = &this.queue {
             let mut workers = this.workers.lock().unwrap_or_else(|p| p.into_inner());

@@ -134,23 +134,22 @@ pub fn describe(registry: &lumina_sdk::component::Registry) {
 pub fn zero_series(plan: &crate::config::Plan, registry: &lumina_sdk::component::Registry) {
     use lumina_sdk::component::ComponentKind;
     use lumina_sdk::telemetry::{ComponentTelemetry, names};
-    let signals_of = |id: &lumina_sdk::component::ComponentId, role: u8| {
-        let mut v: Vec<String> = plan
-            .pipelines
-            .iter()
-            .filter(|p| match role {
-                0 => p.receivers.contains(id),
-                1 => p.processors.contains(id),
-                _ => p.exporters.contains(id),
-            })
-            .map(|p| p.id.signal.to_string())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    // The signals of the pipelines whose `list` (receivers, exporters) names `id`.
+    let signals_of =
+        |id: &lumina_sdk::component::ComponentId,
+         list: fn(&crate::config::plan::PipelinePlan) -> &Vec<_>| {
+            let mut v: Vec<String> = plan
+                .pipelines
+                .iter()
+                .filter(|p| list(p).contains(id))
+                .map(|p| p.id.signal.to_string())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
     for (id, _) in plan.receivers.iter() {
-        let signals = signals_of(id, 0);
+        let signals = signals_of(id, |p| &p.receivers);
         if signals.is_empty() {
             continue;
         }
@@ -189,7 +188,7 @@ pub fn zero_series(plan: &crate::config::Plan, registry: &lumina_sdk::component:
     }
     for (id, _) in plan.exporters.iter() {
         let t = ComponentTelemetry::new(ComponentKind::Exporter, id.to_string());
-        for s in signals_of(id, 2) {
+        for s in signals_of(id, |p| &p.exporters) {
             let with = |r: &str| [("signal", s.clone()), ("reason", r.to_owned())];
             t.counter(names::EXPORTER_SENT, &[("signal", s.clone())])
                 .increment(0);

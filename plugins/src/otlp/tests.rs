@@ -31,22 +31,27 @@ async fn start(logs: Arc<dyn Consumer>, extra_http: &str) -> Running {
     let yaml = format!(
         "protocols:\n  grpc: {{endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 1}}\n  http: {{endpoint: '127.0.0.1:{http}', max_request_body_size: 64KiB{extra_http}}}\n"
     );
-    let cfg = parse_yaml(&yaml, "otlp.yaml").unwrap();
+    let outputs = ReceiverOutputs {
+        logs: Some(logs),
+        ..Default::default()
+    };
+    Running {
+        receiver: started(&yaml, outputs).await,
+        grpc,
+        http,
+    }
+}
+
+/// An `otlp` receiver with config `yaml`, started with `outputs`.
+async fn started(yaml: &str, outputs: ReceiverOutputs) -> Box<dyn Receiver> {
+    let cfg = parse_yaml(yaml, "otlp.yaml").unwrap();
     let ctx = CreateContext::new(ComponentId::new("otlp"), ComponentKind::Receiver);
     let mut receiver = lumina_sdk::component::receiver::<OtlpReceiverConfig>()
         .create(&cfg, ctx)
         .await
         .unwrap();
-    let outputs = ReceiverOutputs {
-        logs: Some(logs),
-        ..Default::default()
-    };
     receiver.start(outputs).await.unwrap();
-    Running {
-        receiver,
-        grpc,
-        http,
-    }
+    receiver
 }
 
 fn client() -> reqwest::Client {
@@ -359,24 +364,19 @@ async fn over_grpc_a_jwt_holds_logs_and_spans_to_its_organization_and_a_bad_one_
         "protocols:\n  grpc:\n    endpoint: '127.0.0.1:{grpc}'\n    auth: {{ jwt: {{ jwks_file: {}, issuer: iss, audience: aud }} }}\n",
         jwks.display()
     );
-    let cfg = parse_yaml(&yaml, "otlp.yaml").unwrap();
-    let ctx = CreateContext::new(ComponentId::new("otlp"), ComponentKind::Receiver);
-    let mut receiver = lumina_sdk::component::receiver::<OtlpReceiverConfig>()
-        .create(&cfg, ctx)
-        .await
-        .unwrap();
     let (logs, traces) = (
         Arc::new(CollectingConsumer::new()),
         Arc::new(CollectingConsumer::new()),
     );
-    receiver
-        .start(ReceiverOutputs {
+    let mut receiver = started(
+        &yaml,
+        ReceiverOutputs {
             logs: Some(logs.clone()),
             traces: Some(traces.clone()),
             metrics: None,
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     fn with_token<T>(token: String, body: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(body);
         req.metadata_mut()

@@ -260,16 +260,8 @@ pub fn count_plain(files: &[PathBuf]) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-/// Replays `files` (missing files are skipped) through the exporters of `plan`.
-pub async fn replay(
-    plan: &Plan,
-    registry: &Registry,
-    files: &[PathBuf],
-) -> anyhow::Result<ReplayReport> {
-    replay_picked(plan, registry, files, &Filter::default()).await
-}
-
-/// Replays the letters of `files` that `filter` picks; the others are written back to the
+/// Replays (missing files are skipped) the letters of `files` that `filter` picks, each
+/// through the exporter of `plan` that gave it up; the others are written back to the
 /// file they came from, as they were.
 pub async fn replay_picked(
     plan: &Plan,
@@ -492,17 +484,27 @@ mod tests {
         // once it stopped.
         let mut replays = 0;
         while count.load(Ordering::SeqCst) < 300 {
-            replay(&plan, &host.registry, std::slice::from_ref(&dlq))
-                .await
-                .unwrap();
+            replay_picked(
+                &plan,
+                &host.registry,
+                std::slice::from_ref(&dlq),
+                &Filter::default(),
+            )
+            .await
+            .unwrap();
             replays += 1;
         }
         stop.store(true, Ordering::SeqCst);
         writer.join().unwrap();
         let written = count.load(Ordering::SeqCst);
-        replay(&plan, &host.registry, std::slice::from_ref(&dlq))
-            .await
-            .unwrap();
+        replay_picked(
+            &plan,
+            &host.registry,
+            std::slice::from_ref(&dlq),
+            &Filter::default(),
+        )
+        .await
+        .unwrap();
         let got: BTreeSet<String> = delivered(&out).into_iter().collect();
         let want: BTreeSet<String> = (0..written).map(|i| i.to_string()).collect();
         let lost: Vec<&String> = want.difference(&got).collect();

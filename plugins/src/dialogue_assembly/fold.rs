@@ -90,26 +90,30 @@ impl DialogueState {
         if self.events.contains_key(&e.event_id) {
             return false;
         }
-        self.events.insert(
-            e.event_id.clone(),
-            StoredEvent {
-                t: e.event_type,
-                ts: e.timestamp,
-                data: serde_json::Value::Object(e.data.clone()),
-                src: e.source,
-                org: e.organization_id.clone(),
-                acc: e.account_id.clone(),
-                call: e.call_guid.clone(),
-                leg: e.leg_guid.clone(),
-                caller: e.caller_number.clone(),
-                called: e.called_number.clone(),
-                dir: e.direction,
-                region: e.region_id,
-                territory: e.territory.clone(),
-            },
-        );
-        self.touch(now);
+        let stored = StoredEvent {
+            t: e.event_type,
+            ts: e.timestamp,
+            data: serde_json::Value::Object(e.data.clone()),
+            src: e.source,
+            org: e.organization_id.clone(),
+            acc: e.account_id.clone(),
+            call: e.call_guid.clone(),
+            leg: e.leg_guid.clone(),
+            caller: e.caller_number.clone(),
+            called: e.called_number.clone(),
+            dir: e.direction,
+            region: e.region_id,
+            territory: e.territory.clone(),
+        };
+        self.insert(e.event_id.clone(), stored, now);
         true
+    }
+
+    /// Adds a new event (as [`Self::apply`] does once it knows the id is new).
+    pub fn insert(&mut self, event_id: String, e: StoredEvent, now: i64) {
+        self.last_seen = now;
+        self.events.insert(event_id, e);
+        self.touch(now);
     }
 
     /// Records a change at `now`.

@@ -1,22 +1,16 @@
 //! The `dialogue_assembly` processor: folds voice events into one Dialogue per call leg.
 //!
-//! Every batch is applied and its changed dialogues written to an embedded store (redb) in one
-//! durable transaction **before** the processor returns, so a receiver that answered its
-//! client never loses the event in a crash. Each change emits a `lumina.dialogue.update`
-//! record, and a dialogue that is ended after the change also a `lumina.dialogue.end` record.
-//! A dialogue whose records were not yet handed downstream is marked pending in the same
-//! transaction; pending dialogues are emitted again after a restart, or when a retried batch
-//! touches them, so downstream gets every final dialogue at least once. The highest
-//! `revision` of a dialogue is its newest.
-//!
-//! Why redb: a pure-Rust embedded key-value store with ACID transactions, copy-on-write
-//! B-trees and checksummed pages, so a `kill -9` at any moment leaves either the previous or
-//! the new committed state; a stable (1.0+) file format in one file; and no background
-//! compaction threads to tune. The state here is small (open and recently finished
-//! dialogues), written in one transaction per batch, and read fully at start-up, which is
-//! what a B-tree store does well; an LSM store (fjall) would pay compaction for write volume
-//! this workload does not have.
+//! Every batch is applied and what it changed appended to the dialogue store's log in one
+//! synced write **before** the processor returns, so a receiver that answered its client
+//! never loses the event in a crash (the store's design is in `store.rs`: an append-only,
+//! checksummed log with group commit per batch, and snapshots). Each change emits a
+//! `lumina.dialogue.update` record, and a dialogue that is ended after the change also a
+//! `lumina.dialogue.end` record. A dialogue whose records were not yet handed downstream is
+//! marked pending in the same write; pending dialogues are emitted again after a restart, or
+//! when a retried batch touches them, so downstream gets every final dialogue at least once.
+//! The highest `revision` of a dialogue is its newest.
 
+mod codec;
 mod config;
 pub mod dynamo;
 pub mod fold;
@@ -47,7 +41,9 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::store::Store;
 use self::telemetry::AssemblyMetrics;
-pub use self::telemetry::{COMMIT_SECONDS, DIALOGUES_TOTAL, EVENTS, LATE_EVENTS, OPEN_DIALOGUES};
+pub use self::telemetry::{
+    COMMIT_SECONDS, DIALOGUES_TOTAL, EVENTS, LATE_EVENTS, OPEN_DIALOGUES, STORE_BYTES,
+};
 
 pub use config::{AssemblyConfig, DynamoStorage, StorageConfig};
 
@@ -74,19 +70,18 @@ impl Shared {
         let mut changed: HashSet<String> = HashSet::new();
         let m = &self.metrics;
         for e in &events {
-            let (state, created) = store.state_for(&e.dialogue_id, now);
-            match created {
+            let a = store.apply(e, now);
+            match a.created {
                 Some(true) => m.after_eviction.increment(1),
                 Some(false) => m.opened.increment(1),
                 None => {}
             }
-            let (was_finished, was_ended) = (state.is_finished(), state.has_ended());
-            if state.apply(e, now) {
+            if a.applied {
                 m.applied.increment(1);
-                if was_finished {
+                if a.was_finished {
                     m.late_after_end.increment(1);
                 }
-                if !was_ended && state.has_ended() {
+                if a.ended {
                     m.ended.increment(1);
                 }
                 changed.insert(e.dialogue_id.clone());
@@ -97,14 +92,11 @@ impl Shared {
                 touched.push(e.dialogue_id.clone());
             }
         }
-        let to_commit: Vec<String> = touched
-            .iter()
-            .filter(|id| changed.contains(*id))
-            .cloned()
-            .collect();
-        if !to_commit.is_empty() {
+        // Also what an earlier batch recorded but could not write (that batch failed and is
+        // retried: its events are duplicates now, and are durable only with this commit).
+        if store.has_uncommitted() {
             let started = std::time::Instant::now();
-            store.commit(&to_commit)?;
+            store.commit()?;
             m.commit_seconds.record(started.elapsed().as_secs_f64());
         }
         m.open.set(store.open_count() as f64);
@@ -154,13 +146,10 @@ impl Shared {
                 .map(|(k, _)| k.clone())
                 .collect();
             for id in &closing {
-                if let Some(s) = store.dialogues.get_mut(id) {
-                    s.timed_out = Some(me.cfg.idle_status);
-                    s.touch(now);
-                }
+                store.close_idle(id, me.cfg.idle_status, now);
             }
-            if !closing.is_empty() {
-                store.commit(&closing)?;
+            if store.has_uncommitted() {
+                store.commit()?;
             }
             let remember = me.cfg.remember_evicted.get().as_nanos() as i64;
             let evicted = store.evict(now - grace, now, now - grace - remember)?;
@@ -193,6 +182,16 @@ impl Shared {
                 )
                 .map(|s| (s.dialogue(), s.is_finished()))
                 .collect();
+            let snapshot = store.snapshot_due()?;
+            me.metrics.store_bytes.set(store.disk_bytes() as f64);
+            drop(store);
+            if let Some(snapshot) = snapshot {
+                let written = snapshot.write();
+                let mut store = me.lock();
+                store.snapshot_written(&written);
+                me.metrics.store_bytes.set(store.disk_bytes() as f64);
+                written?;
+            }
             Ok::<_, String>(out)
         })
         .await;
@@ -409,14 +408,19 @@ impl ProcessorConfig for AssemblyConfig {
             }));
         }
         let name = format!(
-            "{}-{}.redb",
+            "{}-{}",
             store_stem(&ctx.id.to_string()),
             store_stem(ctx.pipeline.as_deref().unwrap_or("default"))
         );
         let dir = cfg.storage.directory.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(dir.join(name)))
-            .await
-            .map_err(|e| ComponentError::Other(format!("opening the dialogue store: {e}")))??;
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(
+                dir.join(format!("{name}.dialogues")),
+                Some(&dir.join(format!("{name}.redb"))),
+            )
+        })
+        .await
+        .map_err(|e| ComponentError::Other(format!("opening the dialogue store: {e}")))??;
         metrics.open.set(store.open_count() as f64);
         let shared = Arc::new(Shared {
             store: Mutex::new(store),

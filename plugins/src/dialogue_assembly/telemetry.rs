@@ -21,6 +21,8 @@ pub(super) struct AssemblyMetrics {
     pub(super) open: Gauge,
     /// Seconds one durable commit of the state took.
     pub(super) commit_seconds: Histogram,
+    /// Bytes of the local store on disk.
+    pub(super) store_bytes: Gauge,
 }
 
 impl AssemblyMetrics {
@@ -39,6 +41,7 @@ impl AssemblyMetrics {
             evicted: dialogues("evicted"),
             open: t.gauge(OPEN_DIALOGUES, &[]),
             commit_seconds: t.histogram(COMMIT_SECONDS, &[]),
+            store_bytes: t.gauge(STORE_BYTES, &[]),
         }
     }
 }
@@ -55,6 +58,9 @@ pub const DIALOGUES_TOTAL: &str = "lumina_dialogues_total";
 pub const OPEN_DIALOGUES: &str = "lumina_dialogues_open";
 /// Seconds one durable commit of the dialogue store took.
 pub const COMMIT_SECONDS: &str = "lumina_dialogue_store_commit_seconds";
+
+/// Bytes the local dialogue store takes on disk (its snapshot and log).
+pub const STORE_BYTES: &str = "lumina_dialogue_store_bytes";
 
 /// What `dialogue_assembly` records.
 pub(super) const METRICS: &[lumina_sdk::telemetry::MetricDoc] = {
@@ -87,6 +93,10 @@ pub(super) const METRICS: &[lumina_sdk::telemetry::MetricDoc] = {
         MetricDoc::histogram(
             COMMIT_SECONDS,
             "Seconds one durable commit of the dialogue state took.",
+        ),
+        MetricDoc::gauge(
+            STORE_BYTES,
+            "Bytes the local dialogue store takes on disk (snapshot and log).",
         ),
     ]
 };

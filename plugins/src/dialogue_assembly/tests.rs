@@ -8,7 +8,6 @@ use lumina_sdk::voice::{Dialogue, DialogueRecordKind, DialogueStatus, EventType}
 use lumina_sdk::{Batch, Payload};
 use serde_json::json;
 
-use super::fold::DialogueState;
 use super::*;
 use lumina_sdk::testkit::{voice_event as event, voice_events as batch};
 
@@ -174,22 +173,20 @@ async fn each_change_emits_an_update_and_the_end_an_end_record() {
 #[tokio::test]
 async fn state_survives_a_restart_and_pending_dialogues_are_emitted_again() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
+    let path = dir.path().join("s.dialogues");
     {
-        let mut store = Store::open(path.clone()).unwrap();
-        let mut s = DialogueState::new("d1", 1);
-        s.apply(&event("a1", "c1", "CALL_STARTED", 0), 1);
-        store.dialogues.insert("d1".into(), s);
-        store.commit(&["d1".into()]).unwrap();
+        let mut store = Store::open(path.clone(), None).unwrap();
+        store.apply(&event_of("d1", "a1", "c1", "CALL_STARTED", 0), 1);
+        store.commit().unwrap();
         // Dropped without `emitted`: as if the process died before handing it downstream.
     }
-    let store = Store::open(path.clone()).unwrap();
+    let store = Store::open(path.clone(), None).unwrap();
     assert_eq!(store.dialogues["d1"].events.len(), 1);
     assert_eq!(store.pending.get("d1"), Some(&1));
     drop(store);
 
     // The processor on the same directory emits it on its first check.
-    std::fs::rename(&path, dir.path().join("dialogue_assembly-logs.redb")).unwrap();
+    std::fs::rename(&path, dir.path().join("dialogue_assembly-logs.dialogues")).unwrap();
     let (p, out) = processor(dir.path(), json!({ "check_interval": "20ms" })).await;
     assert!(
         out.wait_for(StdDuration::from_secs(10), |b| !records_of(b).is_empty())
@@ -198,6 +195,19 @@ async fn state_survives_a_restart_and_pending_dialogues_are_emitted_again() {
     );
     assert_eq!(records(&out)[0].1.dialogue_id, "d1");
     p.shutdown().await.unwrap();
+}
+
+/// An event of dialogue `dialogue`.
+pub(super) fn event_of(
+    dialogue: &str,
+    id: &str,
+    call: &str,
+    t: &str,
+    secs: i64,
+) -> lumina_sdk::voice::VoiceEvent {
+    let mut e = event(id, call, t, secs);
+    e.dialogue_id = dialogue.into();
+    e
 }
 
 #[tokio::test]
@@ -227,20 +237,21 @@ async fn idle_dialogues_close_with_the_configured_status_and_are_evicted_after_g
 #[test]
 fn finished_dialogues_are_evicted_after_the_grace_period_and_open_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
-    let mut store = Store::open(path.clone()).unwrap();
+    let path = dir.path().join("s.dialogues");
+    let mut store = Store::open(path.clone(), None).unwrap();
     for (id, call, ended, at) in [
         ("d1", "c1", true, 100),
         ("d2", "c2", false, 100),
         ("d3", "c3", true, 900),
     ] {
-        let mut s = DialogueState::new(id, at);
-        s.apply(&event(&format!("{id}-s"), call, "CALL_STARTED", 0), at);
+        store.apply(
+            &event_of(id, &format!("{id}-s"), call, "CALL_STARTED", 0),
+            at,
+        );
         if ended {
-            s.apply(&event(&format!("{id}-e"), call, "CALL_ENDED", 5), at);
+            store.apply(&event_of(id, &format!("{id}-e"), call, "CALL_ENDED", 5), at);
         }
-        store.dialogues.insert(id.into(), s);
-        store.commit(&[id.into()]).unwrap();
+        store.commit().unwrap();
     }
     // Pending dialogues are never evicted.
     assert_eq!(store.evict(500, 1_000, 0).unwrap(), 0);
@@ -248,7 +259,7 @@ fn finished_dialogues_are_evicted_after_the_grace_period_and_open_ones_kept() {
     store.emitted(&done).unwrap();
     assert_eq!(store.evict(500, 1_000, 0).unwrap(), 1);
     drop(store);
-    let mut store = Store::open(path).unwrap();
+    let mut store = Store::open(path, None).unwrap();
     let mut left: Vec<&str> = store.dialogues.keys().map(String::as_str).collect();
     left.sort_unstable();
     assert_eq!(left, ["d2", "d3"]);
@@ -401,7 +412,12 @@ async fn storage_given_as_a_directory_keeps_the_state_there() {
     assert_eq!(records(&out).len(), 1);
     p.shutdown().await.unwrap();
     assert!(
-        state.join("dialogue_assembly-logs.redb").is_file(),
+        state
+            .join("dialogue_assembly-logs.dialogues/snapshot")
+            .is_file()
+            || state
+                .join("dialogue_assembly-logs.dialogues/log-0000000000000001")
+                .is_file(),
         "the store is not in the directory given"
     );
 }

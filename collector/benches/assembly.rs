@@ -10,6 +10,12 @@
     reason = "benchmark setup and report"
 )]
 
+// The allocator the `lumina` binary ships with: the output is many small allocations, and
+// what they cost is the allocator's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -93,8 +99,10 @@ fn state_per_open_dialogue(rt: &tokio::runtime::Runtime) {
         }
         p.shutdown().await.unwrap();
     });
+    // The store is a directory of a snapshot and logs.
     let file = std::fs::read_dir(dir.path())
         .unwrap()
+        .flat_map(|e| std::fs::read_dir(e.unwrap().path()).unwrap())
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum::<u64>();
     eprintln!(

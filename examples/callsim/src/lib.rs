@@ -405,16 +405,19 @@ pub fn generate(cfg: &SimConfig) -> Plan {
             sends.swap(i, j);
         }
     }
-    let mut i = 0;
-    while i < sends.len() {
+    // Each copy goes a few places after its original: sorted into place by key (a copy
+    // before the original at that place), not inserted one by one.
+    let mut keyed: Vec<(usize, Send)> = Vec::with_capacity(sends.len() + sends.len() / 8);
+    let n = sends.len();
+    for (i, s) in sends.into_iter().enumerate() {
         if rng.f64() < cfg.duplicate {
-            let copy = sends[i].clone();
-            let at = (i + 1 + rng.usize(0..cfg.window.max(1) * 2)).min(sends.len());
-            sends.insert(at, copy);
-            i += 1;
+            let at = (i + 1 + rng.usize(0..cfg.window.max(1) * 2)).min(n);
+            keyed.push((2 * at, s.clone()));
         }
-        i += 1;
+        keyed.push((2 * i + 1, s));
     }
+    keyed.sort_by_key(|(k, _)| *k);
+    let mut sends: Vec<Send> = keyed.into_iter().map(|(_, s)| s).collect();
     sends.extend(late);
     // Leave half the events without their dialogue id when it is the derived one: the
     // receiver must derive the same id.

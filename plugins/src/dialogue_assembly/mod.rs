@@ -122,7 +122,7 @@ impl Shared {
             .iter()
             .map(|(d, _)| (d.dialogue_id.clone(), d.revision))
             .collect();
-        let accepted = self.next.consume(dialogue_batch(&dialogues)).await?;
+        let accepted = self.next.consume(dialogue_batch(dialogues)).await?;
         let me = self.clone();
         let cleared = tokio::task::spawn_blocking(move || me.lock().emitted(&done)).await;
         if let Ok(Err(e)) | Err(e) = cleared.map_err(|e| e.to_string()) {
@@ -213,12 +213,14 @@ impl Shared {
 }
 
 /// Dialogue records for `dialogues`: an update each, and an end for those that ended.
-pub(super) fn dialogue_batch(dialogues: &[(Dialogue, bool)]) -> Batch {
+pub(super) fn dialogue_batch(dialogues: Vec<(Dialogue, bool)>) -> Batch {
     let mut records: Vec<LogRecord> = Vec::with_capacity(dialogues.len() * 2);
     for (d, ended) in dialogues {
-        records.push(d.to_log_record(DialogueRecordKind::Update));
-        if *ended {
-            records.push(d.to_log_record(DialogueRecordKind::End));
+        if ended {
+            records.push(d.to_log_record(DialogueRecordKind::Update));
+            records.push(d.into_log_record(DialogueRecordKind::End));
+        } else {
+            records.push(d.into_log_record(DialogueRecordKind::Update));
         }
     }
     Batch::logs(ExportLogsServiceRequest {

@@ -198,7 +198,7 @@ impl Remote {
             .iter()
             .map(|(d, _)| (d.dialogue_id.clone(), d.revision))
             .collect();
-        let accepted = self.next.consume(dialogue_batch(&dialogues)).await?;
+        let accepted = self.next.consume(dialogue_batch(dialogues)).await?;
         let mut cache = self.cache();
         for (id, rev) in done {
             if let Some(c) = cache.get_mut(&id)

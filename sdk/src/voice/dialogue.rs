@@ -4,12 +4,43 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::value::{any_to_json, int_kv, json_to_any, string_kv};
+use super::value::{any_to_json, int_kv, json_into_any, string_kv};
 use super::{
     DIALOGUE_END, DIALOGUE_UPDATE, DialogueStatus, Direction, EventType, FieldError, Source, attr,
     parse_time,
 };
+use crate::proto::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
 use crate::proto::logs::v1::LogRecord;
+
+fn kv(key: &str, value: Option<any_value::Value>) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value }),
+        ..Default::default()
+    }
+}
+
+fn string(s: impl Into<String>) -> Option<any_value::Value> {
+    Some(any_value::Value::StringValue(s.into()))
+}
+
+fn int(i: i64) -> Option<any_value::Value> {
+    Some(any_value::Value::IntValue(i))
+}
+
+/// As serde_json converts it: an integer when it fits, else a double.
+fn uint(u: u64) -> Option<any_value::Value> {
+    Some(match i64::try_from(u) {
+        Ok(i) => any_value::Value::IntValue(i),
+        Err(_) => any_value::Value::DoubleValue(u as f64),
+    })
+}
+
+fn kvlist(values: Vec<KeyValue>) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::KvlistValue(KeyValueList { values })),
+    }
+}
 
 /// One call leg, assembled from its events. Serialised (JSON, and the body of a dialogue
 /// record) with exactly these camelCase names; times are RFC 3339 in UTC; a field not known
@@ -110,8 +141,14 @@ impl Dialogue {
     /// The dialogue as a log record: `event_name` says which kind, the body is the dialogue
     /// as a map, and the ids are attributes too (for routing and partition keys).
     pub fn to_log_record(&self, kind: DialogueRecordKind) -> LogRecord {
+        self.clone().into_log_record(kind)
+    }
+
+    /// [`Self::to_log_record`], taking the dialogue's strings rather than copying them. The
+    /// body holds what the dialogue serialises to (the same names, `null` for what is not
+    /// known), built directly: this is the hot path of `dialogue_assembly`.
+    pub fn into_log_record(self, kind: DialogueRecordKind) -> LogRecord {
         let time = parse_time(&self.updated_at).unwrap_or(0).max(0) as u64;
-        let body = serde_json::to_value(self).unwrap_or(Value::Null);
         let mut attributes = vec![
             string_kv(attr::DIALOGUE_ID, &self.dialogue_id),
             string_kv(attr::ORGANIZATION_ID, &self.organization_id),
@@ -126,9 +163,76 @@ impl Dialogue {
             time_unix_nano: time,
             observed_time_unix_nano: time,
             event_name: kind.event_name().into(),
-            body: Some(json_to_any(&body)),
+            body: Some(self.into_any()),
             attributes,
             ..Default::default()
+        }
+    }
+
+    /// The dialogue as an OTLP map, equal to what its JSON form converts to.
+    fn into_any(self) -> AnyValue {
+        let events = self
+            .events
+            .into_iter()
+            .map(|e| {
+                kvlist(vec![
+                    kv("eventId", string(e.event_id)),
+                    kv("dialogueId", string(e.dialogue_id)),
+                    kv("eventType", string(e.event_type.as_str())),
+                    kv("timestamp", string(e.timestamp)),
+                    KeyValue {
+                        key: "data".into(),
+                        value: Some(json_into_any(e.data)),
+                        ..Default::default()
+                    },
+                    kv("source", e.source.and_then(|s| string(s.as_str()))),
+                ])
+            })
+            .collect();
+        let participants = self
+            .participants
+            .into_iter()
+            .map(|p| AnyValue { value: string(p) })
+            .collect();
+        let mut fields = vec![
+            kv("PK", string(self.pk)),
+            kv("SK", string(self.sk)),
+            kv("dialogueId", string(self.dialogue_id)),
+            kv("callGuid", string(self.call_guid)),
+            kv("legGuid", string(self.leg_guid)),
+            kv("callerNumber", self.caller_number.and_then(string)),
+            kv("calledNumber", self.called_number.and_then(string)),
+            kv("startTime", self.start_time.and_then(string)),
+            kv("endTime", self.end_time.and_then(string)),
+            kv("duration", self.duration.and_then(uint)),
+            kv("status", string(self.status.as_str())),
+            kv("direction", self.direction.and_then(|d| string(d.as_str()))),
+            kv(
+                "events",
+                Some(any_value::Value::ArrayValue(ArrayValue { values: events })),
+            ),
+            kv("organizationId", string(self.organization_id)),
+            kv("accountId", string(self.account_id)),
+            kv("createdAt", string(self.created_at)),
+            kv("updatedAt", string(self.updated_at)),
+            kv("answerTime", self.answer_time.and_then(string)),
+            kv("endReason", self.end_reason.and_then(string)),
+            kv(
+                "participants",
+                Some(any_value::Value::ArrayValue(ArrayValue {
+                    values: participants,
+                })),
+            ),
+            kv("regionId", self.region_id.and_then(|r| int(i64::from(r)))),
+        ];
+        if let Some(t) = self.territory {
+            fields.push(kv("territory", string(t)));
+        }
+        fields.push(kv("revision", uint(self.revision)));
+        AnyValue {
+            value: Some(any_value::Value::KvlistValue(KeyValueList {
+                values: fields,
+            })),
         }
     }
 

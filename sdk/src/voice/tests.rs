@@ -203,6 +203,41 @@ fn a_dialogue_round_trips_through_its_record_with_exact_field_names() {
     };
     let record = d.to_log_record(DialogueRecordKind::End);
     assert_eq!(record.event_name, DIALOGUE_END);
+    // The body is built directly, and equals the dialogue's JSON form converted, with every
+    // field known or none.
+    let full = Dialogue {
+        called_number: Some("+1".into()),
+        end_time: Some("2026-11-23T10:05:00Z".into()),
+        duration: Some(300),
+        status: DialogueStatus::Transferred,
+        answer_time: Some("2026-11-23T10:00:09Z".into()),
+        end_reason: Some("TRANSFERRED".into()),
+        territory: Some("31".into()),
+        revision: u64::MAX,
+        ..d.clone()
+    };
+    let none = Dialogue {
+        caller_number: None,
+        start_time: None,
+        direction: None,
+        region_id: None,
+        events: vec![Event {
+            source: None,
+            data: json!({}),
+            ..d.events[0].clone()
+        }],
+        participants: Vec::new(),
+        ..d.clone()
+    };
+    for x in [&d, &full, &none] {
+        let r = x.clone().into_log_record(DialogueRecordKind::Update);
+        assert_eq!(
+            r.body.as_ref().map(value::any_to_json),
+            Some(value::any_to_json(&value::json_to_any(
+                &serde_json::to_value(x).unwrap()
+            )))
+        );
+    }
     let (kind, back) = Dialogue::from_log_record(&record).unwrap().unwrap();
     assert_eq!(kind, DialogueRecordKind::End);
     assert_eq!(back, d);

@@ -29,6 +29,34 @@ pub fn json_to_any(v: &Value) -> AnyValue {
     AnyValue { value }
 }
 
+/// A JSON value as an OTLP value, taking its strings rather than copying them.
+pub fn json_into_any(v: Value) -> AnyValue {
+    use any_value::Value as V;
+    let value = match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(V::BoolValue(b)),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => V::IntValue(i),
+            None => V::DoubleValue(n.as_f64().unwrap_or(0.0)),
+        }),
+        Value::String(s) => Some(V::StringValue(s)),
+        Value::Array(a) => Some(V::ArrayValue(ArrayValue {
+            values: a.into_iter().map(json_into_any).collect(),
+        })),
+        Value::Object(m) => Some(V::KvlistValue(KeyValueList {
+            values: m
+                .into_iter()
+                .map(|(key, v)| KeyValue {
+                    key,
+                    value: Some(json_into_any(v)),
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+    };
+    AnyValue { value }
+}
+
 /// A JSON object as OTLP key-values.
 pub fn object_to_kvs(m: &Map<String, Value>) -> Vec<KeyValue> {
     m.iter()

@@ -8,8 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use lumina_sdk::proto::logs::v1::LogRecord;
+use lumina_sdk::voice::value::json_to_any;
 use lumina_sdk::voice::{
-    Dialogue, DialogueStatus, Direction, Event, EventType, Source, VoiceEvent, format_time,
+    Dialogue, DialogueRecordKind, DialogueStatus, Direction, Event, EventType, Source, VoiceEvent,
+    event_value, format_time,
 };
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +145,50 @@ impl DialogueState {
     /// The dialogue as it stands.
     pub fn dialogue(&self) -> Dialogue {
         let ordered = self.ordered();
+        let mut d = self.summary(&ordered);
+        d.events = ordered
+            .iter()
+            .map(|(id, e)| Event {
+                event_id: (*id).clone(),
+                dialogue_id: self.id.clone(),
+                event_type: e.t,
+                timestamp: format_time(e.ts),
+                data: e.data.clone(),
+                source: e.src,
+            })
+            .collect();
+        d
+    }
+
+    /// The dialogue's update record, and its end record too if `ended`: what
+    /// `Self::dialogue()` converts to, built without the [`Event`]s in between.
+    pub fn records(&self, ended: bool) -> (LogRecord, Option<LogRecord>) {
+        let ordered = self.ordered();
+        let events = ordered
+            .iter()
+            .map(|(id, e)| {
+                event_value(
+                    (*id).clone(),
+                    self.id.clone(),
+                    e.t,
+                    format_time(e.ts),
+                    json_to_any(&e.data),
+                    e.src,
+                )
+            })
+            .collect();
+        let update = self
+            .summary(&ordered)
+            .into_log_record_with_events(DialogueRecordKind::Update, events);
+        let end = ended.then(|| LogRecord {
+            event_name: DialogueRecordKind::End.event_name().into(),
+            ..update.clone()
+        });
+        (update, end)
+    }
+
+    /// The dialogue without its events.
+    fn summary(&self, ordered: &[(&String, &StoredEvent)]) -> Dialogue {
         let started = ordered
             .iter()
             .map(|(_, e)| *e)
@@ -226,23 +273,11 @@ impl DialogueState {
         };
         add(caller_number.as_deref());
         add(called_number.as_deref());
-        for (_, e) in &ordered {
+        for (_, e) in ordered {
             if e.t == EventType::CallTransferred {
                 add(e.data.get("target").and_then(|t| t.as_str()));
             }
         }
-
-        let events = ordered
-            .iter()
-            .map(|(id, e)| Event {
-                event_id: (*id).clone(),
-                dialogue_id: self.id.clone(),
-                event_type: e.t,
-                timestamp: format_time(e.ts),
-                data: e.data.clone(),
-                source: e.src,
-            })
-            .collect();
 
         Dialogue {
             pk: Dialogue::partition_key(&organization_id, &account_id),
@@ -257,7 +292,7 @@ impl DialogueState {
             duration,
             status,
             direction,
-            events,
+            events: Vec::new(),
             organization_id,
             account_id,
             created_at: format_time(self.created),

@@ -39,6 +39,7 @@ use lumina_sdk::{Batch, Payload, Signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use self::fold::DialogueState;
 pub(crate) use self::store::Store;
 use self::telemetry::AssemblyMetrics;
 pub use self::telemetry::{
@@ -61,7 +62,7 @@ impl Shared {
     }
 
     /// Applies events; returns the dialogues to emit (changed, or touched and still pending).
-    fn apply(&self, events: Vec<VoiceEvent>) -> Result<Vec<(Dialogue, bool)>, String> {
+    fn apply(&self, events: Vec<VoiceEvent>) -> Result<Emission, String> {
         let now = now_nanos_i64();
         let mut store = self.lock();
         // Every dialogue the batch touched, in first-touch order, and those it changed.
@@ -101,29 +102,22 @@ impl Shared {
         }
         m.open.set(store.open_count() as f64);
         // Changed dialogues, and unchanged ones still pending (a retried batch).
-        let out = touched
+        let due: Vec<&DialogueState> = touched
             .iter()
             .filter(|id| changed.contains(*id) || store.pending.contains_key(*id))
             .filter_map(|id| store.dialogues.get(id))
-            .map(|s| (s.dialogue(), s.is_finished()))
             .collect();
-        Ok(out)
+        Ok(Emission::of(&due))
     }
 
-    /// Hands dialogues downstream, then clears their pending marks.
-    async fn emit(
-        self: &Arc<Self>,
-        dialogues: Vec<(Dialogue, bool)>,
-    ) -> Result<Accepted, ConsumeError> {
-        if dialogues.is_empty() {
+    /// Hands dialogue records downstream, then clears their pending marks.
+    async fn emit(self: &Arc<Self>, out: Emission) -> Result<Accepted, ConsumeError> {
+        if out.done.is_empty() {
             return Ok(Accepted::all());
         }
-        let done: Vec<(String, u64)> = dialogues
-            .iter()
-            .map(|(d, _)| (d.dialogue_id.clone(), d.revision))
-            .collect();
-        let accepted = self.next.consume(dialogue_batch(dialogues)).await?;
+        let accepted = self.next.consume(records_batch(out.records)).await?;
         let me = self.clone();
+        let done = out.done;
         let cleared = tokio::task::spawn_blocking(move || me.lock().emitted(&done)).await;
         if let Ok(Err(e)) | Err(e) = cleared.map_err(|e| e.to_string()) {
             tracing::warn!(component = %self.id, error = %e, "Could not clear pending dialogue marks; they will be emitted again.");
@@ -164,7 +158,7 @@ impl Shared {
             } else {
                 HashMap::new()
             };
-            let out: Vec<(Dialogue, bool)> = store
+            let due: Vec<&DialogueState> = store
                 .pending
                 .iter()
                 .filter(|(id, rev)| recovered.get(*id) == Some(rev) || closing.contains(id))
@@ -180,8 +174,8 @@ impl Shared {
                                 && !recovered.contains_key(&s.id)
                         }),
                 )
-                .map(|s| (s.dialogue(), s.is_finished()))
                 .collect();
+            let out = Emission::of(&due);
             let snapshot = store.snapshot_due()?;
             me.metrics.store_bytes.set(store.disk_bytes() as f64);
             drop(store);
@@ -196,7 +190,7 @@ impl Shared {
         })
         .await;
         match due {
-            Ok(Ok(out)) if !out.is_empty() => {
+            Ok(Ok(out)) if !out.done.is_empty() => {
                 if let Err(e) = self.emit(out).await {
                     tracing::warn!(component = %self.id, error = %e, "Could not hand dialogues downstream; will try again.");
                 }
@@ -212,6 +206,38 @@ impl Shared {
     }
 }
 
+/// Dialogue records to hand downstream, and the revisions they carry.
+struct Emission {
+    records: Vec<LogRecord>,
+    done: Vec<(String, u64)>,
+}
+
+impl Emission {
+    /// An update record for each dialogue, and an end record for those finished. Dialogues
+    /// are independent, so many are built in parallel.
+    fn of(states: &[&DialogueState]) -> Self {
+        let records = |s: &&DialogueState| s.records(s.is_finished());
+        let built: Vec<(LogRecord, Option<LogRecord>)> = if states.len() >= PARALLEL_FROM {
+            use rayon::prelude::*;
+            states.par_iter().map(records).collect()
+        } else {
+            states.iter().map(records).collect()
+        };
+        let mut out = Vec::with_capacity(built.len() * 2);
+        for (update, end) in built {
+            out.push(update);
+            out.extend(end);
+        }
+        Self {
+            records: out,
+            done: states.iter().map(|s| (s.id.clone(), s.revision)).collect(),
+        }
+    }
+}
+
+/// From this many dialogues on, their records are built on several threads.
+const PARALLEL_FROM: usize = 64;
+
 /// Dialogue records for `dialogues`: an update each, and an end for those that ended.
 pub(super) fn dialogue_batch(dialogues: Vec<(Dialogue, bool)>) -> Batch {
     let mut records: Vec<LogRecord> = Vec::with_capacity(dialogues.len() * 2);
@@ -223,6 +249,11 @@ pub(super) fn dialogue_batch(dialogues: Vec<(Dialogue, bool)>) -> Batch {
             records.push(d.into_log_record(DialogueRecordKind::Update));
         }
     }
+    records_batch(records)
+}
+
+/// A logs batch of dialogue records.
+fn records_batch(records: Vec<LogRecord>) -> Batch {
     Batch::logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {

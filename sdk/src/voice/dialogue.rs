@@ -36,6 +36,46 @@ fn uint(u: u64) -> Option<any_value::Value> {
     })
 }
 
+fn record(
+    kind: DialogueRecordKind,
+    time: u64,
+    attributes: Vec<KeyValue>,
+    body: AnyValue,
+) -> LogRecord {
+    LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: time,
+        event_name: kind.event_name().into(),
+        body: Some(body),
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// One event of a dialogue record's body, as [`Event`] serialises (`data` already an OTLP
+/// value).
+pub fn event_value(
+    event_id: String,
+    dialogue_id: String,
+    event_type: EventType,
+    timestamp: String,
+    data: AnyValue,
+    source: Option<Source>,
+) -> AnyValue {
+    kvlist(vec![
+        kv("eventId", string(event_id)),
+        kv("dialogueId", string(dialogue_id)),
+        kv("eventType", string(event_type.as_str())),
+        kv("timestamp", string(timestamp)),
+        KeyValue {
+            key: "data".into(),
+            value: Some(data),
+            ..Default::default()
+        },
+        kv("source", source.and_then(|s| string(s.as_str()))),
+    ])
+}
+
 fn kvlist(values: Vec<KeyValue>) -> AnyValue {
     AnyValue {
         value: Some(any_value::Value::KvlistValue(KeyValueList { values })),
@@ -148,6 +188,25 @@ impl Dialogue {
     /// body holds what the dialogue serialises to (the same names, `null` for what is not
     /// known), built directly: this is the hot path of `dialogue_assembly`.
     pub fn into_log_record(self, kind: DialogueRecordKind) -> LogRecord {
+        let (time, attributes) = self.record_head();
+        record(kind, time, attributes, self.into_any())
+    }
+
+    /// [`Self::into_log_record`] with the body's `events` given as OTLP values (each as
+    /// [`event_value`] makes it) instead of `self.events`, for a caller that holds events in
+    /// its own form and should not build [`Event`]s only to convert them.
+    pub fn into_log_record_with_events(
+        mut self,
+        kind: DialogueRecordKind,
+        events: Vec<AnyValue>,
+    ) -> LogRecord {
+        self.events.clear();
+        let (time, attributes) = self.record_head();
+        record(kind, time, attributes, self.into_any_with_events(events))
+    }
+
+    /// A dialogue record's time and attributes.
+    fn record_head(&self) -> (u64, Vec<KeyValue>) {
         let time = parse_time(&self.updated_at).unwrap_or(0).max(0) as u64;
         let mut attributes = vec![
             string_kv(attr::DIALOGUE_ID, &self.dialogue_id),
@@ -159,36 +218,28 @@ impl Dialogue {
         if let Some(r) = self.region_id {
             attributes.push(int_kv(attr::REGION_ID, i64::from(r)));
         }
-        LogRecord {
-            time_unix_nano: time,
-            observed_time_unix_nano: time,
-            event_name: kind.event_name().into(),
-            body: Some(self.into_any()),
-            attributes,
-            ..Default::default()
-        }
+        (time, attributes)
     }
 
     /// The dialogue as an OTLP map, equal to what its JSON form converts to.
-    fn into_any(self) -> AnyValue {
-        let events = self
-            .events
+    fn into_any(mut self) -> AnyValue {
+        let events = std::mem::take(&mut self.events)
             .into_iter()
             .map(|e| {
-                kvlist(vec![
-                    kv("eventId", string(e.event_id)),
-                    kv("dialogueId", string(e.dialogue_id)),
-                    kv("eventType", string(e.event_type.as_str())),
-                    kv("timestamp", string(e.timestamp)),
-                    KeyValue {
-                        key: "data".into(),
-                        value: Some(json_into_any(e.data)),
-                        ..Default::default()
-                    },
-                    kv("source", e.source.and_then(|s| string(s.as_str()))),
-                ])
+                event_value(
+                    e.event_id,
+                    e.dialogue_id,
+                    e.event_type,
+                    e.timestamp,
+                    json_into_any(e.data),
+                    e.source,
+                )
             })
             .collect();
+        self.into_any_with_events(events)
+    }
+
+    fn into_any_with_events(self, events: Vec<AnyValue>) -> AnyValue {
         let participants = self
             .participants
             .into_iter()

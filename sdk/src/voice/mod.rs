@@ -12,7 +12,7 @@ mod event;
 mod region;
 pub mod value;
 
-pub use dialogue::{Dialogue, DialogueRecordKind, Event};
+pub use dialogue::{Dialogue, DialogueRecordKind, Event, event_value};
 pub use event::{MAX_FIELD_LEN, MIN_TIME_NANOS, VoiceEvent, derive_dialogue_id};
 pub use region::Region;
 

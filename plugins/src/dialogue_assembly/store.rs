@@ -461,11 +461,16 @@ impl Store {
         !self.buf.is_empty()
     }
 
-    /// Writes what was recorded since the last commit and syncs it; then every dialogue it
-    /// changed is pending at its revision. On failure nothing recorded is lost: it is written
-    /// with the next commit.
+    /// Writes what was recorded since the last commit, and syncs it if it changed a dialogue;
+    /// then every dialogue it changed is pending at its revision. On failure nothing recorded
+    /// is lost: it is written with the next commit.
     pub(super) fn commit(&mut self) -> Result<(), String> {
         self.flush()?;
+        if self.dirty.is_empty() {
+            // Only what need not survive a crash (when a duplicate was seen, pending marks
+            // cleared, evictions): it reaches the disk with the next synced write.
+            return Ok(());
+        }
         self.log.sync_data().map_err(|e| {
             format!(
                 "syncing {}: {e}",

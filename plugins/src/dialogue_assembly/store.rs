@@ -42,6 +42,8 @@ const LOG_MAGIC: &[u8; 8] = b"LUMDLOG1";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"LUMDSNP1";
 /// Magic and generation.
 const HEADER: usize = 16;
+/// A frame's length and checksum.
+const FRAME_HEAD: usize = 8;
 /// A log smaller than this is never snapshotted: replaying it at start-up is quick.
 const MIN_SNAPSHOT_LOG: u64 = 64 << 20;
 
@@ -63,7 +65,8 @@ pub(crate) struct Store {
     snapshot_len: u64,
     /// The log size from which a snapshot is taken (when it is also larger than the last).
     snapshot_after: u64,
-    /// Entries not yet in the log, and the dialogues they change.
+    /// Entries not yet in the log (after room for their frame's length and checksum), and
+    /// the dialogues they change.
     buf: Vec<u8>,
     dirty: HashSet<String>,
     /// A snapshot encoded but not yet written (see [`Self::snapshot_due`]).
@@ -133,7 +136,7 @@ impl Store {
             log_len: 0,
             snapshot_len: 0,
             snapshot_after: MIN_SNAPSHOT_LOG,
-            buf: Vec::new(),
+            buf: vec![0; FRAME_HEAD],
             dirty: HashSet::new(),
             snapshotting: false,
             dialogues: HashMap::new(),
@@ -238,7 +241,7 @@ impl Store {
                 self.replay_entry(&mut d)
                     .map_err(|e| format!("{} at byte {at}: {e}", path.display()))?;
             }
-            at += 8 + frame.len();
+            at += FRAME_HEAD + frame.len();
         }
         if at < bytes.len() {
             tracing::warn!(
@@ -458,7 +461,7 @@ impl Store {
 
     /// Whether anything is recorded and not yet durable.
     pub(super) fn has_uncommitted(&self) -> bool {
-        !self.buf.is_empty()
+        self.buf.len() > FRAME_HEAD
     }
 
     /// Writes what was recorded since the last commit, and syncs it if it changed a dialogue;
@@ -488,17 +491,19 @@ impl Store {
         Ok(())
     }
 
-    /// Appends the recorded entries as one frame (not synced).
+    /// Appends the recorded entries as one frame (not synced). The frame's length and
+    /// checksum go into the first bytes of the buffer, kept free for them, so the batch is
+    /// written from where it was encoded, without a copy.
     fn flush(&mut self) -> Result<(), String> {
-        if self.buf.is_empty() {
+        if !self.has_uncommitted() {
             return Ok(());
         }
-        let len = u32::try_from(self.buf.len()).map_err(|_| "a batch over 4 GiB".to_owned())?;
-        let mut frame = Vec::with_capacity(self.buf.len() + 8);
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&self.buf).to_le_bytes());
-        frame.extend_from_slice(&self.buf);
-        if let Err(e) = self.log.write_all(&frame) {
+        let entries = &self.buf[FRAME_HEAD..];
+        let len = u32::try_from(entries.len()).map_err(|_| "a batch over 4 GiB".to_owned())?;
+        let crc = crc32fast::hash(entries);
+        self.buf[..4].copy_from_slice(&len.to_le_bytes());
+        self.buf[4..FRAME_HEAD].copy_from_slice(&crc.to_le_bytes());
+        if let Err(e) = self.log.write_all(&self.buf) {
             // Whatever part of the frame was written fails its checksum; cut it off so the
             // next frame follows the last whole one.
             let _ = self.log.set_len(self.log_len);
@@ -509,8 +514,8 @@ impl Store {
                 log_path(&self.dir, self.generation).display()
             ));
         }
-        self.log_len += frame.len() as u64;
-        self.buf.clear();
+        self.log_len += self.buf.len() as u64;
+        self.buf.truncate(FRAME_HEAD);
         Ok(())
     }
 
@@ -630,10 +635,10 @@ fn new_state(evicted: &HashMap<String, (u64, i64)>, id: &str, now: i64) -> (Dial
 
 /// The whole frame starting at `at`, if there is one (length, checksum and payload intact).
 fn frame_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
-    let head = bytes.get(at..at + 8)?;
+    let head = bytes.get(at..at + FRAME_HEAD)?;
     let len = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(head[4..].try_into().ok()?);
-    let payload = bytes.get(at + 8..at + 8 + len)?;
+    let payload = bytes.get(at + FRAME_HEAD..at + FRAME_HEAD + len)?;
     (len > 0 && crc32fast::hash(payload) == crc).then_some(payload)
 }
 

@@ -64,7 +64,7 @@ pub(crate) struct Store {
     /// Bytes of the last snapshot.
     snapshot_len: u64,
     /// The log size from which a snapshot is taken (when it is also larger than the last).
-    snapshot_after: u64,
+    pub(super) snapshot_after: u64,
     /// Entries not yet in the log (after room for their frame's length and checksum), and
     /// the dialogues they change.
     buf: Vec<u8>,
@@ -125,7 +125,7 @@ impl Store {
     /// Opens (or creates) the store in directory `dir`; a store of the previous format at
     /// `legacy` is carried over the first time.
     pub(crate) fn open(dir: PathBuf, legacy: Option<&Path>) -> Result<Self, ComponentError> {
-        let fresh = !dir.join("snapshot").exists() && logs_or_none(&dir).is_empty();
+        let fresh = !dir.join("snapshot").exists() && logs(&dir).unwrap_or_default().is_empty();
         std::fs::create_dir_all(&dir)
             .map_err(|e| ComponentError::io(format!("creating {}", dir.display()), e))?;
         let mut store = Self {
@@ -259,7 +259,7 @@ impl Store {
                 let id = d.s("dialogue id")?.to_owned();
                 let now = d.i("time")?;
                 let (event_id, e) = d.event()?;
-                let (state, _) = self.state_for(&id, now);
+                let (state, _) = state_for(&mut self.dialogues, &self.evicted, &id, now);
                 state.insert(event_id, e, now);
                 let revision = state.revision;
                 self.pending.insert(id, revision);
@@ -595,15 +595,10 @@ impl Store {
     pub(super) fn new_state(&self, id: &str, now: i64) -> (DialogueState, bool) {
         new_state(&self.evicted, id, now)
     }
-
-    /// The state of dialogue `id`, created if there is none (an evicted one going on from its
-    /// last revision); with `Some(evicted before)` when it was created. One lookup on the
-    /// hot path.
-    fn state_for(&mut self, id: &str, now: i64) -> (&mut DialogueState, Option<bool>) {
-        state_for(&mut self.dialogues, &self.evicted, id, now)
-    }
 }
 
+/// The state of dialogue `id`, created if there is none (an evicted one going on from its last
+/// revision); with `Some(evicted before)` when it was created.
 fn state_for<'a>(
     dialogues: &'a mut HashMap<String, DialogueState>,
     evicted: &HashMap<String, (u64, i64)>,
@@ -667,10 +662,6 @@ fn logs(dir: &Path) -> Result<Vec<(u64, PathBuf)>, String> {
     }
     out.sort();
     Ok(out)
-}
-
-fn logs_or_none(dir: &Path) -> Vec<(u64, PathBuf)> {
-    logs(dir).unwrap_or_default()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), String> {

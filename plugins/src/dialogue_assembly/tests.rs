@@ -421,3 +421,43 @@ async fn storage_given_as_a_directory_keeps_the_state_there() {
         "the store is not in the directory given"
     );
 }
+
+/// The check tick takes a snapshot once the log has outgrown the state, and deletes the logs
+/// it replaces; the store reopens from the snapshot with the same state.
+#[tokio::test]
+async fn the_check_tick_snapshots_a_grown_log_and_the_store_reopens_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.dialogues");
+    let mut store = Store::open(path.clone(), None).unwrap();
+    store.snapshot_after = 0;
+    store.apply(&event_of("d1", "a1", "c1", "CALL_STARTED", 0), 1);
+    store.commit().unwrap();
+    let ctx = CreateContext::new(
+        ComponentId::new("dialogue_assembly"),
+        ComponentKind::Processor,
+    );
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        next: Arc::new(CollectingConsumer::new()),
+        cfg: AssemblyConfig::default(),
+        id: "dialogue_assembly".into(),
+        metrics: AssemblyMetrics::new(&ctx.telemetry),
+    });
+    shared.tick(false).await;
+    assert!(path.join("snapshot").is_file(), "no snapshot was taken");
+    let logs: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("log-"))
+        .collect();
+    assert_eq!(
+        logs,
+        ["log-0000000000000002"],
+        "the replaced log is still there"
+    );
+    let before = shared.lock().dialogues.clone();
+    drop(shared);
+    let store = Store::open(path, None).unwrap();
+    assert_eq!(store.dialogues, before);
+    assert_eq!(store.dialogues["d1"].events.len(), 1);
+}

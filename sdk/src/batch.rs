@@ -3,9 +3,12 @@
 //! A [`Batch`] holds one OTLP export request (logs, traces or metrics) behind an `Arc`, so handing
 //! the same batch to several exporters copies nothing. A component that changes a batch takes
 //! the payload out with [`Batch::into_payload`] (which clones only if the batch is shared) and
-//! builds a new batch from it.
+//! builds a new batch from it. A batch built from received bytes ([`Batch::from_protobuf`])
+//! stays encoded until a component reads its records.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use prost::Message;
 
@@ -58,10 +61,45 @@ impl Payload {
 }
 
 /// A batch of telemetry of one signal, cheap to clone.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// A batch holds its request decoded, encoded, or both. One built from received bytes
+/// ([`Batch::from_protobuf`]) keeps them as they came, checked by a wire walk
+/// ([`crate::wire`]) and counted, and decodes only when a component first reads its records
+/// ([`Batch::payload`]); a pipeline whose components only count, batch and forward never
+/// decodes at all, and [`Batch::encoded`] hands on the bytes as received.
+#[derive(Clone)]
 pub struct Batch {
-    payload: Arc<Payload>,
+    inner: Arc<Inner>,
+    signal: Signal,
     items: usize,
+}
+
+/// At least one of the two is set.
+struct Inner {
+    decoded: OnceLock<Payload>,
+    encoded: OnceLock<Bytes>,
+}
+
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.signal == other.signal
+            && self.items == other.items
+            && self.payload() == other.payload()
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.inner.decoded.get() {
+            Some(p) => f.debug_struct("Batch").field("payload", p).finish(),
+            None => f
+                .debug_struct("Batch")
+                .field("signal", &self.signal)
+                .field("items", &self.items)
+                .field("encoded_bytes", &self.encoded_len())
+                .finish(),
+        }
+    }
 }
 
 /// Two batches of different signals cannot be merged.
@@ -85,6 +123,14 @@ pub enum DecodeError {
         /// The decoder's error.
         source: prost::DecodeError,
     },
+    /// Not valid protobuf for the request type, found by the wire walk.
+    #[error("invalid OTLP protobuf {signal} request: {source}")]
+    Wire {
+        /// The signal expected.
+        signal: Signal,
+        /// What the walk found, and where.
+        source: crate::wire::WireError,
+    },
     /// Not valid OTLP/JSON for the request type.
     #[error("invalid OTLP/JSON {signal} request: {source}")]
     Json {
@@ -100,7 +146,11 @@ impl Batch {
     pub fn new(payload: Payload) -> Self {
         let items = payload.item_count();
         Self {
-            payload: Arc::new(payload),
+            signal: payload.signal(),
+            inner: Arc::new(Inner {
+                decoded: OnceLock::from(payload),
+                encoded: OnceLock::new(),
+            }),
             items,
         }
     }
@@ -125,9 +175,30 @@ impl Batch {
         Self::new(Payload::empty(signal))
     }
 
+    /// A batch of an encoded `Export*ServiceRequest` of `signal`, kept encoded: the bytes are
+    /// checked with a wire walk that refuses what a decode would refuse, and decoded only when
+    /// the records are first read.
+    pub fn from_protobuf(signal: Signal, bytes: Bytes) -> Result<Self, DecodeError> {
+        let items = crate::wire::validate(signal, &bytes)
+            .map_err(|source| DecodeError::Wire { signal, source })?;
+        Ok(Self::from_checked(signal, bytes, items))
+    }
+
+    /// Bytes known to be a valid request of `items` items.
+    fn from_checked(signal: Signal, bytes: Bytes, items: usize) -> Self {
+        Self {
+            signal,
+            inner: Arc::new(Inner {
+                decoded: OnceLock::new(),
+                encoded: OnceLock::from(bytes),
+            }),
+            items,
+        }
+    }
+
     /// The signal.
     pub fn signal(&self) -> Signal {
-        self.payload.signal()
+        self.signal
     }
 
     /// The number of items (log records, spans or data points).
@@ -140,19 +211,38 @@ impl Batch {
         self.items == 0
     }
 
-    /// The payload.
+    /// Whether the records have been decoded (or the batch was built from them).
+    pub fn is_decoded(&self) -> bool {
+        self.inner.decoded.get().is_some()
+    }
+
+    /// The payload, decoded on first use if the batch holds only bytes.
     pub fn payload(&self) -> &Payload {
-        &self.payload
+        self.inner
+            .decoded
+            .get_or_init(|| decode_checked(self.signal, self.inner.encoded.get()))
     }
 
     /// The payload, owned: moved out if this is the only handle, else cloned.
     pub fn into_payload(self) -> Payload {
-        Arc::unwrap_or_clone(self.payload)
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => match inner.decoded.into_inner() {
+                Some(p) => p,
+                None => decode_checked(self.signal, inner.encoded.get()),
+            },
+            Err(shared) => Batch {
+                inner: shared,
+                signal: self.signal,
+                items: self.items,
+            }
+            .payload()
+            .clone(),
+        }
     }
 
     /// The logs request, if this is a logs batch.
     pub fn as_logs(&self) -> Option<&ExportLogsServiceRequest> {
-        match &*self.payload {
+        match self.payload() {
             Payload::Logs(r) => Some(r),
             _ => None,
         }
@@ -160,7 +250,7 @@ impl Batch {
 
     /// The traces request, if this is a traces batch.
     pub fn as_traces(&self) -> Option<&ExportTraceServiceRequest> {
-        match &*self.payload {
+        match self.payload() {
             Payload::Traces(r) => Some(r),
             _ => None,
         }
@@ -168,7 +258,7 @@ impl Batch {
 
     /// The metrics request, if this is a metrics batch.
     pub fn as_metrics(&self) -> Option<&ExportMetricsServiceRequest> {
-        match &*self.payload {
+        match self.payload() {
             Payload::Metrics(r) => Some(r),
             _ => None,
         }
@@ -176,23 +266,35 @@ impl Batch {
 
     /// The size of the OTLP protobuf encoding in bytes.
     pub fn encoded_len(&self) -> usize {
-        match &*self.payload {
+        if let Some(b) = self.inner.encoded.get() {
+            return b.len();
+        }
+        match self.payload() {
             Payload::Logs(r) => r.encoded_len(),
             Payload::Traces(r) => r.encoded_len(),
             Payload::Metrics(r) => r.encoded_len(),
         }
     }
 
-    /// The OTLP protobuf encoding (an `Export*ServiceRequest`).
+    /// The OTLP protobuf encoding (an `Export*ServiceRequest`), shared: the bytes as received
+    /// for a batch built from them, else encoded once and kept for the next caller.
+    pub fn encoded(&self) -> Bytes {
+        self.inner
+            .encoded
+            .get_or_init(|| Bytes::from(encode(self.payload())))
+            .clone()
+    }
+
+    /// The OTLP protobuf encoding (an `Export*ServiceRequest`), as a vector of its own.
     pub fn encode_protobuf(&self) -> Vec<u8> {
-        match &*self.payload {
-            Payload::Logs(r) => r.encode_to_vec(),
-            Payload::Traces(r) => r.encode_to_vec(),
-            Payload::Metrics(r) => r.encode_to_vec(),
+        match self.inner.encoded.get() {
+            Some(b) => b.to_vec(),
+            None => encode(self.payload()),
         }
     }
 
-    /// Decodes an OTLP protobuf `Export*ServiceRequest` of `signal`.
+    /// Decodes an OTLP protobuf `Export*ServiceRequest` of `signal` at once (for a component
+    /// that reads every record anyway; [`Batch::from_protobuf`] keeps the bytes instead).
     pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Self, DecodeError> {
         let err = |source| DecodeError::Protobuf { signal, source };
         Ok(Self::new(match signal {
@@ -208,7 +310,7 @@ impl Batch {
 
     /// The OTLP/JSON encoding, as the OpenTelemetry Collector's file exporter writes it.
     pub fn encode_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        match &*self.payload {
+        match self.payload() {
             Payload::Logs(r) => serde_json::to_vec(r),
             Payload::Traces(r) => serde_json::to_vec(r),
             Payload::Metrics(r) => serde_json::to_vec(r),
@@ -226,14 +328,40 @@ impl Batch {
     }
 
     /// Concatenates batches of one signal into one. Returns `None` for no batches.
+    ///
+    /// Batches that all hold their encoding are merged by concatenating the encoded requests
+    /// (protobuf's repeated fields concatenate), so nothing is decoded; otherwise the decoded
+    /// requests are joined.
     pub fn merge(
         batches: impl IntoIterator<Item = Batch>,
     ) -> Result<Option<Batch>, SignalMismatch> {
+        let batches: Vec<Batch> = batches.into_iter().collect();
+        let Some(first) = batches.first() else {
+            return Ok(None);
+        };
+        let expected = first.signal;
+        if let Some(b) = batches.iter().find(|b| b.signal != expected) {
+            return Err(SignalMismatch {
+                expected,
+                found: b.signal,
+            });
+        }
+        if batches.len() == 1 {
+            return Ok(batches.into_iter().next());
+        }
+        if batches.iter().all(|b| b.inner.encoded.get().is_some()) {
+            let len = batches.iter().map(Batch::encoded_len).sum();
+            let mut out = bytes::BytesMut::with_capacity(len);
+            for b in &batches {
+                out.extend_from_slice(&b.encoded());
+            }
+            let items = batches.iter().map(Batch::len).sum();
+            return Ok(Some(Batch::from_checked(expected, out.freeze(), items)));
+        }
         let mut iter = batches.into_iter();
         let Some(first) = iter.next() else {
             return Ok(None);
         };
-        let expected = first.signal();
         let mut acc = first.into_payload();
         for b in iter {
             let found = b.signal();
@@ -293,6 +421,31 @@ impl Batch {
         }
         out
     }
+}
+
+fn encode(payload: &Payload) -> Vec<u8> {
+    match payload {
+        Payload::Logs(r) => r.encode_to_vec(),
+        Payload::Traces(r) => r.encode_to_vec(),
+        Payload::Metrics(r) => r.encode_to_vec(),
+    }
+}
+
+/// Decodes bytes the wire walk accepted. The walk refuses whatever prost would (its tests and
+/// fuzz target hold it to that), so this cannot fail; if it ever did, the batch would read as
+/// empty and the failure is logged as the bug it is.
+fn decode_checked(signal: Signal, bytes: Option<&Bytes>) -> Payload {
+    let bytes: &[u8] = bytes.map_or(&[], |b| b);
+    let decoded = match signal {
+        Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Payload::Logs),
+        Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Payload::Traces),
+        Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Payload::Metrics),
+    };
+    decoded.unwrap_or_else(|_e| {
+        #[cfg(feature = "host")]
+        tracing::error!(%signal, error = %_e, "A request the wire walk accepted did not decode; this is a bug in lumina_sdk::wire.");
+        Payload::empty(signal)
+    })
 }
 
 /// A level of the OTLP tree that holds items and can give up its first `n` of them.
@@ -515,6 +668,74 @@ mod tests {
         let span = &b.as_traces().unwrap().resource_spans[0].scope_spans[0].spans[0];
         let hex: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
         assert!(text.contains(&format!("\"traceId\":\"{hex}\"")), "{text}");
+    }
+
+    #[test]
+    fn a_batch_from_bytes_decodes_only_when_read_and_forwards_the_bytes_it_got() {
+        for b in [
+            testkit::logs(2, 3),
+            testkit::traces(2, 2),
+            testkit::metrics(1, 2),
+        ] {
+            let bytes = Bytes::from(b.encode_protobuf());
+            let lazy = Batch::from_protobuf(b.signal(), bytes.clone()).unwrap();
+            assert_eq!(lazy.len(), b.len());
+            assert_eq!(lazy.encoded_len(), bytes.len());
+            assert_eq!(
+                lazy.encoded().as_ptr(),
+                bytes.as_ptr(),
+                "the same bytes, not a copy"
+            );
+            assert!(!lazy.is_decoded());
+            let shared = lazy.clone();
+            assert_eq!(shared.payload(), b.payload());
+            assert!(lazy.is_decoded(), "clones share the decode");
+            assert_eq!(lazy.into_payload(), b.clone().into_payload());
+        }
+    }
+
+    #[test]
+    fn encoded_batches_merge_by_concatenation_into_what_a_decoded_merge_gives() {
+        let parts = [testkit::logs_from(0, 2, 3), testkit::logs_from(6, 1, 4)];
+        let decoded = Batch::merge(parts.clone()).unwrap().unwrap();
+        let lazy = parts
+            .iter()
+            .map(|b| Batch::from_protobuf(Signal::Logs, Bytes::from(b.encode_protobuf())).unwrap());
+        let merged = Batch::merge(lazy).unwrap().unwrap();
+        assert!(!merged.is_decoded(), "merged without decoding");
+        assert_eq!(merged.len(), 10);
+        assert_eq!(merged.encoded(), Bytes::from(decoded.encode_protobuf()));
+        assert_eq!(testkit::item_ids(&merged), testkit::item_ids(&decoded));
+        // One decoded part among encoded ones is encoded for the concatenation.
+        let mixed = Batch::merge([
+            Batch::from_protobuf(Signal::Logs, Bytes::from(parts[0].encode_protobuf())).unwrap(),
+            parts[1].clone(),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(testkit::item_ids(&mixed), testkit::item_ids(&decoded));
+        let err = Batch::merge([
+            merged,
+            Batch::from_protobuf(Signal::Traces, Bytes::new()).unwrap(),
+        ])
+        .unwrap_err();
+        assert_eq!(err.found, Signal::Traces);
+    }
+
+    #[test]
+    fn bad_bytes_from_the_wire_are_refused_with_the_field() {
+        let b = testkit::logs(1, 1).encode_protobuf();
+        let e =
+            Batch::from_protobuf(Signal::Logs, Bytes::from(b[..b.len() - 1].to_vec())).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("invalid OTLP protobuf logs request"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ExportLogsServiceRequest.resource_logs"),
+            "{text}"
+        );
     }
 
     #[test]

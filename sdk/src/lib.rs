@@ -79,6 +79,7 @@ pub mod telemetry;
 pub mod testkit;
 pub mod util;
 pub mod voice;
+pub mod wire;
 
 pub use batch::{Batch, Payload};
 pub use signal::{Signal, UnknownSignal};

@@ -41,7 +41,7 @@ fn encode(batch: &Batch) -> Vec<u8> {
     let mut out = Vec::with_capacity(batch.encoded_len() + 5);
     out.push(signal_byte(batch.signal()));
     out.extend(u32::try_from(batch.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend(batch.encode_protobuf());
+    out.extend_from_slice(&batch.encoded());
     out
 }
 
@@ -62,7 +62,8 @@ fn decode(bytes: &[u8]) -> Result<Batch, String> {
         2 => Signal::Metrics,
         other => return Err(format!("an entry of unknown kind {other}")),
     };
-    Batch::decode_protobuf(signal, &bytes[5..]).map_err(|e| e.to_string())
+    Batch::from_protobuf(signal, bytes::Bytes::copy_from_slice(&bytes[5..]))
+        .map_err(|e| e.to_string())
 }
 
 fn err(e: impl std::fmt::Display) -> String {

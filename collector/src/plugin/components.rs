@@ -336,12 +336,13 @@ impl Consumer for PluginProcessor {
                 Ok(Accepted::all())
             }
             EncodedOutcome::Replaced(bytes) => {
-                let replaced =
-                    Batch::decode_protobuf(signal, &bytes).map_err(|e| ConsumeError::Failed {
+                let replaced = Batch::from_protobuf(signal, bytes.into()).map_err(|e| {
+                    ConsumeError::Failed {
                         component: self.id.clone(),
                         message: format!("the plugin returned a batch that does not decode: {e}"),
                         retryable: false,
-                    })?;
+                    }
+                })?;
                 self.next.consume(replaced).await
             }
         }

@@ -5,28 +5,27 @@ use lumina_net::server_tls::TlsListener;
 use lumina_sdk::telemetry::{ComponentTelemetry, RateLimit, names};
 use std::time::Duration;
 
-use lumina_sdk::Batch;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use lumina_net::grpc_codec::RawRequestCodec;
 use lumina_sdk::component::{Accepted, ComponentError, DynConsumer, ReceiverOutputs};
-use lumina_sdk::proto::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use lumina_sdk::proto::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use lumina_sdk::proto::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
+use lumina_sdk::proto::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use lumina_sdk::proto::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use lumina_sdk::proto::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
+    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
 use lumina_sdk::proto::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
+use lumina_sdk::{Batch, Signal};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::{Body, BoxFuture, StdError, http};
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use super::config::GrpcServerConfig;
@@ -47,68 +46,166 @@ async fn consume<T>(svc: &Service, req: &Request<T>, batch: Batch) -> Result<Acc
 struct Service {
     out: DynConsumer,
     telemetry: ComponentTelemetry,
+    refusals: RateLimit,
+}
+
+impl Service {
+    /// Checks the request's bytes (a wire walk: nothing is decoded unless a component reads
+    /// the records) and hands the batch on. Malformed bytes are refused with INTERNAL, the
+    /// code a protobuf decode failure gets from gRPC servers, naming the field.
+    async fn export(&self, signal: Signal, req: Request<Bytes>) -> Result<Accepted, Status> {
+        let batch = match Batch::from_protobuf(signal, req.get_ref().clone()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.telemetry
+                    .counter(
+                        names::RECEIVER_BAD_REQUESTS,
+                        &[("reason", "decode".to_owned())],
+                    )
+                    .increment(1);
+                if let Some(suppressed) = self.refusals.check() {
+                    tracing::warn!(component = %self.telemetry.id(), error = %e, suppressed_since_last_log = suppressed, "Refused a malformed OTLP/gRPC request.");
+                }
+                return Err(Status::internal(e.to_string()));
+            }
+        };
+        consume(self, &req, batch).await
+    }
+}
+
+/// One signal's `Export` method: its gRPC names and its reply.
+trait Method: Send + Sync + 'static {
+    const SERVICE: &'static str;
+    const SIGNAL: Signal;
+    type Reply: prost::Message + Default + Send + 'static;
+    fn reply(a: &Accepted) -> Self::Reply;
 }
 
 fn message(a: &Accepted) -> String {
     a.message.clone().unwrap_or_default()
 }
 
-struct Logs(Service);
-struct Traces(Service);
-struct Metrics(Service);
+fn partial(a: &Accepted) -> bool {
+    a.rejected > 0 || a.message.is_some()
+}
 
-#[tonic::async_trait]
-impl LogsService for Logs {
-    async fn export(
-        &self,
-        mut req: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let body = std::mem::take(req.get_mut());
-        let a = consume(&self.0, &req, Batch::logs(body)).await?;
-        let partial_success =
-            (a.rejected > 0 || a.message.is_some()).then(|| ExportLogsPartialSuccess {
+struct Logs;
+struct Traces;
+struct Metrics;
+
+impl Method for Logs {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const SIGNAL: Signal = Signal::Logs;
+    type Reply = ExportLogsServiceResponse;
+    fn reply(a: &Accepted) -> Self::Reply {
+        ExportLogsServiceResponse {
+            partial_success: partial(a).then(|| ExportLogsPartialSuccess {
                 rejected_log_records: a.rejected as i64,
-                error_message: message(&a),
-            });
-        Ok(Response::new(ExportLogsServiceResponse { partial_success }))
+                error_message: message(a),
+            }),
+        }
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Traces {
-    async fn export(
-        &self,
-        mut req: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let body = std::mem::take(req.get_mut());
-        let a = consume(&self.0, &req, Batch::traces(body)).await?;
-        let partial_success =
-            (a.rejected > 0 || a.message.is_some()).then(|| ExportTracePartialSuccess {
+impl Method for Traces {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const SIGNAL: Signal = Signal::Traces;
+    type Reply = ExportTraceServiceResponse;
+    fn reply(a: &Accepted) -> Self::Reply {
+        ExportTraceServiceResponse {
+            partial_success: partial(a).then(|| ExportTracePartialSuccess {
                 rejected_spans: a.rejected as i64,
-                error_message: message(&a),
-            });
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success,
-        }))
+                error_message: message(a),
+            }),
+        }
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Metrics {
-    async fn export(
-        &self,
-        mut req: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let body = std::mem::take(req.get_mut());
-        let a = consume(&self.0, &req, Batch::metrics(body)).await?;
-        let partial_success =
-            (a.rejected > 0 || a.message.is_some()).then(|| ExportMetricsPartialSuccess {
+impl Method for Metrics {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const SIGNAL: Signal = Signal::Metrics;
+    type Reply = ExportMetricsServiceResponse;
+    fn reply(a: &Accepted) -> Self::Reply {
+        ExportMetricsServiceResponse {
+            partial_success: partial(a).then(|| ExportMetricsPartialSuccess {
                 rejected_data_points: a.rejected as i64,
-                error_message: message(&a),
-            });
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success,
-        }))
+                error_message: message(a),
+            }),
+        }
+    }
+}
+
+/// An OTLP service whose requests stay encoded: tonic's framing, decompression and size limit
+/// with [`RawRequestCodec`] in place of the generated servers' prost codec.
+struct Server<M> {
+    svc: Arc<Service>,
+    limit: usize,
+    method: PhantomData<M>,
+}
+
+impl<M> Clone for Server<M> {
+    fn clone(&self) -> Self {
+        Self {
+            svc: self.svc.clone(),
+            limit: self.limit,
+            method: PhantomData,
+        }
+    }
+}
+
+impl<M: Method> NamedService for Server<M> {
+    const NAME: &'static str = M::SERVICE;
+}
+
+/// The unary handler tonic calls with each request.
+struct Export<M>(Arc<Service>, PhantomData<M>);
+
+impl<M: Method> tonic::server::UnaryService<Bytes> for Export<M> {
+    type Response = M::Reply;
+    type Future = BoxFuture<tonic::Response<M::Reply>, Status>;
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        let svc = self.0.clone();
+        Box::pin(async move {
+            let a = svc.export(M::SIGNAL, req).await?;
+            Ok(Response::new(M::reply(&a)))
+        })
+    }
+}
+
+impl<M: Method, B> tonic::codegen::Service<http::Request<B>> for Server<M>
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let export = req
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(M::SERVICE))
+            == Some("/Export");
+        let (svc, limit) = (self.svc.clone(), self.limit);
+        Box::pin(async move {
+            if !export {
+                return Ok(Status::unimplemented("").into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec::<M::Reply>::default())
+                .max_decoding_message_size(limit)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Zstd);
+            Ok(grpc.unary(Export::<M>(svc, PhantomData), req).await)
+        })
     }
 }
 
@@ -136,32 +233,28 @@ pub(crate) fn serve(
     let id = telemetry.id().to_owned();
     let limit =
         usize::try_from(cfg.max_recv_msg_size_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    macro_rules! service {
-        ($server:ident, $svc:expr) => {
-            $server::new($svc)
-                .max_decoding_message_size(limit)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .send_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Zstd)
-        };
-    }
-    let svc = |out: DynConsumer| Service {
-        out,
-        telemetry: telemetry.clone(),
+    let svc = |out: DynConsumer| {
+        Arc::new(Service {
+            out,
+            telemetry: telemetry.clone(),
+            refusals: RateLimit::named(telemetry.id(), "malformed OTLP/gRPC requests"),
+        })
     };
-    let logs = outputs
-        .logs
-        .clone()
-        .map(|c| service!(LogsServiceServer, Logs(svc(c))));
-    let traces = outputs
-        .traces
-        .clone()
-        .map(|c| service!(TraceServiceServer, Traces(svc(c))));
-    let metrics = outputs
-        .metrics
-        .clone()
-        .map(|c| service!(MetricsServiceServer, Metrics(svc(c))));
+    let logs = outputs.logs.clone().map(|c| Server::<Logs> {
+        svc: svc(c),
+        limit,
+        method: PhantomData,
+    });
+    let traces = outputs.traces.clone().map(|c| Server::<Traces> {
+        svc: svc(c),
+        limit,
+        method: PhantomData,
+    });
+    let metrics = outputs.metrics.clone().map(|c| Server::<Metrics> {
+        svc: svc(c),
+        limit,
+        method: PhantomData,
+    });
 
     let sp = &cfg.keepalive.server_parameters;
     let mut builder = tonic::transport::Server::builder()

@@ -232,7 +232,7 @@ async fn export(
         Err(r) => return r.into_response(),
     };
     let decoded = match encoding {
-        Encoding::Protobuf => Batch::decode_protobuf(signal, &bytes),
+        Encoding::Protobuf => Batch::from_protobuf(signal, bytes),
         Encoding::Json => Batch::decode_json(signal, &bytes),
     };
     let batch = match decoded {

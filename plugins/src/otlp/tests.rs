@@ -346,6 +346,75 @@ async fn grpc_takes_compressed_requests_and_enforces_its_size_limit() {
     );
 }
 
+/// Sends `body` as an OTLP/gRPC logs request, bytes as they are.
+async fn export_raw(port: u16, body: Vec<u8>) -> Result<ExportLogsServiceResponse, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    );
+    grpc.unary(
+        tonic::Request::new(bytes::Bytes::from(body)),
+        path,
+        lumina_net::grpc_codec::BytesCodec::<ExportLogsServiceResponse>::default(),
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn grpc_hands_on_the_bytes_received_undecoded_and_refuses_malformed_ones_by_field() {
+    let sink = Arc::new(CollectingConsumer::new());
+    let r = start(sink.clone(), "").await;
+    let sent = testkit::logs(2, 3).encode_protobuf();
+    export_raw(r.grpc, sent.clone()).await.unwrap();
+    let got = sink.batches();
+    assert_eq!(got.len(), 1);
+    assert!(
+        !got[0].is_decoded(),
+        "nothing read the records, so nothing decoded them"
+    );
+    assert_eq!(got[0].len(), 6, "counted without decoding");
+    assert_eq!(got[0].encoded(), sent, "the bytes as received");
+    assert_eq!(
+        testkit::item_ids(&got[0]),
+        testkit::item_ids(&testkit::logs(2, 3))
+    );
+
+    // A record whose body is a string that is not UTF-8: refused as a decode would refuse it.
+    let bad = testkit::logs_of(vec![lumina_sdk::proto::logs::v1::LogRecord {
+        body: Some(lumina_sdk::proto::common::v1::AnyValue {
+            value: Some(
+                lumina_sdk::proto::common::v1::any_value::Value::StringValue("BODY".into()),
+            ),
+        }),
+        ..Default::default()
+    }]);
+    let mut bytes = bad.encode_protobuf();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"BODY")
+        .expect("the marker is in the encoding");
+    bytes[at] = 0xff;
+    let status = export_raw(r.grpc, bytes).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    assert!(
+        status.message().contains("log_records.body.string_value")
+            && status.message().contains("UTF-8"),
+        "{status:?}"
+    );
+    assert_eq!(
+        sink.batches().len(),
+        1,
+        "nothing of the malformed request went on"
+    );
+}
+
 #[tokio::test]
 async fn over_grpc_a_jwt_holds_logs_and_spans_to_its_organization_and_a_bad_one_is_refused() {
     use lumina_net::jwt::testkit::{TestIssuer, claims};

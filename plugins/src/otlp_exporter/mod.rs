@@ -59,7 +59,7 @@ impl OtlpExporter {
 impl Exporter for OtlpExporter {
     async fn export(&self, batch: &Batch) -> Result<(), ExportError> {
         let signal = batch.signal();
-        let body = bytes::Bytes::from(batch.encode_protobuf());
+        let body = batch.encoded();
         let path = match signal {
             Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
             Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",

@@ -3,7 +3,9 @@
 //! fetches Rotel, pins this driver to one core and the collectors to another, and runs it.
 //!
 //! Scenarios: saturation throughput with nothing out (Lumina `nop`, Rotel `blackhole`);
-//! saturation throughput through a batcher to an OTLP sink; CPU and peak RSS at fixed rates.
+//! saturation throughput through a batcher to an OTLP sink; CPU and peak RSS at fixed rates;
+//! and, Lumina alone (no peer assembles calls), voice events into `gp` → `dialogue_assembly`
+//! (durable local store) → `nop` at saturation and at a fixed rate.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -61,7 +63,22 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-async fn start(args: &Args, kind: Kind, sink: Option<u16>) -> anyhow::Result<Running> {
+/// What a collector is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Work {
+    /// OTLP logs in, nothing out.
+    Nop,
+    /// OTLP logs in, through a batcher, OTLP out to the sink on this port.
+    Sink(u16),
+    /// Voice events into `gp`, assembled into dialogues with a durable store, nothing out.
+    Voice,
+}
+
+async fn start(args: &Args, kind: Kind, work: Work) -> anyhow::Result<Running> {
+    let sink = match work {
+        Work::Sink(p) => Some(p),
+        _ => None,
+    };
     let (grpc, http, metrics) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir()?;
     let mut cmd = if args.collector_cpu.is_empty() {
@@ -92,17 +109,30 @@ async fn start(args: &Args, kind: Kind, sink: Option<u16>) -> anyhow::Result<Run
             } else {
                 ("[]", "nop")
             };
-            let cfg = format!(
-                "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 64 }}, http: {{ endpoint: '127.0.0.1:{http}' }} }} }} }}\n\
-                 processors: {{ batch: {{ send_batch_size: 8192, timeout: 200ms }} }}\n\
-                 exporters: {{ {exporter} }}\n\
-                 service:\n  telemetry: {{ logs: {{ level: warn }}, metrics: {{ address: '127.0.0.1:{metrics}' }} }}\n\
-                 \x20 pipelines: {{ logs: {{ receivers: [otlp], processors: {processors}, exporters: [{exp_id}] }} }}\n"
-            );
+            let cfg = if work == Work::Voice {
+                let state = dir.path().join("state");
+                format!(
+                    "receivers: {{ gp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 64 }}, http: {{ endpoint: '127.0.0.1:{http}' }} }} }} }}\n\
+                     processors: {{ dialogue_assembly: {{ storage: {{ directory: '{}' }} }} }}\n\
+                     exporters: {{ nop: }}\n\
+                     service:\n  telemetry: {{ logs: {{ level: warn }}, metrics: {{ address: '127.0.0.1:{metrics}' }} }}\n\
+                     \x20 pipelines: {{ logs: {{ receivers: [gp], processors: [dialogue_assembly], exporters: [nop] }} }}\n",
+                    state.display()
+                )
+            } else {
+                format!(
+                    "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{grpc}', max_recv_msg_size_mib: 64 }}, http: {{ endpoint: '127.0.0.1:{http}' }} }} }} }}\n\
+                     processors: {{ batch: {{ send_batch_size: 8192, timeout: 200ms }} }}\n\
+                     exporters: {{ {exporter} }}\n\
+                     service:\n  telemetry: {{ logs: {{ level: warn }}, metrics: {{ address: '127.0.0.1:{metrics}' }} }}\n\
+                     \x20 pipelines: {{ logs: {{ receivers: [otlp], processors: {processors}, exporters: [{exp_id}] }} }}\n"
+                )
+            };
             let path = dir.path().join("lumina.yaml");
             std::fs::write(&path, cfg)?;
             cmd.arg("--config").arg(path);
         }
+        Kind::Rotel if work == Work::Voice => bail!("Rotel does not assemble calls"),
         Kind::Rotel => {
             cmd.arg("start")
                 .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
@@ -211,6 +241,23 @@ async fn measure(
     rate: Option<f64>,
     to_sink: bool,
 ) -> anyhow::Result<Sample> {
+    measure_work(
+        args,
+        kind,
+        rate,
+        if to_sink { Work::Sink(0) } else { Work::Nop },
+    )
+    .await
+}
+
+async fn measure_work(
+    args: &Args,
+    kind: Kind,
+    rate: Option<f64>,
+    work: Work,
+) -> anyhow::Result<Sample> {
+    let to_sink = matches!(work, Work::Sink(_));
+    let voice = work == Work::Voice;
     let sink_stats = Arc::new(SinkStats::default());
     let (sink_port, stop_sink) = if to_sink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -227,7 +274,15 @@ async fn measure(
     } else {
         (None, None)
     };
-    let r = start(args, kind, sink_port).await?;
+    let r = start(
+        args,
+        kind,
+        match sink_port {
+            Some(p) => Work::Sink(p),
+            None => work,
+        },
+    )
+    .await?;
     let pid = r.child.id();
     let before = cpu_ticks(pid)?;
     let load = LoadConfig {
@@ -235,7 +290,7 @@ async fn measure(
         protocol: Protocol::Grpc,
         payload: PayloadSpec {
             signal: Signal::Logs,
-            shape: Shape::Generic,
+            shape: if voice { Shape::Voice } else { Shape::Generic },
             batch_size: 1000,
             attrs: 10,
             body_bytes: 100,
@@ -243,7 +298,8 @@ async fn measure(
         concurrency: if rate.is_some() { 4 } else { 16 },
         rate,
         stop: Stop::After(Duration::from_secs(args.seconds)),
-        unique: false,
+        // Every voice request is new calls' events, so each is assembled, not deduplicated.
+        unique: voice,
         give_up_after: Duration::from_secs(10),
     };
     let report = run(load).await?;
@@ -295,7 +351,7 @@ struct Row {
 
 fn fmt_value(v: f64, unit: &str) -> String {
     match unit {
-        "records/s" => format!("{:.0}k", v / 1000.0),
+        "records/s" | "events/s" => format!("{:.0}k", v / 1000.0),
         "%" => format!("{v:.1}%"),
         "MiB" => format!("{v:.1} MiB"),
         _ => format!("{v:.2}"),
@@ -408,7 +464,52 @@ async fn main() -> anyhow::Result<()> {
         rows.push(cpu);
         rows.push(rss);
     }
+    // Voice events assembled into dialogues, Lumina alone.
+    let mut voice: Vec<Row> = Vec::new();
+    let mut sat = Row {
+        name: "Voice events/s at saturation: OTLP/gRPC into `gp` → `dialogue_assembly` (every request durable before its answer) → `nop`".into(),
+        unit: "events/s",
+        higher_is_better: true,
+        values: vec![(Kind::Lumina, Vec::new())],
+    };
+    let mut cpu = Row {
+        name: "↳ CPU at 50k events/s (one core = 100%)".into(),
+        unit: "%",
+        higher_is_better: false,
+        values: vec![(Kind::Lumina, Vec::new())],
+    };
+    let mut rss = Row {
+        name: "↳ peak RSS at 50k events/s (every dialogue of the run held in memory)".into(),
+        unit: "MiB",
+        higher_is_better: false,
+        values: vec![(Kind::Lumina, Vec::new())],
+    };
+    for i in 0..args.runs {
+        let s = measure_work(&args, Kind::Lumina, None, Work::Voice).await?;
+        eprintln!(
+            "voice saturation run {i}: {:.0} events/s",
+            s.records_per_sec
+        );
+        sat.values[0].1.push(s.records_per_sec);
+        let s = measure_work(&args, Kind::Lumina, Some(50_000.0), Work::Voice).await?;
+        eprintln!(
+            "voice 50k run {i}: {:.1}% CPU, {:.1} MiB peak, {:.0} events/s",
+            s.cpu_percent, s.peak_rss_mib, s.records_per_sec
+        );
+        cpu.values[0].1.push(s.cpu_percent);
+        rss.values[0].1.push(s.peak_rss_mib);
+    }
+    voice.extend([sat, cpu, rss]);
     let mut table = render(&rows);
+    table.push_str("\n| Lumina alone (no peer assembles calls) | Lumina |\n|---|---|\n");
+    for r in &voice {
+        table.push_str(&format!(
+            "| {} | {} |\n",
+            r.name,
+            cell(&r.values[0].1, r.unit)
+        ));
+    }
+    table.push('\n');
     if undelivered.is_empty() {
         table.push_str(
             "In the sink runs, the sink received every record each collector accepted.\n",

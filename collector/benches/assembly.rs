@@ -1,6 +1,8 @@
-//! `dialogue_assembly` with durable state (redb on the local disk, one fsync'd transaction per
-//! batch): simulated call events (20% out of order, 5% duplicated) in batches of 100 and 1,000,
-//! into a processor whose output is discarded. Also prints the state kept per open dialogue.
+//! `dialogue_assembly` with durable state (its local store: one synced log frame per batch
+//! before the call returns): simulated call events (20% out of order, 5% duplicated) in
+//! batches of 100 and 1,000, into a processor whose output is discarded. Also prints the state
+//! kept per open dialogue. The process runs as `lumina` does: its allocator, and transparent
+//! huge pages off.
 //!
 //! Command: `cargo bench -p lumina-collector --bench assembly`
 //! Machine: see BENCHMARKS.md (2-core x86_64 VM); numbers there are from this command.
@@ -114,6 +116,9 @@ fn state_per_open_dialogue(rt: &tokio::runtime::Runtime) {
 }
 
 fn assembly(c: &mut Criterion) {
+    // As `lumina` does at start-up (see its main.rs).
+    #[cfg(target_os = "linux")]
+    nix::sys::prctl::set_thp_disable(true).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

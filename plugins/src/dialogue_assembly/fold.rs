@@ -161,7 +161,8 @@ impl DialogueState {
     }
 
     /// The dialogue's update record, and its end record too if `ended`: what
-    /// `Self::dialogue()` converts to, built without the [`Event`]s in between.
+    /// `Self::dialogue()` converts to, built without the [`Event`]s in between. Emission
+    /// writes the same records as bytes ([`Self::encode_records`]); this is their reference.
     pub fn records(&self, ended: bool) -> (LogRecord, Option<LogRecord>) {
         let ordered = self.ordered();
         let events = ordered
@@ -185,6 +186,34 @@ impl DialogueState {
             ..update.clone()
         });
         (update, end)
+    }
+
+    /// [`Self::records`] written straight into OTLP protobuf: each record as a
+    /// `ScopeLogs.log_records` entry appended to `buf`, the update and, if `ended`, the end
+    /// record (one body serves both). Decodes to exactly what `records` builds.
+    pub fn encode_records(&self, ended: bool, buf: &mut Vec<u8>) {
+        use lumina_sdk::voice::encode;
+        let ordered = self.ordered();
+        let summary = self.summary(&ordered);
+        let mut fields = Vec::with_capacity(512);
+        summary.encode_record_fields(&mut fields, |b| {
+            for (id, e) in &ordered {
+                encode::nested_large(b, 1, |b| {
+                    encode::event_value(b, id, &self.id, e.t, &format_time(e.ts), &e.data, e.src);
+                });
+            }
+        });
+        let kinds: &[DialogueRecordKind] = if ended {
+            &[DialogueRecordKind::Update, DialogueRecordKind::End]
+        } else {
+            &[DialogueRecordKind::Update]
+        };
+        for kind in kinds {
+            encode::nested_large(buf, 2, |b| {
+                b.extend_from_slice(&fields);
+                Dialogue::encode_record_kind(b, *kind);
+            });
+        }
     }
 
     /// The dialogue without its events.

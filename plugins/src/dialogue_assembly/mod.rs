@@ -33,7 +33,7 @@ use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
 use lumina_sdk::proto::common::v1::InstrumentationScope;
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use lumina_sdk::telemetry::RateLimit;
-use lumina_sdk::voice::{Dialogue, DialogueRecordKind, VoiceEvent};
+use lumina_sdk::voice::{Dialogue, DialogueRecordKind, VoiceEvent, encode};
 use lumina_sdk::{Batch, Payload, Signal};
 
 use tokio::task::JoinHandle;
@@ -115,7 +115,7 @@ impl Shared {
         if out.done.is_empty() {
             return Ok(Accepted::all());
         }
-        let accepted = self.next.consume(records_batch(out.records)).await?;
+        let accepted = self.next.consume(out.batch).await?;
         let me = self.clone();
         let done = out.done;
         let cleared = tokio::task::spawn_blocking(move || me.lock().emitted(&done)).await;
@@ -208,32 +208,49 @@ impl Shared {
 
 /// Dialogue records to hand downstream, and the revisions they carry.
 struct Emission {
-    records: Vec<LogRecord>,
+    /// The dialogue records, encoded: an `ExportLogsServiceRequest`.
+    batch: Batch,
     done: Vec<(String, u64)>,
 }
 
 impl Emission {
-    /// An update record for each dialogue, and an end record for those finished. Dialogues
-    /// are independent, so many are built in parallel.
+    /// An update record for each dialogue, and an end record for those finished, written
+    /// straight into an encoded request (nothing downstream decodes it unless it reads the
+    /// records). Dialogues are independent, so many are written in parallel.
     fn of(states: &[&DialogueState]) -> Self {
-        let records = |s: &&DialogueState| s.records(s.is_finished());
-        let built: Vec<(LogRecord, Option<LogRecord>)> = if states.len() >= PARALLEL_FROM {
-            use rayon::prelude::*;
-            states.par_iter().map(records).collect()
-        } else {
-            states.iter().map(records).collect()
+        let encode = |s: &&DialogueState| {
+            let mut buf = Vec::with_capacity(2048);
+            s.encode_records(s.is_finished(), &mut buf);
+            buf
         };
-        let mut out = Vec::with_capacity(built.len() * 2);
-        for (update, end) in built {
-            out.push(update);
-            out.extend(end);
+        let parts: Vec<Vec<u8>> = if states.len() >= PARALLEL_FROM {
+            use rayon::prelude::*;
+            states.par_iter().map(encode).collect()
+        } else {
+            states.iter().map(encode).collect()
+        };
+        let mut records = 0;
+        let mut req = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 64);
+        if !parts.is_empty() {
+            encode::nested(&mut req, 1, |b| {
+                encode::nested(b, 2, |b| {
+                    encode::nested(b, 1, |b| encode::bytes_field(b, 1, SCOPE.as_bytes()));
+                    for p in &parts {
+                        b.extend_from_slice(p);
+                    }
+                });
+            });
+            records = states.len() + states.iter().filter(|s| s.is_finished()).count();
         }
         Self {
-            records: out,
+            batch: Batch::from_protobuf_trusted(Signal::Logs, req.into(), records),
             done: states.iter().map(|s| (s.id.clone(), s.revision)).collect(),
         }
     }
 }
+
+/// The instrumentation scope of dialogue records.
+const SCOPE: &str = "lumina.dialogue_assembly";
 
 /// From this many dialogues on, their records are built on several threads.
 const PARALLEL_FROM: usize = 64;
@@ -258,7 +275,7 @@ fn records_batch(records: Vec<LogRecord>) -> Batch {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
                 scope: Some(InstrumentationScope {
-                    name: "lumina.dialogue_assembly".into(),
+                    name: SCOPE.into(),
                     ..Default::default()
                 }),
                 log_records: records,

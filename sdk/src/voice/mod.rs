@@ -8,6 +8,7 @@
 //!   `dialogue_assembly` (a log record whose body is the Dialogue as a map).
 
 mod dialogue;
+pub mod encode;
 mod event;
 mod region;
 pub mod value;

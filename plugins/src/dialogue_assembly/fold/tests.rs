@@ -203,6 +203,37 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The records written as bytes (what is emitted) decode to the records built as OTLP
+    /// values, for every outcome, at every point of the call, timed out or not.
+    #[test]
+    fn encoded_records_decode_to_the_built_ones(
+        outcome in outcome(),
+        ring in 0i64..60,
+        talk in 0i64..3600,
+        extras in 0usize..6,
+        timed_out in any::<bool>(),
+    ) {
+        use prost::Message;
+        let (events, _) = scenario(outcome, ring, talk, extras);
+        let mut state = DialogueState::new("d-1", 1);
+        for (n, e) in events.iter().enumerate() {
+            state.apply(e, n as i64);
+            if timed_out && n == 1 {
+                state.timed_out = Some(DialogueStatus::Failed);
+            }
+            for ended in [false, true] {
+                let (update, end) = state.records(ended);
+                let mut buf = Vec::new();
+                state.encode_records(ended, &mut buf);
+                let scope = lumina_sdk::proto::logs::v1::ScopeLogs::decode(buf.as_slice()).unwrap();
+                let built: Vec<_> = std::iter::once(update).chain(end).collect();
+                prop_assert_eq!(scope.log_records, built);
+            }
+        }
+    }
+}
+
 #[test]
 fn a_call_that_never_ends_is_closed_by_the_idle_timeout_at_its_last_event() {
     let (events, _) = scenario(Outcome::Completed, 5, 10, 2);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of Lumina and Rotel on this machine, end to end: builds Lumina (with
+# Side-by-side benchmark of Lumina and Rotel on this machine, end to end (and Lumina alone
+# assembling voice calls, which no peer does): builds Lumina (with
 # mimalloc, and once more with glibc malloc) and the load generator in release mode, fetches
 # Rotel from PyPI, pins the collectors to CPU 0 and the load generator to CPU 1, alternates the
 # two collectors on identical work, and writes the table into BENCHMARKS.md.
@@ -57,6 +58,7 @@ cpu="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
   echo "- Machine: ${cpu:-unknown CPU}, $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); $pinning."
   echo "- Lumina $(git rev-parse --short HEAD 2>/dev/null || echo unknown) built with $(rustc --version | cut -d' ' -f1-2), release profile; Rotel $("$rotel" --version | cut -d' ' -f2) from PyPI \`rotel==$rotel_version\`."
   echo "- Load: \`lumina-loadgen\`, OTLP/gRPC logs, 1000 records per request, 10 attributes and a 100-byte body per record; 16 connections at saturation, 4 at fixed rates."
+  echo "- Voice rows: \`lumina-loadgen --shape voice --unique\`, new calls' events (four per call) over OTLP/gRPC into \`gp\`, 1000 per request, into \`dialogue_assembly\` with a fresh local store each run, every request synced to it before its answer."
   echo
   cat "$out/table.md"
   echo "<!-- bench:end -->"

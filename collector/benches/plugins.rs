@@ -1,7 +1,9 @@
 //! The same redaction logic three ways, on one 1,000-record logs batch (10 attributes each,
 //! caller and called numbers among them): called directly in Rust, as a native plugin through
 //! the C ABI, and as a WebAssembly component in wasmtime (epoch deadline on, as in
-//! production). Each call takes the encoded batch and returns the encoded, redacted batch.
+//! production). Each call takes the encoded batch and returns the encoded, redacted batch; a
+//! second group gives the same forms a batch with no number to mask, which each answers
+//! "unchanged" (nothing re-encoded or copied back).
 //!
 //! Command: `./scripts/build-plugins.sh && cargo bench -p lumina-collector --bench plugins`
 //! Machine: see BENCHMARKS.md (2-core x86_64 VM); numbers there are from this command.
@@ -15,6 +17,25 @@ use lumina_collector::plugin::PluginHost;
 use lumina_sdk::config::ConfigValue;
 use lumina_sdk::plugin::{EncodedOutcome, ProcessorPlugin};
 use lumina_sdk::{Batch, Payload, Signal, testkit};
+
+/// The same batch with no phone number in it: every form answers "unchanged".
+fn batch_without_numbers() -> Vec<u8> {
+    let Payload::Logs(mut req) = testkit::logs(1, 1000).into_payload() else {
+        unreachable!()
+    };
+    for r in req
+        .resource_logs
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_logs)
+        .flat_map(|s| &mut s.log_records)
+    {
+        for a in 0..8 {
+            r.attributes
+                .push(testkit::kv(&format!("attr.{a}"), format!("value-{a}")));
+        }
+    }
+    Batch::logs(req).encode_protobuf()
+}
 
 fn batch() -> Vec<u8> {
     let Payload::Logs(mut req) = testkit::logs(1, 1000).into_payload() else {
@@ -94,6 +115,34 @@ fn redaction(c: &mut Criterion) {
     });
     g.bench_function("wasm_plugin", |b| {
         b.iter(|| wasm.process(Signal::Logs, black_box(&input)).unwrap())
+    });
+    g.finish();
+
+    let clean = batch_without_numbers();
+    for out in [
+        wasm.process(Signal::Logs, &clean).unwrap(),
+        native.process(Signal::Logs, &clean).unwrap(),
+        direct.process_encoded(Signal::Logs, &clean).unwrap(),
+    ] {
+        assert!(
+            matches!(out, EncodedOutcome::Unchanged),
+            "no form changes a batch without numbers"
+        );
+    }
+    let mut g = c.benchmark_group("redact_numbers_1000_records_unchanged");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("rust_in_process", |b| {
+        b.iter(|| {
+            direct
+                .process_encoded(Signal::Logs, black_box(&clean))
+                .unwrap()
+        })
+    });
+    g.bench_function("native_plugin", |b| {
+        b.iter(|| native.process(Signal::Logs, black_box(&clean)).unwrap())
+    });
+    g.bench_function("wasm_plugin", |b| {
+        b.iter(|| wasm.process(Signal::Logs, black_box(&clean)).unwrap())
     });
     g.finish();
 }

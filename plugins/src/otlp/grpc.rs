@@ -60,11 +60,14 @@ impl Service {
                 self.telemetry
                     .counter(
                         names::RECEIVER_BAD_REQUESTS,
-                        &[("reason", "decode".to_owned())],
+                        &[
+                            ("signal", signal.to_string()),
+                            ("reason", "decode".to_owned()),
+                        ],
                     )
                     .increment(1);
                 if let Some(suppressed) = self.refusals.check() {
-                    tracing::warn!(component = %self.telemetry.id(), error = %e, suppressed_since_last_log = suppressed, "Refused a malformed OTLP/gRPC request.");
+                    tracing::warn!(component = %self.telemetry.id(), %signal, error = %e, suppressed_since_last_log = suppressed, "Refused a malformed OTLP/gRPC request.");
                 }
                 return Err(Status::internal(e.to_string()));
             }

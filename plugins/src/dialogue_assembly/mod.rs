@@ -218,29 +218,30 @@ impl Emission {
     /// straight into an encoded request (nothing downstream decodes it unless it reads the
     /// records). Dialogues are independent, so many are written in parallel.
     fn of(states: &[&DialogueState]) -> Self {
+        // Each dialogue's records, and how many (an end record too once finished).
         let encode = |s: &&DialogueState| {
             let mut buf = Vec::with_capacity(2048);
-            s.encode_records(s.is_finished(), &mut buf);
-            buf
+            let ended = s.is_finished();
+            s.encode_records(ended, &mut buf);
+            (buf, 1 + usize::from(ended))
         };
-        let parts: Vec<Vec<u8>> = if states.len() >= PARALLEL_FROM {
+        let parts: Vec<(Vec<u8>, usize)> = if states.len() >= PARALLEL_FROM {
             use rayon::prelude::*;
             states.par_iter().map(encode).collect()
         } else {
             states.iter().map(encode).collect()
         };
-        let mut records = 0;
-        let mut req = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 64);
+        let records = parts.iter().map(|(_, n)| n).sum();
+        let mut req = Vec::with_capacity(parts.iter().map(|(p, _)| p.len()).sum::<usize>() + 64);
         if !parts.is_empty() {
             encode::nested(&mut req, 1, |b| {
                 encode::nested(b, 2, |b| {
                     encode::nested(b, 1, |b| encode::bytes_field(b, 1, SCOPE.as_bytes()));
-                    for p in &parts {
+                    for (p, _) in &parts {
                         b.extend_from_slice(p);
                     }
                 });
             });
-            records = states.len() + states.iter().filter(|s| s.is_finished()).count();
         }
         Self {
             batch: Batch::from_protobuf_trusted(Signal::Logs, req.into(), records),

@@ -92,51 +92,52 @@ fn partial(a: &Accepted) -> bool {
     a.rejected > 0 || a.message.is_some()
 }
 
-struct Logs;
-struct Traces;
-struct Metrics;
+/// A signal's `Export` method: its service name, and the reply whose partial success reports
+/// the rejected items in the field `$rejected`.
+macro_rules! method {
+    ($name:ident, $service:literal, $signal:expr, $reply:ident, $partial:ident, $rejected:ident) => {
+        struct $name;
 
-impl Method for Logs {
-    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
-    const SIGNAL: Signal = Signal::Logs;
-    type Reply = ExportLogsServiceResponse;
-    fn reply(a: &Accepted) -> Self::Reply {
-        ExportLogsServiceResponse {
-            partial_success: partial(a).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: a.rejected as i64,
-                error_message: message(a),
-            }),
+        impl Method for $name {
+            const SERVICE: &'static str = $service;
+            const SIGNAL: Signal = $signal;
+            type Reply = $reply;
+            fn reply(a: &Accepted) -> Self::Reply {
+                $reply {
+                    partial_success: partial(a).then(|| $partial {
+                        $rejected: a.rejected as i64,
+                        error_message: message(a),
+                    }),
+                }
+            }
         }
-    }
+    };
 }
 
-impl Method for Traces {
-    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
-    const SIGNAL: Signal = Signal::Traces;
-    type Reply = ExportTraceServiceResponse;
-    fn reply(a: &Accepted) -> Self::Reply {
-        ExportTraceServiceResponse {
-            partial_success: partial(a).then(|| ExportTracePartialSuccess {
-                rejected_spans: a.rejected as i64,
-                error_message: message(a),
-            }),
-        }
-    }
-}
-
-impl Method for Metrics {
-    const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
-    const SIGNAL: Signal = Signal::Metrics;
-    type Reply = ExportMetricsServiceResponse;
-    fn reply(a: &Accepted) -> Self::Reply {
-        ExportMetricsServiceResponse {
-            partial_success: partial(a).then(|| ExportMetricsPartialSuccess {
-                rejected_data_points: a.rejected as i64,
-                error_message: message(a),
-            }),
-        }
-    }
-}
+method!(
+    Logs,
+    "opentelemetry.proto.collector.logs.v1.LogsService",
+    Signal::Logs,
+    ExportLogsServiceResponse,
+    ExportLogsPartialSuccess,
+    rejected_log_records
+);
+method!(
+    Traces,
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    Signal::Traces,
+    ExportTraceServiceResponse,
+    ExportTracePartialSuccess,
+    rejected_spans
+);
+method!(
+    Metrics,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    Signal::Metrics,
+    ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess,
+    rejected_data_points
+);
 
 /// An OTLP service whose requests stay encoded: tonic's framing, decompression and size limit
 /// with [`RawRequestCodec`] in place of the generated servers' prost codec.

@@ -10,16 +10,10 @@ use super::{DialogueRecordKind, EventType, Source, attr, parse_time};
 
 const LEN: u8 = 2;
 
-fn varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
+use prost::encoding::{encode_varint as varint, encoded_len_varint};
 
 fn key(buf: &mut Vec<u8>, tag: u32, wire: u8) {
-    varint(buf, u64::from(tag << 3 | u32::from(wire)));
+    varint(u64::from(tag << 3 | u32::from(wire)), buf);
 }
 
 /// A length-delimited field whose body `f` writes, for a body expected under 128 bytes: one
@@ -41,28 +35,21 @@ fn delimited(buf: &mut Vec<u8>, tag: u32, room: usize, f: impl FnOnce(&mut Vec<u
     let at = buf.len();
     buf.resize(at + room, 0);
     f(buf);
-    let len = buf.len() - at - room;
-    let mut prefix = [0u8; 10];
-    let mut n = 0;
-    let mut v = len as u64;
-    while v >= 0x80 {
-        prefix[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    prefix[n] = v as u8;
-    n += 1;
+    let len = (buf.len() - at - room) as u64;
+    let n = encoded_len_varint(len);
     if n == room {
-        buf[at..at + room].copy_from_slice(&prefix[..n]);
+        varint(len, &mut &mut buf[at..at + room]);
     } else {
-        buf.splice(at..at + room, prefix[..n].iter().copied());
+        let mut prefix = Vec::with_capacity(n);
+        varint(len, &mut prefix);
+        buf.splice(at..at + room, prefix);
     }
 }
 
 /// A string or bytes field, written even when empty (as a oneof member is).
 pub fn bytes_field(buf: &mut Vec<u8>, tag: u32, b: &[u8]) {
     key(buf, tag, LEN);
-    varint(buf, b.len() as u64);
+    varint(b.len() as u64, buf);
     buf.extend_from_slice(b);
 }
 
@@ -78,7 +65,7 @@ fn any_string(buf: &mut Vec<u8>, s: &str) {
 
 fn any_int(buf: &mut Vec<u8>, i: i64) {
     key(buf, 3, 0);
-    varint(buf, i as u64);
+    varint(i as u64, buf);
 }
 
 fn any_double(buf: &mut Vec<u8>, d: f64) {
@@ -122,9 +109,15 @@ pub fn any_json(buf: &mut Vec<u8>, v: &Value) {
 
 /// A KeyValue (field 1 of a KeyValueList, or an attribute) whose value's fields `value`
 /// writes.
-fn kv(buf: &mut Vec<u8>, tag_key: &str, value: impl FnOnce(&mut Vec<u8>)) {
-    nested(buf, 1, |b| {
-        bytes_field(b, 1, tag_key.as_bytes());
+fn kv(buf: &mut Vec<u8>, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    key_value(buf, 1, key, value);
+}
+
+/// A KeyValue as field `tag` of its message (1 in a KeyValueList, 6 for a log record's
+/// attributes) whose value's fields `value` writes.
+fn key_value(buf: &mut Vec<u8>, tag: u32, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    nested(buf, tag, |b| {
+        bytes_field(b, 1, key.as_bytes());
         nested(b, 2, value);
     });
 }
@@ -166,22 +159,15 @@ impl Dialogue {
         let time = parse_time(&self.updated_at).unwrap_or(0).max(0) as u64;
         fixed64(buf, 1, time);
         nested_large(buf, 5, |b| self.encode_body(b, events));
-        let attribute = |b: &mut Vec<u8>, k: &str, v: &str| {
-            nested(b, 6, |b| {
-                bytes_field(b, 1, k.as_bytes());
-                nested(b, 2, |b| any_string(b, v));
-            });
-        };
+        let attribute =
+            |b: &mut Vec<u8>, k: &str, v: &str| key_value(b, 6, k, |b| any_string(b, v));
         attribute(buf, attr::DIALOGUE_ID, &self.dialogue_id);
         attribute(buf, attr::ORGANIZATION_ID, &self.organization_id);
         attribute(buf, attr::ACCOUNT_ID, &self.account_id);
         attribute(buf, attr::CALL_GUID, &self.call_guid);
         attribute(buf, attr::LEG_GUID, &self.leg_guid);
         if let Some(r) = self.region_id {
-            nested(buf, 6, |b| {
-                bytes_field(b, 1, attr::REGION_ID.as_bytes());
-                nested(b, 2, |b| any_int(b, i64::from(r)));
-            });
+            key_value(buf, 6, attr::REGION_ID, |b| any_int(b, i64::from(r)));
         }
         fixed64(buf, 11, time);
     }

@@ -68,17 +68,14 @@ struct Running {
 enum Work {
     /// OTLP logs in, nothing out.
     Nop,
-    /// OTLP logs in, through a batcher, OTLP out to the sink on this port.
-    Sink(u16),
+    /// OTLP logs in, through a batcher, OTLP out to a sink.
+    Sink,
     /// Voice events into `gp`, assembled into dialogues with a durable store, nothing out.
     Voice,
 }
 
-async fn start(args: &Args, kind: Kind, work: Work) -> anyhow::Result<Running> {
-    let sink = match work {
-        Work::Sink(p) => Some(p),
-        _ => None,
-    };
+/// Starts a collector for `work`; `sink` is the sink's port for [`Work::Sink`].
+async fn start(args: &Args, kind: Kind, work: Work, sink: Option<u16>) -> anyhow::Result<Running> {
     let (grpc, http, metrics) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir()?;
     let mut cmd = if args.collector_cpu.is_empty() {
@@ -235,28 +232,8 @@ struct Sample {
     accepted: u64,
 }
 
-async fn measure(
-    args: &Args,
-    kind: Kind,
-    rate: Option<f64>,
-    to_sink: bool,
-) -> anyhow::Result<Sample> {
-    measure_work(
-        args,
-        kind,
-        rate,
-        if to_sink { Work::Sink(0) } else { Work::Nop },
-    )
-    .await
-}
-
-async fn measure_work(
-    args: &Args,
-    kind: Kind,
-    rate: Option<f64>,
-    work: Work,
-) -> anyhow::Result<Sample> {
-    let to_sink = matches!(work, Work::Sink(_));
+async fn measure(args: &Args, kind: Kind, rate: Option<f64>, work: Work) -> anyhow::Result<Sample> {
+    let to_sink = work == Work::Sink;
     let voice = work == Work::Voice;
     let sink_stats = Arc::new(SinkStats::default());
     let (sink_port, stop_sink) = if to_sink {
@@ -274,15 +251,7 @@ async fn measure_work(
     } else {
         (None, None)
     };
-    let r = start(
-        args,
-        kind,
-        match sink_port {
-            Some(p) => Work::Sink(p),
-            None => work,
-        },
-    )
-    .await?;
+    let r = start(args, kind, work, sink_port).await?;
     let pid = r.child.id();
     let before = cpu_ticks(pid)?;
     let load = LoadConfig {
@@ -396,7 +365,7 @@ async fn main() -> anyhow::Result<()> {
     };
     for i in 0..args.runs {
         for (k, vals) in row.values.iter_mut() {
-            let s = measure(&args, *k, None, false).await?;
+            let s = measure(&args, *k, None, Work::Nop).await?;
             eprintln!(
                 "saturation nop run {i} {k:?}: {:.0} records/s",
                 s.records_per_sec
@@ -414,7 +383,7 @@ async fn main() -> anyhow::Result<()> {
     };
     for i in 0..args.runs {
         for (k, vals) in row.values.iter_mut() {
-            let s = measure(&args, *k, None, true).await?;
+            let s = measure(&args, *k, None, Work::Sink).await?;
             eprintln!(
                 "saturation sink run {i} {k:?}: {:.0} records/s accepted, {} of {} delivered",
                 s.records_per_sec,
@@ -448,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
         };
         for i in 0..args.runs {
             for k in [Kind::Lumina, Kind::Rotel] {
-                let s = measure(&args, k, Some(rate), false).await?;
+                let s = measure(&args, k, Some(rate), Work::Nop).await?;
                 eprintln!(
                     "fixed {rate} run {i} {k:?}: {:.1}% CPU, {:.1} MiB peak, {:.0} records/s",
                     s.cpu_percent, s.peak_rss_mib, s.records_per_sec
@@ -485,13 +454,13 @@ async fn main() -> anyhow::Result<()> {
         values: vec![(Kind::Lumina, Vec::new())],
     };
     for i in 0..args.runs {
-        let s = measure_work(&args, Kind::Lumina, None, Work::Voice).await?;
+        let s = measure(&args, Kind::Lumina, None, Work::Voice).await?;
         eprintln!(
             "voice saturation run {i}: {:.0} events/s",
             s.records_per_sec
         );
         sat.values[0].1.push(s.records_per_sec);
-        let s = measure_work(&args, Kind::Lumina, Some(50_000.0), Work::Voice).await?;
+        let s = measure(&args, Kind::Lumina, Some(50_000.0), Work::Voice).await?;
         eprintln!(
             "voice 50k run {i}: {:.1}% CPU, {:.1} MiB peak, {:.0} events/s",
             s.cpu_percent, s.peak_rss_mib, s.records_per_sec

@@ -78,6 +78,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod util;
+pub mod view;
 pub mod voice;
 pub mod wire;
 

@@ -16,9 +16,10 @@
 
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Validate};
 use lumina_sdk::plugin::{
-    ConfigProblem, Outcome, PluginError, ProcessorPlugin, host, parse_config,
+    ConfigProblem, Outcome, PluginError, ProcessorPlugin, ViewOutcome, host, parse_config,
 };
 use lumina_sdk::proto::common::v1::{KeyValue, any_value::Value};
+use lumina_sdk::view::{BatchView, Edit, Owner};
 use lumina_sdk::voice::attr;
 use lumina_sdk::{Batch, Payload, Signal};
 use serde::Deserialize;
@@ -123,6 +124,8 @@ impl ProcessorPlugin for RedactNumbers {
     const NAME: &'static str = "redact-numbers";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const SIGNALS: &'static [Signal] = &[Signal::Logs, Signal::Traces];
+    // Only attribute strings change: read batches through their attribute index.
+    const VIEW: bool = true;
 
     fn init(config: &str) -> Result<Self, Vec<ConfigProblem>> {
         let cfg: RedactConfig = parse_config(config)?;
@@ -166,6 +169,29 @@ impl ProcessorPlugin for RedactNumbers {
         }
         host::counter_add("redacted_values", masked);
         Ok(Outcome::Replaced(Batch::new(payload)))
+    }
+
+    fn process_view(&mut self, view: &BatchView<'_>) -> Result<ViewOutcome, PluginError> {
+        if view.signal() == Signal::Metrics {
+            return Err(PluginError::Permanent(
+                "redact-numbers handles logs and traces, not metrics".into(),
+            ));
+        }
+        let edits: Vec<Edit> = view
+            .attributes()
+            .filter(|a| matches!(a.owner, Owner::Item(_)))
+            .filter(|a| self.cfg.attributes.iter().any(|k| a.is(k)))
+            .filter_map(|a| {
+                Some(Edit {
+                    attribute: a.id,
+                    value: self.mask_value(a.as_str()?)?,
+                })
+            })
+            .collect();
+        if !edits.is_empty() {
+            host::counter_add("redacted_values", edits.len() as u64);
+        }
+        Ok(ViewOutcome::Edited(edits))
     }
 }
 
@@ -234,6 +260,35 @@ mod tests {
                 (attr::CALLED_NUMBER.into(), "*** **** 0018".into()),
                 ("other".into(), "+441234567890".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn the_view_path_masks_exactly_as_the_decoded_path() {
+        let mut p = RedactNumbers::init("").unwrap();
+        let b = logs(vec![
+            kv(attr::CALLER_NUMBER, "+442012345678"),
+            kv("other", "+442012345678"),
+            kv(attr::CALLED_NUMBER, "555-0100 1234"),
+            kv(attr::CALLED_NUMBER, "12"),
+        ]);
+        let bytes = b.encode_protobuf();
+        let lumina_sdk::plugin::EncodedOutcome::Replaced(viewed) =
+            p.process_encoded(Signal::Logs, &bytes).unwrap()
+        else {
+            panic!("expected the numbers masked")
+        };
+        let Outcome::Replaced(decoded) = p.process(b).unwrap() else {
+            panic!("expected the numbers masked")
+        };
+        let viewed = Batch::decode_protobuf(Signal::Logs, &viewed).unwrap();
+        assert_eq!(viewed.payload(), decoded.payload());
+        assert_eq!(attrs_of(&viewed)[0].1, "+********5678");
+        // Nothing to mask: unchanged, through the view too.
+        let plain = logs(vec![kv(attr::CALLER_NUMBER, "withheld")]).encode_protobuf();
+        assert_eq!(
+            p.process_encoded(Signal::Logs, &plain).unwrap(),
+            lumina_sdk::plugin::EncodedOutcome::Unchanged
         );
     }
 

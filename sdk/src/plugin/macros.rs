@@ -17,19 +17,13 @@ macro_rules! export_processor {
             struct Glue;
             impl __p::Guest for Glue {
                 fn describe() -> __t::Metadata {
-                    __g::metadata(<$t as $crate::plugin::ProcessorPlugin>::NAME, <$t as $crate::plugin::ProcessorPlugin>::VERSION, <$t as $crate::plugin::ProcessorPlugin>::SIGNALS)
+                    __g::processor_metadata::<$t>()
                 }
                 fn init(config: ::std::string::String) -> ::core::result::Result<(), ::std::vec::Vec<__t::ConfigError>> {
                     __g::init(&STATE, &config, <$t as $crate::plugin::ProcessorPlugin>::init)
                 }
-                fn process(signal: __t::Signal, batch: ::std::vec::Vec<u8>) -> ::core::result::Result<__p::Outcome, __t::Error> {
-                    __g::with(&STATE, |p| {
-                        Ok(match $crate::plugin::ProcessorPlugin::process_encoded(p, __g::signal_in(signal), &batch)? {
-                            $crate::plugin::EncodedOutcome::Unchanged => __p::Outcome::Unchanged,
-                            $crate::plugin::EncodedOutcome::Dropped => __p::Outcome::Dropped,
-                            $crate::plugin::EncodedOutcome::Replaced(b) => __p::Outcome::Replaced(b),
-                        })
-                    })
+                fn process(signal: __t::Signal, batch: ::std::vec::Vec<u8>, index: ::std::vec::Vec<u32>) -> ::core::result::Result<__p::Outcome, __t::Error> {
+                    __g::with(&STATE, |p| __g::process(p, signal, &batch, &index))
                 }
             }
             $crate::plugin::wasm::__lumina_export_processor_world!(Glue with_types_in $crate::plugin::wasm);

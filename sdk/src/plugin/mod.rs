@@ -29,7 +29,9 @@
 //!
 //! In a plugin, [`host`] logs through the collector and records metrics, and [`http`] sends
 //! requests (exporters; only to hosts the operator allowed). The contract is the WIT package
-//! `lumina:plugin@0.1.0` in `sdk/wit/v0.1.0`, and for native plugins the C ABI in [`native`].
+//! `lumina:plugin@0.2.0` in `sdk/wit/v0.2.0` for processors (0.1.0 plus batches read through
+//! an attribute index, [`ProcessorPlugin::VIEW`]) and `lumina:plugin@0.1.0` in
+//! `sdk/wit/v0.1.0` for exporters and receivers; for native plugins the C ABI in [`native`].
 
 pub mod host;
 pub mod http;
@@ -43,6 +45,7 @@ pub mod wasm;
 use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigError, ConfigPath, ConfigValue, PathSegment, Validate, parse};
+use crate::view::{BatchView, Edit};
 use crate::{Batch, Signal};
 
 /// Why a plugin could not handle a batch.
@@ -164,25 +167,83 @@ pub trait ProcessorPlugin: Sized + 'static {
     /// The signals it handles.
     const SIGNALS: &'static [Signal] = &Signal::ALL;
 
+    /// Whether the plugin reads batches through [`Self::process_view`] (the encoded request
+    /// and an index of its attributes) instead of decoded. A plugin that looks at attributes
+    /// and changes only string values gains most: nothing is decoded or encoded, and for a
+    /// WebAssembly plugin the host indexes the batch and applies the edits in native code.
+    const VIEW: bool = false;
+
     /// Reads the config (JSON; empty when the operator gave none). Must have no side effects:
     /// `lumina validate` calls it.
     fn init(config: &str) -> Result<Self, Vec<ConfigProblem>>;
 
-    /// Handles one decoded batch.
+    /// Handles one decoded batch. Built-in use (a plugin compiled in as a processor) always
+    /// calls this; plugins set [`Self::VIEW`] to be called through [`Self::process_view`]
+    /// when loaded as WebAssembly or native plugins.
     fn process(&mut self, batch: Batch) -> Result<Outcome, PluginError>;
 
-    /// Handles one encoded batch. The default decodes, calls [`Self::process`] and encodes a
+    /// Handles one batch read through its attribute index; called instead of
+    /// [`Self::process`] when [`Self::VIEW`] is `true`. Answer [`ViewOutcome::Edited`] with
+    /// the new string values (an empty list is the same as unchanged). The default decodes the
+    /// batch and calls [`Self::process`].
+    fn process_view(&mut self, view: &BatchView<'_>) -> Result<ViewOutcome, PluginError> {
+        let batch = decode(view.signal(), view.bytes())?;
+        Ok(match self.process(batch)? {
+            Outcome::Unchanged => ViewOutcome::Unchanged,
+            Outcome::Dropped => ViewOutcome::Dropped,
+            Outcome::Replaced(b) => ViewOutcome::Replaced(b.encode_protobuf()),
+        })
+    }
+
+    /// Handles one encoded batch. The default indexes it and calls [`Self::process_view`]
+    /// when [`Self::VIEW`] is set, else decodes, calls [`Self::process`] and encodes a
     /// replacement; override it to work on the bytes directly.
     fn process_encoded(
         &mut self,
         signal: Signal,
         bytes: &[u8],
     ) -> Result<EncodedOutcome, PluginError> {
+        if Self::VIEW {
+            let view =
+                BatchView::new(signal, bytes).map_err(|e| PluginError::Permanent(e.to_string()))?;
+            let outcome = self.process_view(&view)?;
+            return outcome.encode(&view);
+        }
         let batch = decode(signal, bytes)?;
         Ok(match self.process(batch)? {
             Outcome::Unchanged => EncodedOutcome::Unchanged,
             Outcome::Dropped => EncodedOutcome::Dropped,
             Outcome::Replaced(b) => EncodedOutcome::Replaced(b.encode_protobuf()),
+        })
+    }
+}
+
+/// What a processor did with a batch it read through a [`BatchView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewOutcome {
+    /// Pass it on unchanged.
+    Unchanged,
+    /// Drop it on purpose.
+    Dropped,
+    /// Pass this encoded request on instead.
+    Replaced(Vec<u8>),
+    /// Pass it on with these attributes' string values replaced.
+    Edited(Vec<Edit>),
+}
+
+impl ViewOutcome {
+    /// The outcome with edits applied to `view`'s bytes. Edits the view refuses (of an
+    /// attribute that is not a string, or twice the same) are the plugin's error, permanent.
+    pub fn encode(self, view: &BatchView<'_>) -> Result<EncodedOutcome, PluginError> {
+        Ok(match self {
+            ViewOutcome::Unchanged => EncodedOutcome::Unchanged,
+            ViewOutcome::Dropped => EncodedOutcome::Dropped,
+            ViewOutcome::Replaced(b) => EncodedOutcome::Replaced(b),
+            ViewOutcome::Edited(edits) if edits.is_empty() => EncodedOutcome::Unchanged,
+            ViewOutcome::Edited(edits) => EncodedOutcome::Replaced(
+                view.apply(&edits)
+                    .map_err(|e| PluginError::Permanent(format!("the plugin's edits: {e}")))?,
+            ),
         })
     }
 }

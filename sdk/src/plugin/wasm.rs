@@ -18,8 +18,8 @@ compile_error!(
 
 #[cfg(feature = "processor")]
 wit_bindgen::generate!({
-    path: "wit/v0.1.0",
-    world: "lumina:plugin/processor-plugin@0.1.0",
+    path: "wit/v0.2.0",
+    world: "lumina:plugin/processor-plugin@0.2.0",
     pub_export_macro: true,
     export_macro_name: "__lumina_export_processor_world",
     default_bindings_module: "lumina_sdk::plugin::wasm",
@@ -136,12 +136,64 @@ pub mod glue {
         }
     }
 
+    /// An exporter's or receiver's metadata (WIT 0.1.0).
+    #[cfg(not(feature = "processor"))]
     pub fn metadata(name: &str, version: &str, signals: &[Signal]) -> types::Metadata {
         types::Metadata {
             name: name.into(),
             version: version.into(),
             signals: signals.iter().map(|s| signal_out(*s)).collect(),
         }
+    }
+
+    /// A processor's metadata (WIT 0.2.0): it asks for the attribute index when it reads
+    /// batches through a view.
+    #[cfg(feature = "processor")]
+    pub fn processor_metadata<P: crate::plugin::ProcessorPlugin>() -> types::Metadata {
+        types::Metadata {
+            name: P::NAME.into(),
+            version: P::VERSION.into(),
+            signals: P::SIGNALS.iter().map(|s| signal_out(*s)).collect(),
+            attribute_index: P::VIEW,
+        }
+    }
+
+    /// Processes one batch: through a view of the host's index when the plugin reads views,
+    /// else as an encoded batch.
+    #[cfg(feature = "processor")]
+    pub fn process<P: crate::plugin::ProcessorPlugin>(
+        p: &mut P,
+        signal: types::Signal,
+        batch: &[u8],
+        index: &[u32],
+    ) -> Result<super::exports::lumina::plugin::processor::Outcome, PluginError> {
+        use super::exports::lumina::plugin::processor::{Edit, Outcome};
+        use crate::plugin::{EncodedOutcome, ViewOutcome};
+        let signal = signal_in(signal);
+        if P::VIEW {
+            let view = crate::view::BatchView::with_index(signal, batch, index)
+                .map_err(|e| PluginError::Permanent(format!("the host's index: {e}")))?;
+            return Ok(match p.process_view(&view)? {
+                ViewOutcome::Unchanged => Outcome::Unchanged,
+                ViewOutcome::Dropped => Outcome::Dropped,
+                ViewOutcome::Replaced(b) => Outcome::Replaced(b),
+                ViewOutcome::Edited(edits) if edits.is_empty() => Outcome::Unchanged,
+                ViewOutcome::Edited(edits) => Outcome::Edited(
+                    edits
+                        .into_iter()
+                        .map(|e| Edit {
+                            attribute: e.attribute,
+                            value: e.value,
+                        })
+                        .collect(),
+                ),
+            });
+        }
+        Ok(match p.process_encoded(signal, batch)? {
+            EncodedOutcome::Unchanged => Outcome::Unchanged,
+            EncodedOutcome::Dropped => Outcome::Dropped,
+            EncodedOutcome::Replaced(b) => Outcome::Replaced(b),
+        })
     }
 
     pub fn error_out(e: PluginError) -> types::Error {

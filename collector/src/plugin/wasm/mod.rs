@@ -30,6 +30,11 @@ use self::bindings::exporter::{ExporterPlugin, ExporterPluginPre};
 use self::bindings::processor::exports::lumina::plugin::processor::Outcome;
 use self::bindings::processor::lumina::plugin::types;
 use self::bindings::processor::{ProcessorPlugin, ProcessorPluginPre};
+use self::bindings::processor_v2::exports::lumina::plugin::processor::Outcome as OutcomeV2;
+use self::bindings::processor_v2::lumina::plugin::types as types_v2;
+use self::bindings::processor_v2::{
+    ProcessorPlugin as ProcessorPluginV2, ProcessorPluginPre as ProcessorPluginPreV2,
+};
 use self::bindings::receiver::exports::lumina::plugin::receiver as wit_receiver;
 use self::bindings::receiver::{ReceiverPlugin, ReceiverPluginPre};
 use self::state::State;
@@ -137,12 +142,15 @@ pub(crate) struct CallLimits {
 
 enum Pre {
     Processor(ProcessorPluginPre<State>),
+    ProcessorV2(ProcessorPluginPreV2<State>),
     Exporter(ExporterPluginPre<State>),
     Receiver(ReceiverPluginPre<State>),
 }
 
 enum Inst {
     Processor(ProcessorPlugin),
+    /// A WIT 0.2.0 processor, and whether it asked for the attribute index.
+    ProcessorV2(ProcessorPluginV2, bool),
     Exporter(ExporterPlugin),
     Receiver(ReceiverPlugin),
 }
@@ -190,11 +198,45 @@ fn signal_in(s: types::Signal) -> Signal {
     }
 }
 
+fn signal_v1(s: types_v2::Signal) -> types::Signal {
+    match s {
+        types_v2::Signal::Logs => types::Signal::Logs,
+        types_v2::Signal::Traces => types::Signal::Traces,
+        types_v2::Signal::Metrics => types::Signal::Metrics,
+    }
+}
+
+fn signal_v2(s: Signal) -> types_v2::Signal {
+    match s {
+        Signal::Logs => types_v2::Signal::Logs,
+        Signal::Traces => types_v2::Signal::Traces,
+        Signal::Metrics => types_v2::Signal::Metrics,
+    }
+}
+
+fn plugin_error_v2(e: types_v2::Error) -> PluginError {
+    match e {
+        types_v2::Error::Retryable(m) => PluginError::Retryable(m),
+        types_v2::Error::Permanent(m) => PluginError::Permanent(m),
+    }
+}
+
+/// What a processor call answered, before the host applies edits.
+enum Processed {
+    Done(Result<EncodedOutcome, PluginError>),
+    /// Edits of the batch's string values, with the index they number attributes in.
+    Edits(Vec<u32>, Vec<lumina_sdk::view::Edit>),
+}
+
 fn plugin_error(e: types::Error) -> CallError {
-    CallError::Plugin(match e {
+    CallError::Plugin(plugin_error_v1(e))
+}
+
+fn plugin_error_v1(e: types::Error) -> PluginError {
+    match e {
         types::Error::Retryable(m) => PluginError::Retryable(m),
         types::Error::Permanent(m) => PluginError::Permanent(m),
-    })
+    }
 }
 
 /// Why a call trapped, from the trap and what the instance's limiter and output say.
@@ -304,6 +346,33 @@ impl WasmBackend {
         }
         let (inst, meta, init) = match &generation.pre {
             Pre::Processor(pre) => start!(pre, lumina_plugin_processor, Processor),
+            Pre::ProcessorV2(pre) => {
+                let i = pre
+                    .instantiate(&mut store)
+                    .map_err(|e| started(e, &store))?;
+                let g = i.lumina_plugin_processor();
+                let meta = g
+                    .call_describe(&mut store)
+                    .map_err(|e| started(e, &store))?;
+                let init = g
+                    .call_init(&mut store, &self.config_json)
+                    .map_err(|e| started(e, &store))?;
+                let meta_v1 = types::Metadata {
+                    name: meta.name,
+                    version: meta.version,
+                    signals: meta.signals.into_iter().map(signal_v1).collect(),
+                };
+                let init = init.map_err(|problems| {
+                    problems
+                        .into_iter()
+                        .map(|p| types::ConfigError {
+                            path: p.path,
+                            message: p.message,
+                        })
+                        .collect::<Vec<_>>()
+                });
+                (Inst::ProcessorV2(i, meta.attribute_index), meta_v1, init)
+            }
             Pre::Exporter(pre) => start!(pre, lumina_plugin_exporter, Exporter),
             Pre::Receiver(pre) => start!(pre, lumina_plugin_receiver, Receiver),
         };
@@ -449,7 +518,8 @@ fn linker(engine: &Engine, kind: Kind) -> wasmtime::Result<Linker<State>> {
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     match kind {
         Kind::Processor => {
-            ProcessorPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?
+            ProcessorPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+            ProcessorPluginV2::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?
         }
         Kind::Exporter => {
             ExporterPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?
@@ -481,7 +551,11 @@ fn make_pre(
     let linker = linker(engine, kind).map_err(fail)?;
     let pre = linker.instantiate_pre(component).map_err(fail)?;
     Ok(match kind {
-        Kind::Processor => Pre::Processor(ProcessorPluginPre::new(pre).map_err(fail)?),
+        // The newest contract the component exports.
+        Kind::Processor => match ProcessorPluginPreV2::new(pre.clone()) {
+            Ok(v2) => Pre::ProcessorV2(v2),
+            Err(_) => Pre::Processor(ProcessorPluginPre::new(pre).map_err(fail)?),
+        },
         Kind::Exporter => Pre::Exporter(ExporterPluginPre::new(pre).map_err(fail)?),
         Kind::Receiver => Pre::Receiver(ReceiverPluginPre::new(pre).map_err(fail)?),
     })
@@ -493,18 +567,70 @@ impl Backend for WasmBackend {
     }
 
     fn process(&self, signal: Signal, batch: &[u8]) -> Result<EncodedOutcome, CallError> {
-        let r = self.run(|store, inst| match inst {
-            Inst::Processor(p) => {
-                p.lumina_plugin_processor()
-                    .call_process(store, signal_out(signal), batch)
-            }
-            _ => Ok(Err(types::Error::Permanent("not a processor".into()))),
+        let r = self.run(|store, inst| {
+            Ok(match inst {
+                Inst::Processor(p) => Processed::Done(
+                    match p.lumina_plugin_processor().call_process(
+                        store,
+                        signal_out(signal),
+                        batch,
+                    )? {
+                        Ok(Outcome::Unchanged) => Ok(EncodedOutcome::Unchanged),
+                        Ok(Outcome::Dropped) => Ok(EncodedOutcome::Dropped),
+                        Ok(Outcome::Replaced(b)) => Ok(EncodedOutcome::Replaced(b)),
+                        Err(e) => Err(plugin_error_v1(e)),
+                    },
+                ),
+                Inst::ProcessorV2(p, wants_index) => {
+                    // The host walks the batch (native code) so the guest need not decode it.
+                    let index = if *wants_index {
+                        match lumina_sdk::wire::index(signal, batch) {
+                            Ok((index, _)) => index,
+                            Err(e) => {
+                                return Ok(Processed::Done(Err(PluginError::Permanent(format!(
+                                    "the batch cannot be indexed: {e}"
+                                )))));
+                            }
+                        }
+                    } else {
+                        Vec::new()
+                    };
+                    match p.lumina_plugin_processor().call_process(
+                        store,
+                        signal_v2(signal),
+                        batch,
+                        &index,
+                    )? {
+                        Ok(OutcomeV2::Unchanged) => Processed::Done(Ok(EncodedOutcome::Unchanged)),
+                        Ok(OutcomeV2::Dropped) => Processed::Done(Ok(EncodedOutcome::Dropped)),
+                        Ok(OutcomeV2::Replaced(b)) => {
+                            Processed::Done(Ok(EncodedOutcome::Replaced(b)))
+                        }
+                        Ok(OutcomeV2::Edited(edits)) => Processed::Edits(
+                            index,
+                            edits
+                                .into_iter()
+                                .map(|e| lumina_sdk::view::Edit {
+                                    attribute: e.attribute,
+                                    value: e.value,
+                                })
+                                .collect(),
+                        ),
+                        Err(e) => Processed::Done(Err(plugin_error_v2(e))),
+                    }
+                }
+                _ => Processed::Done(Err(PluginError::Permanent("not a processor".into()))),
+            })
         })?;
         match r {
-            Ok(Outcome::Unchanged) => Ok(EncodedOutcome::Unchanged),
-            Ok(Outcome::Dropped) => Ok(EncodedOutcome::Dropped),
-            Ok(Outcome::Replaced(b)) => Ok(EncodedOutcome::Replaced(b)),
-            Err(e) => Err(plugin_error(e)),
+            Processed::Done(r) => r.map_err(CallError::Plugin),
+            Processed::Edits(index, edits) => {
+                let view = lumina_sdk::view::BatchView::with_index(signal, batch, &index)
+                    .map_err(|e| CallError::Plugin(PluginError::Permanent(e.to_string())))?;
+                lumina_sdk::plugin::ViewOutcome::Edited(edits)
+                    .encode(&view)
+                    .map_err(CallError::Plugin)
+            }
         }
     }
 

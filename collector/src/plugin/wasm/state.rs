@@ -126,6 +126,40 @@ impl host::Host for State {
 
 impl types::Host for State {}
 
+/// WIT 0.2.0's `host` is 0.1.0's, under the new package version.
+mod v2 {
+    use super::super::bindings::processor_v2::lumina::plugin::{host, types};
+    use super::State;
+    use super::host as v1;
+
+    impl host::Host for State {
+        fn log(&mut self, level: host::Level, message: String) {
+            let level = match level {
+                host::Level::Trace => v1::Level::Trace,
+                host::Level::Debug => v1::Level::Debug,
+                host::Level::Info => v1::Level::Info,
+                host::Level::Warn => v1::Level::Warn,
+                host::Level::Error => v1::Level::Error,
+            };
+            v1::Host::log(self, level, message);
+        }
+
+        fn counter_add(&mut self, name: String, value: u64, labels: Vec<(String, String)>) {
+            v1::Host::counter_add(self, name, value, labels);
+        }
+
+        fn histogram_record(&mut self, name: String, value: f64, labels: Vec<(String, String)>) {
+            v1::Host::histogram_record(self, name, value, labels);
+        }
+
+        fn now_unix_nanos(&mut self) -> u64 {
+            v1::Host::now_unix_nanos(self)
+        }
+    }
+
+    impl types::Host for State {}
+}
+
 impl http::Host for State {
     fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
         let req = lumina_sdk::plugin::http::Request {

@@ -5,7 +5,7 @@
 //! values, tagging) needs neither the decoded batch nor a re-encoded one. [`BatchView`] pairs
 //! the encoded request with an index of its attributes ([`wire::index`]): a plugin iterates
 //! [`BatchView::attributes`], reads keys and values straight from the bytes, and answers a list
-//! of [`Edit`]s, which [`BatchView::apply`] splices into a copy of the request.
+//! of [`Edits`], which [`BatchView::apply`] splices into a copy of the request.
 //!
 //! For a WebAssembly plugin (WIT `lumina:plugin@0.2.0`) the host builds the index and applies
 //! the edits, in native code, so the guest runs only its own logic; a native plugin does both
@@ -63,7 +63,7 @@ pub enum Value<'a> {
 /// One attribute of a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Attribute<'a> {
-    /// Its number in the index: what an [`Edit`] names.
+    /// Its number in the index: what [`Edits`] name.
     pub id: u32,
     /// Whose it is.
     pub owner: Owner,
@@ -72,13 +72,96 @@ pub struct Attribute<'a> {
     value: &'a [u8],
 }
 
-/// A new string value for the attribute numbered `attribute`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Edit {
-    /// The attribute's [`Attribute::id`]. It must hold a string value.
-    pub attribute: u32,
-    /// Its new value.
-    pub value: String,
+/// New string values for attributes, by [`Attribute::id`]: written into one buffer, so a
+/// batch's edits cross the WebAssembly boundary as three arrays, not one string each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edits {
+    attributes: Vec<u32>,
+    /// Where each value ends in `values`.
+    ends: Vec<u32>,
+    values: String,
+}
+
+impl Edits {
+    /// No edits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the attribute numbered `attribute` (which must hold a string) to `value`.
+    pub fn set(&mut self, attribute: u32, value: &str) {
+        self.set_with(attribute, |s| s.push_str(value));
+    }
+
+    /// Sets the attribute numbered `attribute` to what `write` appends to the string it is
+    /// given (it must only append), without a `String` of its own.
+    pub fn set_with(&mut self, attribute: u32, write: impl FnOnce(&mut String)) {
+        write(&mut self.values);
+        self.attributes.push(attribute);
+        self.ends.push(self.values.len() as u32);
+    }
+
+    /// How many edits.
+    pub fn len(&self) -> usize {
+        self.attributes.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty()
+    }
+
+    /// Each edit: the attribute and its new value.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        self.attributes
+            .iter()
+            .zip(starts.zip(self.ends.iter().copied()))
+            .map(|(a, (start, end))| {
+                (
+                    *a,
+                    self.values
+                        .get(start as usize..end as usize)
+                        .unwrap_or_default(),
+                )
+            })
+    }
+
+    /// The three arrays: attributes, where each value ends, the values end to end.
+    pub fn into_parts(self) -> (Vec<u32>, Vec<u32>, String) {
+        (self.attributes, self.ends, self.values)
+    }
+
+    /// Edits from [`Self::into_parts`]' arrays, checked: as many ends as attributes, each
+    /// end at or after the one before, inside `values` and on a character boundary.
+    pub fn from_parts(
+        attributes: Vec<u32>,
+        ends: Vec<u32>,
+        values: String,
+    ) -> Result<Self, ViewError> {
+        if attributes.len() != ends.len() {
+            return Err(ViewError(format!(
+                "{} edited attributes but {} value ends",
+                attributes.len(),
+                ends.len()
+            )));
+        }
+        let mut last = 0;
+        for &end in &ends {
+            if end < last || !values.is_char_boundary(end as usize) {
+                return Err(ViewError(format!(
+                    "a value end at {end}: before {last}, or not at a character of the {} bytes of values",
+                    values.len()
+                )));
+            }
+            last = end;
+        }
+        Ok(Self {
+            attributes,
+            ends,
+            values,
+        })
+    }
 }
 
 /// Why edits could not be applied, or an index not used.
@@ -186,27 +269,25 @@ impl<'a> BatchView<'a> {
     /// The request with `edits` applied: each named attribute's string value replaced. An
     /// edit of an attribute that is not in the index or holds no string, or two edits of one
     /// attribute, are refused.
-    pub fn apply(&self, edits: &[Edit]) -> Result<Vec<u8>, ViewError> {
+    pub fn apply(&self, edits: &Edits) -> Result<Vec<u8>, ViewError> {
         let mut splices = Vec::with_capacity(edits.len());
-        for edit in edits {
-            let at = edit.attribute as usize * ENTRY;
+        for (attribute, value) in edits.iter() {
+            let at = attribute as usize * ENTRY;
             let Some(e) = self.index.get(at..at + ENTRY) else {
                 return Err(ViewError(format!(
-                    "an edit of attribute {}, but the batch has {}",
-                    edit.attribute,
+                    "an edit of attribute {attribute}, but the batch has {}",
                     self.len()
                 )));
             };
             if e[3] != value_kind::STRING {
                 return Err(ViewError(format!(
-                    "an edit of attribute {}, which does not hold a string",
-                    edit.attribute
+                    "an edit of attribute {attribute}, which does not hold a string"
                 )));
             }
             splices.push(Splice {
                 start: e[4] as usize,
                 end: (e[4] + e[5]) as usize,
-                value: edit.value.as_bytes(),
+                value: value.as_bytes(),
             });
         }
         splices.sort_unstable_by_key(|s| s.start);

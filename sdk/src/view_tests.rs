@@ -294,16 +294,12 @@ fn a_repeated_value_resolves_as_a_decode_does() {
 fn edit_both(batch: &Batch, new: impl Fn(u32, &str) -> Option<String>) {
     let bytes = batch.encode_protobuf();
     let view = BatchView::new(batch.signal(), &bytes).unwrap();
-    let edits: Vec<Edit> = view
-        .attributes()
-        .filter_map(|a| {
-            let value = new(a.id, a.as_str()?)?;
-            Some(Edit {
-                attribute: a.id,
-                value,
-            })
-        })
-        .collect();
+    let mut edits = Edits::new();
+    for a in view.attributes() {
+        if let Some(value) = a.as_str().and_then(|s| new(a.id, s)) {
+            edits.set(a.id, &value);
+        }
+    }
     let out = view.apply(&edits).unwrap();
     let mut want = batch.payload().clone();
     let mut id = 0;
@@ -340,7 +336,7 @@ fn edits_decode_to_the_same_edits_made_decoded() {
         // No edit at all gives the same bytes.
         let bytes = batch.encode_protobuf();
         let view = BatchView::new(batch.signal(), &bytes).unwrap();
-        assert_eq!(view.apply(&[]).unwrap(), bytes);
+        assert_eq!(view.apply(&Edits::new()).unwrap(), bytes);
     }
 }
 
@@ -351,16 +347,30 @@ fn bad_edits_are_refused() {
     let view = BatchView::new(batch.signal(), &bytes).unwrap();
     let not_string = view.attributes().find(|a| a.as_str().is_none()).unwrap().id;
     let string = view.attributes().find(|a| a.as_str().is_some()).unwrap().id;
-    let edit = |attribute| Edit {
-        attribute,
-        value: "v".into(),
+    let edit = |attributes: &[u32]| {
+        let mut e = Edits::new();
+        for a in attributes {
+            e.set(*a, "v");
+        }
+        e
     };
-    let err = view.apply(&[edit(not_string)]).unwrap_err();
+    let err = view.apply(&edit(&[not_string])).unwrap_err();
     assert!(err.0.contains("does not hold a string"), "{err}");
-    let err = view.apply(&[edit(view.len() as u32)]).unwrap_err();
+    let err = view.apply(&edit(&[view.len() as u32])).unwrap_err();
     assert!(err.0.contains("but the batch has"), "{err}");
-    let err = view.apply(&[edit(string), edit(string)]).unwrap_err();
+    let err = view.apply(&edit(&[string, string])).unwrap_err();
     assert!(err.0.contains("same attribute"), "{err}");
+    // Edits from arrays (as a guest sends them) are checked.
+    let two = edit(&[string, not_string]);
+    let (a, ends, values) = two.clone().into_parts();
+    assert_eq!(
+        Edits::from_parts(a.clone(), ends, values.clone()).unwrap(),
+        two
+    );
+    assert!(Edits::from_parts(a.clone(), vec![1], values.clone()).is_err());
+    assert!(Edits::from_parts(a.clone(), vec![2, 1], values.clone()).is_err());
+    assert!(Edits::from_parts(a, vec![1, 9], values).is_err());
+    assert!(Edits::from_parts(vec![0], vec![1], "é".into()).is_err());
     // An index that points past the bytes is refused before it is read.
     let mut index = view.index().to_vec();
     index[4] = bytes.len() as u32;

@@ -19,7 +19,7 @@ use lumina_sdk::plugin::{
     ConfigProblem, Outcome, PluginError, ProcessorPlugin, ViewOutcome, host, parse_config,
 };
 use lumina_sdk::proto::common::v1::{KeyValue, any_value::Value};
-use lumina_sdk::view::{BatchView, Edit, Owner};
+use lumina_sdk::view::{BatchView, Edits, Owner};
 use lumina_sdk::voice::attr;
 use lumina_sdk::{Batch, Payload, Signal};
 use serde::Deserialize;
@@ -82,25 +82,31 @@ pub struct RedactNumbers {
 impl RedactNumbers {
     /// Masks `value`'s digits but the last `keep_last`; `None` if nothing changed.
     pub fn mask_value(&self, value: &str) -> Option<String> {
-        let digits = value.chars().filter(char::is_ascii_digit).count();
-        let to_mask = digits.saturating_sub(self.cfg.keep_last);
-        if to_mask == 0 {
-            return None;
-        }
+        let to_mask = self.to_mask(value);
+        (to_mask > 0).then(|| {
+            let mut out = String::with_capacity(value.len());
+            self.write_masked(value, to_mask, &mut out);
+            out
+        })
+    }
+
+    /// How many of `value`'s digits are masked.
+    fn to_mask(&self, value: &str) -> usize {
+        let digits = value.bytes().filter(u8::is_ascii_digit).count();
+        digits.saturating_sub(self.cfg.keep_last)
+    }
+
+    /// Appends `value` to `out` with its first `to_mask` digits masked.
+    fn write_masked(&self, value: &str, to_mask: usize, out: &mut String) {
         let mut seen = 0;
-        Some(
-            value
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_digit() {
-                        seen += 1;
-                        if seen <= to_mask { self.mask } else { c }
-                    } else {
-                        c
-                    }
-                })
-                .collect(),
-        )
+        out.extend(value.chars().map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen <= to_mask { self.mask } else { c }
+            } else {
+                c
+            }
+        }));
     }
 
     fn redact(&self, attrs: &mut [KeyValue]) -> u64 {
@@ -177,17 +183,18 @@ impl ProcessorPlugin for RedactNumbers {
                 "redact-numbers handles logs and traces, not metrics".into(),
             ));
         }
-        let edits: Vec<Edit> = view
-            .attributes()
-            .filter(|a| matches!(a.owner, Owner::Item(_)))
-            .filter(|a| self.cfg.attributes.iter().any(|k| a.is(k)))
-            .filter_map(|a| {
-                Some(Edit {
-                    attribute: a.id,
-                    value: self.mask_value(a.as_str()?)?,
-                })
-            })
-            .collect();
+        let mut edits = Edits::new();
+        for a in view.attributes() {
+            if !matches!(a.owner, Owner::Item(_)) || !self.cfg.attributes.iter().any(|k| a.is(k)) {
+                continue;
+            }
+            if let Some(value) = a.as_str() {
+                let to_mask = self.to_mask(value);
+                if to_mask > 0 {
+                    edits.set_with(a.id, |out| self.write_masked(value, to_mask, out));
+                }
+            }
+        }
         if !edits.is_empty() {
             host::counter_add("redacted_values", edits.len() as u64);
         }

@@ -45,7 +45,7 @@ pub mod wasm;
 use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigError, ConfigPath, ConfigValue, PathSegment, Validate, parse};
-use crate::view::{BatchView, Edit};
+use crate::view::{BatchView, Edits};
 use crate::{Batch, Signal};
 
 /// Why a plugin could not handle a batch.
@@ -228,7 +228,7 @@ pub enum ViewOutcome {
     /// Pass this encoded request on instead.
     Replaced(Vec<u8>),
     /// Pass it on with these attributes' string values replaced.
-    Edited(Vec<Edit>),
+    Edited(Edits),
 }
 
 impl ViewOutcome {

@@ -167,7 +167,7 @@ pub mod glue {
         batch: &[u8],
         index: &[u32],
     ) -> Result<super::exports::lumina::plugin::processor::Outcome, PluginError> {
-        use super::exports::lumina::plugin::processor::{Edit, Outcome};
+        use super::exports::lumina::plugin::processor::{Edits, Outcome};
         use crate::plugin::{EncodedOutcome, ViewOutcome};
         let signal = signal_in(signal);
         if P::VIEW {
@@ -178,15 +178,14 @@ pub mod glue {
                 ViewOutcome::Dropped => Outcome::Dropped,
                 ViewOutcome::Replaced(b) => Outcome::Replaced(b),
                 ViewOutcome::Edited(edits) if edits.is_empty() => Outcome::Unchanged,
-                ViewOutcome::Edited(edits) => Outcome::Edited(
-                    edits
-                        .into_iter()
-                        .map(|e| Edit {
-                            attribute: e.attribute,
-                            value: e.value,
-                        })
-                        .collect(),
-                ),
+                ViewOutcome::Edited(edits) => {
+                    let (attributes, ends, values) = edits.into_parts();
+                    Outcome::Edited(Edits {
+                        attributes,
+                        ends,
+                        values,
+                    })
+                }
             });
         }
         Ok(match p.process_encoded(signal, batch)? {

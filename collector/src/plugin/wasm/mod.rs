@@ -225,7 +225,7 @@ fn plugin_error_v2(e: types_v2::Error) -> PluginError {
 enum Processed {
     Done(Result<EncodedOutcome, PluginError>),
     /// Edits of the batch's string values, with the index they number attributes in.
-    Edits(Vec<u32>, Vec<lumina_sdk::view::Edit>),
+    Edits(Vec<u32>, lumina_sdk::view::Edits),
 }
 
 fn plugin_error(e: types::Error) -> CallError {
@@ -606,16 +606,18 @@ impl Backend for WasmBackend {
                         Ok(OutcomeV2::Replaced(b)) => {
                             Processed::Done(Ok(EncodedOutcome::Replaced(b)))
                         }
-                        Ok(OutcomeV2::Edited(edits)) => Processed::Edits(
-                            index,
-                            edits
-                                .into_iter()
-                                .map(|e| lumina_sdk::view::Edit {
-                                    attribute: e.attribute,
-                                    value: e.value,
-                                })
-                                .collect(),
-                        ),
+                        Ok(OutcomeV2::Edited(e)) => {
+                            match lumina_sdk::view::Edits::from_parts(
+                                e.attributes,
+                                e.ends,
+                                e.values,
+                            ) {
+                                Ok(edits) => Processed::Edits(index, edits),
+                                Err(e) => Processed::Done(Err(PluginError::Permanent(format!(
+                                    "the plugin's edits: {e}"
+                                )))),
+                            }
+                        }
                         Err(e) => Processed::Done(Err(plugin_error_v2(e))),
                     }
                 }

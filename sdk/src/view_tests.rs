@@ -111,7 +111,7 @@ fn extra(n: usize) -> Vec<KeyValue> {
     vec![
         testkit::kv("voice.caller.number", format!("+4420{n:08}")),
         testkit::kv("long", "é".repeat(70 + n)),
-        v(any_value::Value::BoolValue(n % 2 == 0)),
+        v(any_value::Value::BoolValue(n.is_multiple_of(2))),
         v(any_value::Value::DoubleValue(n as f64 / 3.0)),
         v(any_value::Value::BytesValue(vec![n as u8; 3])),
         v(any_value::Value::ArrayValue(ArrayValue {

@@ -171,7 +171,6 @@ impl<'a> Dec<'a> {
                 r => Some(u8::try_from(r - 1).map_err(|_| "region: out of range".to_owned())?),
             },
             territory: self.os("territory")?.map(str::to_owned),
-            encoded: Default::default(),
         };
         Ok((id, e))
     }
@@ -219,7 +218,6 @@ mod tests {
                 dir: Some(Direction::Outbound),
                 region: Some(255),
                 territory: Some("21".into()),
-                encoded: Default::default(),
             },
         );
         let mut buf = Vec::new();

@@ -7,7 +7,6 @@
 //! dialogue. The rules are written down in `docs/semantic-conventions.md`.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use lumina_sdk::proto::logs::v1::LogRecord;
 use lumina_sdk::voice::value::json_to_any;
@@ -52,30 +51,6 @@ pub struct StoredEvent {
     /// Territory id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub territory: Option<String>,
-    /// The event as written into its dialogue's records, kept after the first write so each
-    /// later update of the dialogue copies it instead of converting it again. Not stored.
-    #[serde(skip)]
-    pub encoded: EncodedEvent,
-}
-
-/// An event's bytes in a dialogue record (an `ArrayValue.values` entry), once written. Equal
-/// to any other: it is derived from the event's fields, which are compared.
-#[derive(Default, Clone)]
-pub struct EncodedEvent(OnceLock<Box<[u8]>>);
-
-impl PartialEq for EncodedEvent {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for EncodedEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.get() {
-            Some(b) => write!(f, "EncodedEvent({} bytes)", b.len()),
-            None => f.write_str("EncodedEvent(not yet)"),
-        }
-    }
 }
 
 /// What the collector keeps about one dialogue.
@@ -132,7 +107,6 @@ impl DialogueState {
             dir: e.direction,
             region: e.region_id,
             territory: e.territory.clone(),
-            encoded: EncodedEvent::default(),
         };
         self.insert(e.event_id.clone(), stored, now);
         true
@@ -224,21 +198,9 @@ impl DialogueState {
         let mut fields = Vec::with_capacity(512);
         summary.encode_record_fields(&mut fields, |b| {
             for (id, e) in &ordered {
-                b.extend_from_slice(e.encoded.0.get_or_init(|| {
-                    let mut one = Vec::with_capacity(256);
-                    encode::nested_large(&mut one, 1, |b| {
-                        encode::event_value(
-                            b,
-                            id,
-                            &self.id,
-                            e.t,
-                            &format_time(e.ts),
-                            &e.data,
-                            e.src,
-                        );
-                    });
-                    one.into_boxed_slice()
-                }));
+                encode::nested_large(b, 1, |b| {
+                    encode::event_value(b, id, &self.id, e.t, &format_time(e.ts), &e.data, e.src);
+                });
             }
         });
         let kinds: &[DialogueRecordKind] = if ended {

@@ -341,6 +341,40 @@ fn edits_decode_to_the_same_edits_made_decoded() {
 }
 
 #[test]
+fn empty_strings_can_be_edited_wherever_they_end() {
+    // Empty values last in their record, first, and between others; at every level.
+    let mut payload = testkit::logs(1, 3).into_payload();
+    if let Payload::Logs(req) = &mut payload {
+        let scope = &mut req.resource_logs[0].scope_logs[0];
+        scope
+            .scope
+            .as_mut()
+            .unwrap()
+            .attributes
+            .push(testkit::kv("s", ""));
+        for (i, r) in scope.log_records.iter_mut().enumerate() {
+            r.attributes.insert(0, testkit::kv("first", ""));
+            r.attributes.insert(2, testkit::kv("middle", ""));
+            r.attributes.push(testkit::kv("last", ""));
+            // The last record ends with its attributes: nothing follows the empty value.
+            if i == 2 {
+                r.trace_id.clear();
+                r.span_id.clear();
+            }
+        }
+        req.resource_logs[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .attributes
+            .push(testkit::kv("r", ""));
+    }
+    let batch = Batch::new(payload);
+    edit_both(&batch, |id, s| s.is_empty().then(|| format!("filled-{id}")));
+    edit_both(&batch, |_, s| s.is_empty().then(String::new));
+}
+
+#[test]
 fn bad_edits_are_refused() {
     let batch = &rich()[0];
     let bytes = batch.encode_protobuf();

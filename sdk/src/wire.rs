@@ -638,7 +638,12 @@ impl<'a> Reader<'a> {
             let prefix = self.pos;
             let stop = self.delimited(end)?;
             let body = self.pos;
-            let inside = edits.iter().take_while(|e| e.start < stop).count();
+            // An empty string at the very end of this field is inside it too: what follows
+            // starts with a key, so no later content begins at `stop`.
+            let inside = edits
+                .iter()
+                .take_while(|e| e.start < stop || e.end == stop)
+                .count();
             if inside == 0 {
                 self.pos = stop;
                 continue;

@@ -9,8 +9,12 @@
 //! rules of the decoded form, so a [`Batch`](crate::Batch) built from the bytes knows its size
 //! without decoding. It allocates nothing on the way; an error names the field it found.
 //!
-//! Tests in this module, and the `otlp_wire` fuzz target, hold the walk to prost's answer on
-//! valid, mutated and random bytes.
+//! The same walk serves processors that read only attributes ([`crate::view`]): [`index`]
+//! lists where each attribute's key and value are, and [`splice`] writes new string values into
+//! a copy of the request, rewriting only the length prefixes on their way.
+//!
+//! Tests in this module, `view_tests.rs` and the `otlp_wire` fuzz target hold the walk to
+//! prost's answer on valid, mutated and random bytes.
 
 use crate::Signal;
 

@@ -159,7 +159,7 @@ pub struct Plugin {
     pub size: usize,
     /// One of [`kind`].
     pub kind: u32,
-    /// Writes the plugin's [`Metadata`] as JSON into `out`.
+    /// Writes the plugin's [`Metadata`](crate::plugin::Metadata) as JSON into `out`.
     pub describe: extern "C" fn(out: *mut Buf),
     /// Creates an instance from a JSON config.
     pub create: extern "C" fn(

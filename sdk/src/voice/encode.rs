@@ -28,13 +28,22 @@ pub fn nested_large(buf: &mut Vec<u8>, tag: u32, f: impl FnOnce(&mut Vec<u8>)) {
     delimited(buf, tag, 2, f);
 }
 
-/// Writes the key, keeps `room` bytes for the length, writes the body, then puts the length's
-/// varint in; the body moves only if the varint does not take exactly `room` bytes.
+/// Writes the key, then the body with its length prefix ([`length_prefixed`]).
 fn delimited(buf: &mut Vec<u8>, tag: u32, room: usize, f: impl FnOnce(&mut Vec<u8>)) {
     key(buf, tag, LEN);
+    length_prefixed(buf, room, f);
+}
+
+/// Keeps `room` bytes for a length, writes the body, then puts the length's varint in; the
+/// body moves only if the varint does not take exactly `room` bytes.
+pub(crate) fn length_prefixed<R>(
+    buf: &mut Vec<u8>,
+    room: usize,
+    f: impl FnOnce(&mut Vec<u8>) -> R,
+) -> R {
     let at = buf.len();
     buf.resize(at + room, 0);
-    f(buf);
+    let r = f(buf);
     let len = (buf.len() - at - room) as u64;
     let n = encoded_len_varint(len);
     if n == room {
@@ -44,6 +53,7 @@ fn delimited(buf: &mut Vec<u8>, tag: u32, room: usize, f: impl FnOnce(&mut Vec<u
         varint(len, &mut prefix);
         buf.splice(at..at + room, prefix);
     }
+    r
 }
 
 /// A string or bytes field, written even when empty (as a oneof member is).

@@ -21,6 +21,9 @@
 //! | exporter | `kinesis` | `kinesis/` | log records to a Kinesis data stream |
 //! | exporter | `opensearch` | `opensearch/` | dialogues and events into OpenSearch |
 //! | exporter | `appsync` | `appsync/` | dialogue updates and events as AppSync mutations |
+//! | exporter | `s3` | `s3/` | objects under date partitions (Athena), gzip, multipart |
+//! | exporter | `firehose` | `firehose/` | records to a Firehose delivery stream |
+//! | exporter | `sqs` | `sqs/` | one message per record (the end-of-dialogue queue), FIFO |
 //! | connector | `forward` | `forward/` | joins pipelines of one signal |
 //! | connector | `voice_metrics` | `voice_metrics/` | dialogue records → call metrics |
 //! | connector | `region_router` | `region_router/` | each tenant's events → its home region's pipelines |
@@ -34,6 +37,7 @@ pub mod batch;
 pub mod debug;
 pub mod dialogue_assembly;
 pub mod file;
+pub mod firehose;
 pub mod forward;
 pub mod kinesis;
 pub mod memory_limiter;
@@ -43,6 +47,8 @@ pub mod otlp;
 pub mod otlp_exporter;
 pub mod otlphttp;
 pub mod region_router;
+pub mod s3;
+pub mod sqs;
 pub mod tenants;
 pub mod voice_metrics;
 pub mod voice_receiver;
@@ -67,6 +73,9 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(exporter::<kinesis::KinesisConfig>())?;
     registry.add_exporter(exporter::<opensearch::OpenSearchConfig>())?;
     registry.add_exporter(exporter::<appsync::AppSyncConfig>())?;
+    registry.add_exporter(exporter::<s3::S3Config>())?;
+    registry.add_exporter(exporter::<firehose::FirehoseConfig>())?;
+    registry.add_exporter(exporter::<sqs::SqsConfig>())?;
     registry.add_connector(connector::<forward::ForwardConfig>())?;
     registry.add_connector(connector::<voice_metrics::VoiceMetricsConfig>())?;
     registry.add_connector(connector::<region_router::RegionRouterConfig>())?;

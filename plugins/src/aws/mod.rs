@@ -9,6 +9,7 @@
 //! the `kinesis` receiver backs off on its own and retries until downstream takes a batch.
 
 pub mod dynamodb;
+pub mod pack;
 pub mod sign;
 pub mod voice_json;
 

@@ -119,3 +119,14 @@ pub fn merge(parts: impl IntoIterator<Item = Batch>) -> Batch {
         .flatten()
         .unwrap_or_else(|| Batch::empty(lumina_sdk::Signal::Logs))
 }
+
+/// The refusal of a batch of another signal than logs by an exporter writing voice JSON.
+pub fn logs_only(batch: &Batch) -> lumina_sdk::component::Rejected {
+    lumina_sdk::component::Rejected::new(
+        batch.clone(),
+        format!(
+            "`voice_json` writes log records only, not {}; use `encoding: otlp_json`",
+            batch.signal().as_str()
+        ),
+    )
+}

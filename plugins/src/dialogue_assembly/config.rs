@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Validate};
-use lumina_sdk::voice::DialogueStatus;
+use lumina_sdk::voice::{DialogueRecordKind, DialogueStatus};
 use serde::Deserialize;
 
 /// Settings of `dialogue_assembly`.
@@ -15,6 +15,7 @@ use serde::Deserialize;
 ///     idle_timeout: 2h
 ///     idle_status: FAILED
 ///     grace_period: 15m
+///     emit: [update, end]
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -34,6 +35,36 @@ pub struct AssemblyConfig {
     /// revision, takes the update). Events later than `grace_period` plus this start a new
     /// record at revision 1. Default 7d.
     pub remember_evicted: Duration,
+    /// Which dialogue records go downstream: `update` (one at every change) and `end` (when a
+    /// dialogue finishes, again at a late change after it). Default both; `[end]` gives one
+    /// record per finished dialogue, what an end-of-dialogue queue takes.
+    pub emit: Vec<Emit>,
+}
+
+/// A kind of dialogue record `dialogue_assembly` emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Emit {
+    /// `lumina.dialogue.update`.
+    Update,
+    /// `lumina.dialogue.end`.
+    End,
+}
+
+impl AssemblyConfig {
+    /// The kinds of record a dialogue gets at a change: an update, and an end once it is
+    /// `ended`, each if emitted.
+    pub(crate) fn kinds(&self, ended: bool) -> &'static [DialogueRecordKind] {
+        const BOTH: &[DialogueRecordKind] = &[DialogueRecordKind::Update, DialogueRecordKind::End];
+        let update = self.emit.contains(&Emit::Update);
+        let end = ended && self.emit.contains(&Emit::End);
+        match (update, end) {
+            (true, true) => BOTH,
+            (true, false) => &BOTH[..1],
+            (false, true) => &BOTH[1..],
+            (false, false) => &[],
+        }
+    }
 }
 
 /// Where `dialogue_assembly` keeps its state: `{ directory: DIR }`, `{ dynamodb: {...} }`, or
@@ -104,6 +135,7 @@ impl Default for AssemblyConfig {
             grace_period: Duration::from_secs(15 * 60),
             check_interval: Duration::from_secs(1),
             remember_evicted: Duration::from_secs(7 * 24 * 3600),
+            emit: vec![Emit::Update, Emit::End],
         }
     }
 }
@@ -144,6 +176,12 @@ impl Validate for AssemblyConfig {
                 ConfigPath::parse("storage.dynamodb.endpoint"),
                 &mut errors,
             );
+        }
+        if self.emit.is_empty() {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("emit"),
+                "must name at least one of `update` and `end`",
+            ));
         }
         if self.storage.directory.as_os_str().is_empty() {
             errors.push(ConfigError::new(

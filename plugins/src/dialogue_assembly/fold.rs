@@ -191,7 +191,10 @@ impl DialogueState {
     /// [`Self::records`] written straight into OTLP protobuf: each record as a
     /// `ScopeLogs.log_records` entry appended to `buf`, the update and, if `ended`, the end
     /// record (one body serves both). Decodes to exactly what `records` builds.
-    pub fn encode_records(&self, ended: bool, buf: &mut Vec<u8>) {
+    pub fn encode_records(&self, kinds: &[DialogueRecordKind], buf: &mut Vec<u8>) {
+        if kinds.is_empty() {
+            return;
+        }
         use lumina_sdk::voice::encode;
         let ordered = self.ordered();
         let summary = self.summary(&ordered);
@@ -203,11 +206,6 @@ impl DialogueState {
                 });
             }
         });
-        let kinds: &[DialogueRecordKind] = if ended {
-            &[DialogueRecordKind::Update, DialogueRecordKind::End]
-        } else {
-            &[DialogueRecordKind::Update]
-        };
         for kind in kinds {
             encode::nested_large(buf, 2, |b| {
                 b.extend_from_slice(&fields);

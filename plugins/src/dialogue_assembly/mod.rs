@@ -33,7 +33,7 @@ use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
 use lumina_sdk::proto::common::v1::InstrumentationScope;
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use lumina_sdk::telemetry::RateLimit;
-use lumina_sdk::voice::{Dialogue, DialogueRecordKind, VoiceEvent, encode};
+use lumina_sdk::voice::{Dialogue, VoiceEvent, encode};
 use lumina_sdk::{Batch, Payload, Signal};
 
 use tokio::task::JoinHandle;
@@ -46,7 +46,7 @@ pub use self::telemetry::{
     COMMIT_SECONDS, DIALOGUES_TOTAL, EVENTS, LATE_EVENTS, OPEN_DIALOGUES, STORE_BYTES,
 };
 
-pub use config::{AssemblyConfig, DynamoStorage, StorageConfig};
+pub use config::{AssemblyConfig, DynamoStorage, Emit, StorageConfig};
 
 struct Shared {
     store: Mutex<Store>,
@@ -107,7 +107,7 @@ impl Shared {
             .filter(|id| changed.contains(*id) || store.pending.contains_key(*id))
             .filter_map(|id| store.dialogues.get(id))
             .collect();
-        Ok(Emission::of(&due))
+        Ok(Emission::of(&due, &self.cfg))
     }
 
     /// Hands dialogue records downstream, then clears their pending marks.
@@ -115,7 +115,13 @@ impl Shared {
         if out.done.is_empty() {
             return Ok(Accepted::all());
         }
-        let accepted = self.next.consume(out.batch).await?;
+        // With only some kinds emitted, a change may give no record: nothing to hand on, but
+        // its pending mark is cleared all the same.
+        let accepted = if out.batch.is_empty() {
+            Accepted::all()
+        } else {
+            self.next.consume(out.batch).await?
+        };
         let me = self.clone();
         let done = out.done;
         let cleared = tokio::task::spawn_blocking(move || me.lock().emitted(&done)).await;
@@ -175,7 +181,7 @@ impl Shared {
                         }),
                 )
                 .collect();
-            let out = Emission::of(&due);
+            let out = Emission::of(&due, &me.cfg);
             let snapshot = store.snapshot_due()?;
             me.metrics.store_bytes.set(store.disk_bytes() as f64);
             drop(store);
@@ -214,16 +220,17 @@ struct Emission {
 }
 
 impl Emission {
-    /// An update record for each dialogue, and an end record for those finished, written
-    /// straight into an encoded request (nothing downstream decodes it unless it reads the
-    /// records). Dialogues are independent, so many are written in parallel.
-    fn of(states: &[&DialogueState]) -> Self {
-        // Each dialogue's records, and how many (an end record too once finished).
+    /// An update record for each dialogue, and an end record for those finished (the kinds
+    /// `cfg.emit` names), written straight into an encoded request (nothing downstream decodes
+    /// it unless it reads the records). Dialogues are independent, so many are written in
+    /// parallel.
+    fn of(states: &[&DialogueState], cfg: &AssemblyConfig) -> Self {
+        // Each dialogue's records, and how many.
         let encode = |s: &&DialogueState| {
             let mut buf = Vec::with_capacity(2048);
-            let ended = s.is_finished();
-            s.encode_records(ended, &mut buf);
-            (buf, 1 + usize::from(ended))
+            let kinds = cfg.kinds(s.is_finished());
+            s.encode_records(kinds, &mut buf);
+            (buf, kinds.len())
         };
         let parts: Vec<(Vec<u8>, usize)> = if states.len() >= PARALLEL_FROM {
             use rayon::prelude::*;
@@ -233,7 +240,7 @@ impl Emission {
         };
         let records = parts.iter().map(|(_, n)| n).sum();
         let mut req = Vec::with_capacity(parts.iter().map(|(p, _)| p.len()).sum::<usize>() + 64);
-        if !parts.is_empty() {
+        if records > 0 {
             encode::nested(&mut req, 1, |b| {
                 encode::nested(b, 2, |b| {
                     encode::nested(b, 1, |b| encode::bytes_field(b, 1, SCOPE.as_bytes()));
@@ -256,15 +263,13 @@ const SCOPE: &str = "lumina.dialogue_assembly";
 /// From this many dialogues on, their records are built on several threads.
 const PARALLEL_FROM: usize = 64;
 
-/// Dialogue records for `dialogues`: an update each, and an end for those that ended.
-pub(super) fn dialogue_batch(dialogues: Vec<(Dialogue, bool)>) -> Batch {
+/// Dialogue records for `dialogues`: an update each, and an end for those that ended (the
+/// kinds `cfg.emit` names).
+pub(super) fn dialogue_batch(dialogues: Vec<(Dialogue, bool)>, cfg: &AssemblyConfig) -> Batch {
     let mut records: Vec<LogRecord> = Vec::with_capacity(dialogues.len() * 2);
     for (d, ended) in dialogues {
-        if ended {
-            records.push(d.to_log_record(DialogueRecordKind::Update));
-            records.push(d.into_log_record(DialogueRecordKind::End));
-        } else {
-            records.push(d.into_log_record(DialogueRecordKind::Update));
+        for kind in cfg.kinds(ended) {
+            records.push(d.to_log_record(*kind));
         }
     }
     records_batch(records)

@@ -198,7 +198,12 @@ impl Remote {
             .iter()
             .map(|(d, _)| (d.dialogue_id.clone(), d.revision))
             .collect();
-        let accepted = self.next.consume(dialogue_batch(dialogues)).await?;
+        let batch = dialogue_batch(dialogues, &self.cfg);
+        let accepted = if batch.is_empty() {
+            Accepted::all()
+        } else {
+            self.next.consume(batch).await?
+        };
         let mut cache = self.cache();
         for (id, rev) in done {
             if let Some(c) = cache.get_mut(&id)

@@ -171,6 +171,37 @@ async fn each_change_emits_an_update_and_the_end_an_end_record() {
 }
 
 #[tokio::test]
+async fn emitting_only_ends_gives_one_record_per_finished_dialogue_and_clears_pending_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = processor(dir.path(), json!({ "emit": ["end"] })).await;
+    p.consume(batch(&[
+        event("a1", "c1", "CALL_STARTED", 0),
+        event("b1", "c2", "CALL_STARTED", 0),
+    ]))
+    .await
+    .unwrap();
+    assert!(out.batches().is_empty(), "no dialogue has ended");
+    p.consume(batch(&[
+        event("a2", "c1", "CALL_ANSWERED", 3),
+        event("a3", "c1", "CALL_ENDED", 63),
+        event("b2", "c2", "CALL_ANSWERED", 5),
+    ]))
+    .await
+    .unwrap();
+    let r = records(&out);
+    let kinds: Vec<_> = r
+        .iter()
+        .map(|(k, d)| (*k, d.call_guid.as_str(), d.revision, d.events.len()))
+        .collect();
+    assert_eq!(kinds, [(DialogueRecordKind::End, "c1", 3, 3)]);
+    p.shutdown().await.unwrap();
+    // Every change was handed on (c2's as no record): nothing is left pending to emit again.
+    let store = Store::open(dir.path().join("dialogue_assembly-logs.dialogues"), None).unwrap();
+    assert_eq!(store.dialogues.len(), 2);
+    assert!(store.pending.is_empty(), "{:?}", store.pending);
+}
+
+#[tokio::test]
 async fn state_survives_a_restart_and_pending_dialogues_are_emitted_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.dialogues");

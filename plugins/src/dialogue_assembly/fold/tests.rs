@@ -225,7 +225,12 @@ proptest! {
             for ended in [false, true] {
                 let (update, end) = state.records(ended);
                 let mut buf = Vec::new();
-                state.encode_records(ended, &mut buf);
+                let kinds: &[DialogueRecordKind] = if ended {
+                    &[DialogueRecordKind::Update, DialogueRecordKind::End]
+                } else {
+                    &[DialogueRecordKind::Update]
+                };
+                state.encode_records(kinds, &mut buf);
                 let scope = lumina_sdk::proto::logs::v1::ScopeLogs::decode(buf.as_slice()).unwrap();
                 let built: Vec<_> = std::iter::once(update).chain(end).collect();
                 prop_assert_eq!(scope.log_records, built);

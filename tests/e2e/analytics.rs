@@ -1,0 +1,446 @@
+//! The analytics outputs against moto (S3, SQS, Firehose on one port): objects under their
+//! date partitions read back equal to what was sent, a multipart object, Firehose delivery
+//! into moto's S3, the end-of-dialogue queue drained by a consumer, and a stopped S3 that
+//! loses nothing with a durable queue.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lumina_callsim::{Progress, SimConfig, Target, Wire, generate, truth_json};
+use lumina_sdk::voice::{Dialogue, DialogueStatus, VoiceEvent, format_time};
+use lumina_sdk::{Batch, Signal};
+use prost::Message;
+use serde_json::Value;
+
+use crate::harness::services::Moto;
+use crate::harness::{Collector, logs_client, logs_request, wait_for_async};
+
+const BUCKET: &str = "lumina-analytics";
+
+async fn bucket(moto: &Moto) {
+    moto.s3().create_bucket().bucket(BUCKET).send().await.unwrap();
+}
+
+/// The `year=/month=/day=/hour=` partition of a time, from its RFC 3339 form.
+fn partition(nanos: i64) -> String {
+    let t = format_time(nanos);
+    format!(
+        "year={}/month={}/day={}/hour={}",
+        &t[0..4],
+        &t[5..7],
+        &t[8..10],
+        &t[11..13]
+    )
+}
+
+/// `prefix/year=YYYY/month=MM/day=DD/hour=HH/<uuid>.<ext>` → the partition, after checking
+/// the rest of the key.
+fn partition_of(key: &str, prefix: &str, ext: &str) -> String {
+    let rest = key
+        .strip_prefix(&format!("{prefix}/"))
+        .unwrap_or_else(|| panic!("{key} is not under {prefix}/"));
+    let (dir, file) = rest.rsplit_once('/').unwrap();
+    let uuid = file
+        .strip_suffix(&format!(".{ext}"))
+        .unwrap_or_else(|| panic!("{key} does not end in .{ext}"));
+    assert_eq!(uuid.len(), 36, "{key}");
+    assert!(uuid.parse::<u128>().is_err() && uuid.matches('-').count() == 4, "{key}");
+    dir.to_owned()
+}
+
+/// The `seq` of every record.
+fn ids(batch: &Batch) -> Vec<u64> {
+    lumina_sdk::testkit::item_ids(batch)
+        .into_iter()
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// The voice event ids of the OTLP/JSON lines.
+fn event_ids_of_lines(text: &[u8]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for line in std::str::from_utf8(text).unwrap().lines() {
+        let b = Batch::decode_json(Signal::Logs, line.as_bytes()).unwrap();
+        for r in b
+            .as_logs()
+            .unwrap()
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+        {
+            ids.push(VoiceEvent::from_log_record(r, &[]).unwrap().event_id);
+        }
+    }
+    ids
+}
+
+/// Voice events of one call each, at `secs` after the test kit's base time.
+fn events(secs: &[i64]) -> Vec<VoiceEvent> {
+    secs.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            lumina_sdk::testkit::voice_event(&format!("e{i}"), &format!("call-{i}"), "CALL_STARTED", *s)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_objects_hold_their_hours_records_under_date_partitions_and_read_back_equal() {
+    let moto = Moto::start().await;
+    bucket(&moto).await;
+    let config = format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
+  otlp/large: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{port:large}}' }} }} }}
+exporters:
+  s3/otlp:
+    bucket: {BUCKET}
+    prefix: otlp
+    endpoint: {url}
+    force_path_style: true
+    rollover: {{ max_age: 300ms }}
+  s3/voice:
+    bucket: {BUCKET}
+    prefix: voice/
+    encoding: voice_json
+    compression: none
+    endpoint: {url}
+    force_path_style: true
+    rollover: {{ max_age: 300ms }}
+  s3/large:
+    bucket: {BUCKET}
+    prefix: large
+    encoding: otlp_proto
+    compression: none
+    endpoint: {url}
+    force_path_style: true
+    rollover: {{ max_age: 3s }}
+    multipart: {{ threshold: 5MiB, part_size: 5MiB }}
+    timeout: 30s
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [s3/otlp, s3/voice] }}
+    logs/large: {{ receivers: [otlp/large], exporters: [s3/large] }}
+"#,
+        url = moto.url()
+    );
+    let c = Collector::start(&config).await;
+    // Events in three hours (the kit's base time is 400 s into an hour), sent in two requests.
+    let sent = events(&[0, 10, 3300, 3199, 7000, 3500]);
+    let mut client = logs_client(c.port("grpc")).await;
+    for part in sent.chunks(3) {
+        let batch = lumina_sdk::testkit::voice_events(part);
+        client.export(batch.as_logs().unwrap().clone()).await.unwrap();
+    }
+    // 6,000 records of 1 KiB into one object: over the multipart threshold.
+    let large = logs_client(c.port("large")).await;
+    futures::future::join_all((0..6).map(|i| {
+        let mut client = large.clone();
+        async move { client.export(logs_request(i * 1000, 1000, 1024)).await.unwrap() }
+    }))
+    .await;
+
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in &sent {
+        expected
+            .entry(partition(e.timestamp))
+            .or_default()
+            .insert(e.event_id.clone());
+    }
+    assert_eq!(expected.len(), 3);
+    let objects = wait_for_async(Duration::from_secs(30), || async {
+        let objects = moto.objects(BUCKET).await;
+        let otlp = objects.iter().filter(|(k, ..)| k.starts_with("otlp/")).count();
+        let voice = objects.iter().filter(|(k, ..)| k.starts_with("voice/")).count();
+        let large = objects.iter().filter(|(k, ..)| k.starts_with("large/")).count();
+        if otlp >= 3 && voice >= 3 && large >= 1 {
+            Ok(objects)
+        } else {
+            Err(format!("{otlp} otlp, {voice} voice and {large} large objects so far"))
+        }
+    })
+    .await;
+
+    // OTLP/JSON, gzipped: each hour's events under its partition, each once.
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut count = 0;
+    for (key, _, bytes) in objects.iter().filter(|(k, ..)| k.starts_with("otlp/")) {
+        let p = partition_of(key, "otlp", "jsonl.gz");
+        let ids = event_ids_of_lines(&gunzip(bytes));
+        count += ids.len();
+        got.entry(p).or_default().extend(ids);
+    }
+    assert_eq!(got, expected);
+    assert_eq!(count, sent.len(), "each event once");
+
+    // Voice JSON: each line is the native event JSON, equal to what was sent.
+    let by_id: HashMap<String, Value> = sent.iter().map(|e| (e.event_id.clone(), e.to_json())).collect();
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (key, _, bytes) in objects.iter().filter(|(k, ..)| k.starts_with("voice/")) {
+        let p = partition_of(key, "voice", "jsonl");
+        for line in std::str::from_utf8(bytes).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let id = v["eventId"].as_str().unwrap().to_owned();
+            assert_eq!(v, by_id[&id]);
+            got.entry(p.clone()).or_default().insert(id);
+        }
+    }
+    assert_eq!(got, expected);
+
+    // One object of all 6,000 records, uploaded in parts (a multipart ETag ends in `-N`).
+    let large: Vec<_> = objects.iter().filter(|(k, ..)| k.starts_with("large/")).collect();
+    assert_eq!(large.len(), 1, "{:?}", large.iter().map(|(k, ..)| k).collect::<Vec<_>>());
+    let (key, etag, bytes) = large[0];
+    partition_of(key, "large", "binpb");
+    assert!(bytes.len() > 6 * 1024 * 1024, "{} bytes", bytes.len());
+    assert!(etag.trim_matches('"').ends_with("-2"), "{etag}");
+    let req = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(
+        bytes.as_slice(),
+    )
+    .unwrap();
+    let seqs: BTreeSet<u64> = ids(&Batch::logs(req)).into_iter().collect();
+    assert_eq!(seqs, (0..6000).collect::<BTreeSet<u64>>());
+    c.stop().await.assert_clean();
+}
+
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_dialogue_queue_gets_every_finished_dialogue_and_a_consumer_drains_it() {
+    let moto = Moto::start().await;
+    let sqs = moto.sqs();
+    let queue = sqs
+        .create_queue()
+        .queue_name("dialogue-end.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let config = format!(
+        r#"
+receivers:
+  gp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{{port:gp}}" }} }} }}
+processors:
+  dialogue_assembly:
+    storage: "{{dir}}/state"
+    emit: [end]
+exporters:
+  sqs:
+    queue_url: {queue}
+    endpoint: {url}
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 1s }}
+service:
+  pipelines:
+    logs: {{ receivers: [gp], processors: [dialogue_assembly], exporters: [sqs] }}
+"#,
+        url = moto.url()
+    );
+    let c = Collector::start(&config).await;
+    let plan = generate(&SimConfig {
+        never_end: 0.0,
+        late: 0.0,
+        ..crate::voice::sim(120, 23)
+    });
+    let target = Target {
+        wire: Wire::Otlp,
+        gp: format!("127.0.0.1:{}", c.port("gp")),
+        rt: format!("127.0.0.1:{}", c.port("gp")),
+        batch: 100,
+        concurrency: 2,
+        retry_for: Duration::from_secs(60),
+        rate: None,
+    };
+    let report = lumina_callsim::send(&plan, &target, Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+
+    // A consumer as the indexer was: receive, handle, delete.
+    let expected = crate::voice::truth(&plan);
+    let mut got: HashMap<String, Value> = HashMap::new();
+    let mut received = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while got.len() < expected.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} dialogues received\nlog:\n{}",
+            got.len(),
+            expected.len(),
+            c.log()
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            received += 1;
+            let d: Dialogue = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert_ne!(d.status, DialogueStatus::Active, "an end record is of a finished dialogue");
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            got.insert(d.dialogue_id.clone(), truth_json(&d));
+        }
+    }
+    crate::voice::compare(&got, &expected).unwrap();
+    assert_eq!(received, expected.len(), "one message per finished dialogue");
+    // Every message was deleted: the queue is empty.
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let n = |a| attrs.attributes().unwrap()[&a].parse::<u64>().unwrap();
+    assert_eq!(n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages), 0);
+    assert_eq!(n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible), 0);
+    c.stop().await.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firehose_delivers_every_record_into_its_s3_bucket() {
+    let moto = Moto::start().await;
+    bucket(&moto).await;
+    let s3 = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+        .bucket_arn(format!("arn:aws:s3:::{BUCKET}"))
+        .role_arn("arn:aws:iam::123456789012:role/lumina-firehose")
+        .prefix("firehose/")
+        .build()
+        .unwrap();
+    moto.firehose()
+        .create_delivery_stream()
+        .delivery_stream_name("lumina-call-metrics")
+        .extended_s3_destination_configuration(s3)
+        .send()
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
+exporters:
+  firehose:
+    delivery_stream: lumina-call-metrics
+    endpoint: {url}
+    limits: {{ max_records_per_request: 50 }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [firehose] }}
+"#,
+        url = moto.url()
+    );
+    let c = Collector::start(&config).await;
+    let mut client = logs_client(c.port("grpc")).await;
+    for i in 0..4 {
+        client.export(logs_request(i * 250, 250, 100)).await.unwrap();
+    }
+    let seqs = wait_for_async(Duration::from_secs(30), || async {
+        let mut seqs = Vec::new();
+        for (key, _, bytes) in moto.objects(BUCKET).await {
+            assert!(key.starts_with("firehose/"), "{key}");
+            for line in std::str::from_utf8(&bytes).unwrap().lines() {
+                let b = Batch::decode_json(Signal::Logs, line.as_bytes()).unwrap();
+                seqs.extend(ids(&b));
+            }
+        }
+        if seqs.len() >= 1000 {
+            Ok(seqs)
+        } else {
+            Err(format!("{} of 1000 records in S3", seqs.len()))
+        }
+    })
+    .await;
+    let unique: BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(unique, (0..1000).collect::<BTreeSet<u64>>());
+    assert_eq!(seqs.len(), 1000, "each record once");
+    c.stop().await.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_s3_loses_nothing_with_a_durable_queue() {
+    let mut moto = Moto::start().await;
+    bucket(&moto).await;
+    let config = format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:{{grpc}}' }} }} }}
+exporters:
+  s3:
+    bucket: {BUCKET}
+    endpoint: {url}
+    force_path_style: true
+    rollover: {{ max_age: 200ms }}
+    sending_queue: {{ storage: "{{dir}}/queue" }}
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0s }}
+service:
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [s3] }}
+"#,
+        url = moto.url()
+    );
+    let c = Collector::start(&config).await;
+    let mut client = logs_client(c.port("grpc")).await;
+    client.export(logs_request(0, 100, 10)).await.unwrap();
+    let count = |objects: Vec<(String, String, Vec<u8>)>| {
+        let mut seqs = Vec::new();
+        for (_, _, bytes) in objects {
+            for line in std::str::from_utf8(&gunzip(&bytes)).unwrap().lines() {
+                let b = Batch::decode_json(Signal::Logs, line.as_bytes()).unwrap();
+                seqs.extend(ids(&b));
+            }
+        }
+        seqs
+    };
+    wait_for_async(Duration::from_secs(30), || async {
+        let n = count(moto.objects(BUCKET).await).len();
+        if n == 100 { Ok(()) } else { Err(format!("{n} of 100 records in S3")) }
+    })
+    .await;
+
+    // S3 goes away (and comes back empty); what is sent meanwhile is kept and retried.
+    moto.kill();
+    for i in 1..4 {
+        client.export(logs_request(i * 100, 100, 10)).await.unwrap();
+    }
+    let labels = [("component", "s3")];
+    wait_for_async(Duration::from_secs(30), || async {
+        let retries = c.metric("lumina_exporter_send_retries_total", &labels).await;
+        if retries >= 3.0 { Ok(()) } else { Err(format!("{retries} retries")) }
+    })
+    .await;
+    moto.restart().await;
+    bucket(&moto).await;
+    let seqs = wait_for_async(Duration::from_secs(60), || async {
+        let seqs = count(moto.objects(BUCKET).await);
+        let unique: BTreeSet<u64> = seqs.iter().copied().collect();
+        if unique.len() == 300 {
+            Ok(unique)
+        } else {
+            Err(format!("{} of 300 records in S3 after it came back\nlog:\n{}", unique.len(), c.log()))
+        }
+    })
+    .await;
+    assert_eq!(seqs, (100..400).collect::<BTreeSet<u64>>());
+    c.stop().await.assert_clean();
+}

@@ -21,7 +21,11 @@
 //! attribute of its record (default the dialogue id, so one call's messages stay in order),
 //! and its deduplication id names what it is: `dialogueId:revision:kind` for a dialogue
 //! record, the event id for an event, else a hash of the body. A retried message is so
-//! dropped by SQS as a duplicate within its five-minute window, not delivered twice.
+//! dropped by SQS as a duplicate within its five-minute window, not delivered twice. SQS
+//! keeps a group in the order messages were sent; the host sends batches from
+//! `sending_queue.num_consumers` workers at once, and requests that reach a receiver at once
+//! are applied and emitted in either order, so a consumer takes a dialogue's highest
+//! `revision` as its newest (set `num_consumers: 1` for sends in queue order).
 //!
 //! **Failures.** Only the entries a reply lists as failed are retried, and only when SQS
 //! does not blame the sender (`SenderFault: false`); an entry the sender is at fault for (an

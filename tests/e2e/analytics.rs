@@ -55,7 +55,10 @@ fn partition_of(key: &str, prefix: &str, ext: &str) -> String {
         .strip_suffix(&format!(".{ext}"))
         .unwrap_or_else(|| panic!("{key} does not end in .{ext}"));
     assert_eq!(uuid.len(), 36, "{key}");
-    assert!(uuid.parse::<u128>().is_err() && uuid.matches('-').count() == 4, "{key}");
+    assert!(
+        uuid.parse::<u128>().is_err() && uuid.matches('-').count() == 4,
+        "{key}"
+    );
     dir.to_owned()
 }
 
@@ -99,7 +102,12 @@ fn events(secs: &[i64]) -> Vec<VoiceEvent> {
     secs.iter()
         .enumerate()
         .map(|(i, s)| {
-            lumina_sdk::testkit::voice_event(&format!("e{i}"), &format!("call-{i}"), "CALL_STARTED", *s)
+            lumina_sdk::testkit::voice_event(
+                &format!("e{i}"),
+                &format!("call-{i}"),
+                "CALL_STARTED",
+                *s,
+            )
         })
         .collect()
 }
@@ -151,13 +159,21 @@ service:
     let mut client = logs_client(c.grpc).await;
     for part in sent.chunks(3) {
         let batch = lumina_sdk::testkit::voice_events(part);
-        client.export(batch.as_logs().unwrap().clone()).await.unwrap();
+        client
+            .export(batch.as_logs().unwrap().clone())
+            .await
+            .unwrap();
     }
     // 6,000 records of 1 KiB into one object: over the multipart threshold.
     let large = logs_client(c.port("large")).await;
     futures::future::join_all((0..6).map(|i| {
         let mut client = large.clone();
-        async move { client.export(logs_request(i * 1000, 1000, 1024)).await.unwrap() }
+        async move {
+            client
+                .export(logs_request(i * 1000, 1000, 1024))
+                .await
+                .unwrap()
+        }
     }))
     .await;
 
@@ -171,13 +187,24 @@ service:
     assert_eq!(expected.len(), 3);
     let objects = wait_for_async(Duration::from_secs(30), || async {
         let objects = moto.objects(BUCKET).await;
-        let otlp = objects.iter().filter(|(k, ..)| k.starts_with("otlp/")).count();
-        let voice = objects.iter().filter(|(k, ..)| k.starts_with("voice/")).count();
-        let large = objects.iter().filter(|(k, ..)| k.starts_with("large/")).count();
+        let otlp = objects
+            .iter()
+            .filter(|(k, ..)| k.starts_with("otlp/"))
+            .count();
+        let voice = objects
+            .iter()
+            .filter(|(k, ..)| k.starts_with("voice/"))
+            .count();
+        let large = objects
+            .iter()
+            .filter(|(k, ..)| k.starts_with("large/"))
+            .count();
         if otlp >= 3 && voice >= 3 && large >= 1 {
             Ok(objects)
         } else {
-            Err(format!("{otlp} otlp, {voice} voice and {large} large objects so far"))
+            Err(format!(
+                "{otlp} otlp, {voice} voice and {large} large objects so far"
+            ))
         }
     })
     .await;
@@ -195,7 +222,10 @@ service:
     assert_eq!(count, sent.len(), "each event once");
 
     // Voice JSON: each line is the native event JSON, equal to what was sent.
-    let by_id: HashMap<String, Value> = sent.iter().map(|e| (e.event_id.clone(), e.to_json())).collect();
+    let by_id: HashMap<String, Value> = sent
+        .iter()
+        .map(|e| (e.event_id.clone(), e.to_json()))
+        .collect();
     let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (key, _, bytes) in objects.iter().filter(|(k, ..)| k.starts_with("voice/")) {
         let p = partition_of(key, "voice", "jsonl");
@@ -209,8 +239,16 @@ service:
     assert_eq!(got, expected);
 
     // One object of all 6,000 records, uploaded in parts (a multipart ETag ends in `-N`).
-    let large: Vec<_> = objects.iter().filter(|(k, ..)| k.starts_with("large/")).collect();
-    assert_eq!(large.len(), 1, "{:?}", large.iter().map(|(k, ..)| k).collect::<Vec<_>>());
+    let large: Vec<_> = objects
+        .iter()
+        .filter(|(k, ..)| k.starts_with("large/"))
+        .collect();
+    assert_eq!(
+        large.len(),
+        1,
+        "{:?}",
+        large.iter().map(|(k, ..)| k).collect::<Vec<_>>()
+    );
     let (key, etag, bytes) = large[0];
     partition_of(key, "large", "binpb");
     assert!(bytes.len() > 6 * 1024 * 1024, "{} bytes", bytes.len());
@@ -223,7 +261,6 @@ service:
     assert_eq!(seqs, (0..6000).collect::<BTreeSet<u64>>());
     c.stop().await.assert_clean();
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_of_dialogue_queue_gets_every_finished_dialogue_and_a_consumer_drains_it() {
@@ -285,8 +322,10 @@ service:
     let mut seen = BTreeSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let got: HashMap<String, Value> =
-            newest.iter().map(|(k, d)| (k.clone(), truth_json(d))).collect();
+        let got: HashMap<String, Value> = newest
+            .iter()
+            .map(|(k, d)| (k.clone(), truth_json(d)))
+            .collect();
         match crate::voice::compare(&got, &expected) {
             Ok(()) => break,
             Err(e) => assert!(
@@ -305,7 +344,11 @@ service:
             .unwrap();
         for m in out.messages() {
             let d: Dialogue = serde_json::from_str(m.body().unwrap()).unwrap();
-            assert_ne!(d.status, DialogueStatus::Active, "an end record is of a finished dialogue");
+            assert_ne!(
+                d.status,
+                DialogueStatus::Active,
+                "an end record is of a finished dialogue"
+            );
             assert!(
                 seen.insert((d.dialogue_id.clone(), d.revision)),
                 "{} revision {} came twice",
@@ -318,7 +361,10 @@ service:
                 .send()
                 .await
                 .unwrap();
-            if newest.get(&d.dialogue_id).is_none_or(|old| old.revision < d.revision) {
+            if newest
+                .get(&d.dialogue_id)
+                .is_none_or(|old| old.revision < d.revision)
+            {
                 newest.insert(d.dialogue_id.clone(), d);
             }
         }
@@ -332,8 +378,14 @@ service:
         .await
         .unwrap();
     let n = |a| attrs.attributes().unwrap()[&a].parse::<u64>().unwrap();
-    assert_eq!(n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages), 0);
-    assert_eq!(n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible), 0);
+    assert_eq!(
+        n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+        0
+    );
+    assert_eq!(
+        n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        0
+    );
     c.stop().await.assert_clean();
 }
 
@@ -372,7 +424,10 @@ service:
     let c = Collector::start(&config).await;
     let mut client = logs_client(c.grpc).await;
     for i in 0..4 {
-        client.export(logs_request(i * 250, 250, 100)).await.unwrap();
+        client
+            .export(logs_request(i * 250, 250, 100))
+            .await
+            .unwrap();
     }
     let seqs = wait_for_async(Duration::from_secs(30), || async {
         let mut seqs = Vec::new();
@@ -433,7 +488,11 @@ service:
     };
     wait_for_async(Duration::from_secs(30), || async {
         let n = count(moto.objects(BUCKET).await).len();
-        if n == 100 { Ok(()) } else { Err(format!("{n} of 100 records in S3")) }
+        if n == 100 {
+            Ok(())
+        } else {
+            Err(format!("{n} of 100 records in S3"))
+        }
     })
     .await;
 
@@ -444,8 +503,14 @@ service:
     }
     let labels = [("component", "s3")];
     wait_for_async(Duration::from_secs(30), || async {
-        let retries = c.metric("lumina_exporter_send_retries_total", &labels).await;
-        if retries >= 3.0 { Ok(()) } else { Err(format!("{retries} retries")) }
+        let retries = c
+            .metric("lumina_exporter_send_retries_total", &labels)
+            .await;
+        if retries >= 3.0 {
+            Ok(())
+        } else {
+            Err(format!("{retries} retries"))
+        }
     })
     .await;
     moto.restart().await;
@@ -456,7 +521,11 @@ service:
         if unique.len() == 300 {
             Ok(unique)
         } else {
-            Err(format!("{} of 300 records in S3 after it came back\nlog:\n{}", unique.len(), c.log()))
+            Err(format!(
+                "{} of 300 records in S3 after it came back\nlog:\n{}",
+                unique.len(),
+                c.log()
+            ))
         }
     })
     .await;

@@ -810,8 +810,13 @@ impl Moto {
     }
 
     fn sdk(&self) -> aws_sdk_s3::config::Builder {
-        let creds =
-            aws_sdk_s3::config::Credentials::new(AWS_ENV[0].1, AWS_ENV[1].1, None, None, "lumina-tests");
+        let creds = aws_sdk_s3::config::Credentials::new(
+            AWS_ENV[0].1,
+            AWS_ENV[1].1,
+            None,
+            None,
+            "lumina-tests",
+        );
         aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("eu-west-1"))
@@ -827,8 +832,13 @@ impl Moto {
 
     /// An SQS client.
     pub(crate) fn sqs(&self) -> aws_sdk_sqs::Client {
-        let creds =
-            aws_sdk_sqs::config::Credentials::new(AWS_ENV[0].1, AWS_ENV[1].1, None, None, "lumina-tests");
+        let creds = aws_sdk_sqs::config::Credentials::new(
+            AWS_ENV[0].1,
+            AWS_ENV[1].1,
+            None,
+            None,
+            "lumina-tests",
+        );
         aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::Config::builder()
                 .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
@@ -875,7 +885,13 @@ impl Moto {
                 .unwrap();
             for o in page.contents() {
                 let key = o.key().unwrap().to_owned();
-                let got = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+                let got = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .unwrap();
                 let etag = got.e_tag().unwrap_or_default().to_owned();
                 let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
                 out.push((key, etag, bytes));

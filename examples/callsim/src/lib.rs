@@ -294,7 +294,7 @@ pub fn generate(cfg: &SimConfig) -> Plan {
             Source::Gp,
             EventType::RoutingDecision,
             t0 + 150 * MS,
-            json!({ "queue": QUEUES[i % 3] }),
+            json!({ "queueId": QUEUES[i % 3] }),
         );
         let ring = (rng.i64(1..30)) * S + rng.i64(0..1000) * MS;
         let talk = (rng.i64(5..900)) * S + rng.i64(0..1000) * MS;
@@ -305,7 +305,7 @@ pub fn generate(cfg: &SimConfig) -> Plan {
                     Source::Gp,
                     EventType::CallAnswered,
                     answer,
-                    json!({"agent": format!("agent-{}", i % 40)}),
+                    json!({"agentId": format!("agent-{}", i % 40)}),
                 );
                 mid_call(&mut rng, &mut leg, answer, answer + talk);
                 if kind == Kind::Completed {
@@ -341,7 +341,7 @@ pub fn generate(cfg: &SimConfig) -> Plan {
                     Source::Gp,
                     EventType::CallAnswered,
                     answer,
-                    json!({"agent": format!("agent-{}", i % 40)}),
+                    json!({"agentId": format!("agent-{}", i % 40)}),
                 );
                 mid_call(&mut rng, &mut leg, answer, answer + talk);
                 let x = answer + talk;

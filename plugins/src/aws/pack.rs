@@ -33,7 +33,8 @@ pub fn requests<T>(
             too_big(item, n);
             continue;
         }
-        if !current.is_empty() && (current.len() >= limits.max_entries || bytes + n > limits.max_request)
+        if !current.is_empty()
+            && (current.len() >= limits.max_entries || bytes + n > limits.max_request)
         {
             out.push(std::mem::take(&mut current));
             bytes = 0;

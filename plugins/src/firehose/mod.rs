@@ -166,12 +166,20 @@ impl Exporter for FirehoseExporter {
             max_entry: l.max_record_bytes.as_usize(),
             max_request: l.max_request_bytes.as_usize(),
         };
-        let packed = requests(items, |(d, _)| d.len(), limits, |(_, b), n| {
-            rejected.push(Rejected::new(
-                b,
-                format!("the record is {n} bytes, over the {}-byte limit", limits.max_entry),
-            ));
-        });
+        let packed = requests(
+            items,
+            |(d, _)| d.len(),
+            limits,
+            |(_, b), n| {
+                rejected.push(Rejected::new(
+                    b,
+                    format!(
+                        "the record is {n} bytes, over the {}-byte limit",
+                        limits.max_entry
+                    ),
+                ));
+            },
+        );
         let mut retry: Vec<Batch> = Vec::new();
         let mut stopped: Option<String> = None;
         let mut failure: Option<String> = None;

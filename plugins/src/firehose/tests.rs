@@ -76,7 +76,8 @@ async fn handle(
             }
         })
         .collect();
-    let out = json!({"FailedPutCount": fail.len(), "Encrypted": false, "RequestResponses": responses});
+    let out =
+        json!({"FailedPutCount": fail.len(), "Encrypted": false, "RequestResponses": responses});
     (StatusCode::OK, ct, out.to_string())
 }
 
@@ -116,12 +117,19 @@ async fn only_the_records_firehose_failed_are_retried() {
     let e = exporter(&url, "delivery_stream: s\nencoding: voice_json");
     let err = e.export(&events(4)).await.unwrap_err();
     assert!(err.retryable);
-    assert!(err.message.contains("ServiceUnavailableException"), "{}", err.message);
+    assert!(
+        err.message.contains("ServiceUnavailableException"),
+        "{}",
+        err.message
+    );
     let failed = err.failed.unwrap();
     assert_eq!(event_ids(&failed), vec!["e0", "e2"]);
     e.export(&failed).await.unwrap();
     let requests = server.requests.lock().unwrap().clone();
-    assert_eq!(requests.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 2]);
+    assert_eq!(
+        requests.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![4, 2]
+    );
     // Each record is one line of native event JSON.
     let line = String::from_utf8(requests[1][1].clone()).unwrap();
     assert!(line.ends_with('\n'), "{line:?}");
@@ -161,11 +169,19 @@ async fn a_missing_stream_retries_everything_and_voice_json_refuses_metrics() {
     let e = exporter(&url, "delivery_stream: s\nencoding: voice_json");
     let err = e.export(&events(3)).await.unwrap_err();
     assert!(err.retryable);
-    assert!(err.message.contains("ResourceNotFoundException"), "{}", err.message);
+    assert!(
+        err.message.contains("ResourceNotFoundException"),
+        "{}",
+        err.message
+    );
     assert_eq!(event_ids(&err.failed.unwrap()), vec!["e0", "e1", "e2"]);
 
     let metrics = lumina_sdk::testkit::metrics(1, 2);
     let err = e.export(&metrics).await.unwrap_err();
     assert_eq!(err.rejected.len(), 1);
-    assert!(err.rejected[0].reason.contains("otlp_json"), "{}", err.rejected[0].reason);
+    assert!(
+        err.rejected[0].reason.contains("otlp_json"),
+        "{}",
+        err.rejected[0].reason
+    );
 }

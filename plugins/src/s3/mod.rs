@@ -164,7 +164,10 @@ impl Inner {
                 Err(e) => (
                     Vec::new(),
                     None,
-                    vec![Rejected::new(part, format!("cannot encode as OTLP/JSON: {e}"))],
+                    vec![Rejected::new(
+                        part,
+                        format!("cannot encode as OTLP/JSON: {e}"),
+                    )],
                 ),
             },
             S3Encoding::VoiceJson if part.signal() != Signal::Logs => {

@@ -88,14 +88,11 @@ pub(crate) fn split(batch: &Batch, grain: Grain, now: i64) -> Vec<(i64, Batch)> 
                             .push(r.clone());
                     }
                     for (p, scope) in by {
-                        out.entry(p)
-                            .or_default()
-                            .resource_logs
-                            .push(ResourceLogs {
-                                resource: rl.resource.clone(),
-                                schema_url: rl.schema_url.clone(),
-                                scope_logs: vec![scope],
-                            });
+                        out.entry(p).or_default().resource_logs.push(ResourceLogs {
+                            resource: rl.resource.clone(),
+                            schema_url: rl.schema_url.clone(),
+                            scope_logs: vec![scope],
+                        });
                     }
                 }
             }
@@ -128,7 +125,9 @@ pub(crate) fn split(batch: &Batch, grain: Grain, now: i64) -> Vec<(i64, Batch)> 
                     }
                 }
             }
-            out.into_iter().map(|(p, r)| (p, Batch::traces(r))).collect()
+            out.into_iter()
+                .map(|(p, r)| (p, Batch::traces(r)))
+                .collect()
         }
         Payload::Metrics(req) => {
             let mut out: BTreeMap<i64, ExportMetricsServiceRequest> = BTreeMap::new();
@@ -157,7 +156,9 @@ pub(crate) fn split(batch: &Batch, grain: Grain, now: i64) -> Vec<(i64, Batch)> 
                     }
                 }
             }
-            out.into_iter().map(|(p, r)| (p, Batch::metrics(r))).collect()
+            out.into_iter()
+                .map(|(p, r)| (p, Batch::metrics(r)))
+                .collect()
         }
     }
 }

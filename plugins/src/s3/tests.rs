@@ -3,7 +3,9 @@
 use lumina_sdk::config;
 use lumina_sdk::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use lumina_sdk::proto::logs::v1::LogRecord;
-use lumina_sdk::proto::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric};
+use lumina_sdk::proto::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric,
+};
 
 use super::partition::{Grain, render, split};
 use super::*;
@@ -81,16 +83,36 @@ fn metrics_are_split_by_their_first_data_point() {
         }],
     });
     let parts = split(&batch, Grain::Hour, 0);
-    assert_eq!(parts.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![T0, T0 + H]);
+    assert_eq!(
+        parts.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![T0, T0 + H]
+    );
 }
 
 #[test]
 fn keys_name_the_utc_date_partitions_and_skip_an_empty_prefix() {
-    let key = render(DEFAULT_KEY, "metrics/", Signal::Logs, T0 + 59 * 60_000_000_000, "u-1", "jsonl.gz");
-    assert_eq!(key, "metrics/year=2026/month=11/day=30/hour=23/u-1.jsonl.gz");
+    let key = render(
+        DEFAULT_KEY,
+        "metrics/",
+        Signal::Logs,
+        T0 + 59 * 60_000_000_000,
+        "u-1",
+        "jsonl.gz",
+    );
+    assert_eq!(
+        key,
+        "metrics/year=2026/month=11/day=30/hour=23/u-1.jsonl.gz"
+    );
     let key = render(DEFAULT_KEY, "", Signal::Logs, T0 + H, "u-2", "binpb");
     assert_eq!(key, "year=2026/month=12/day=01/hour=00/u-2.binpb");
-    let key = render("{signal}/{YYYY}{MM}{DD}/{HH}{mm}-{uuid}", "", Signal::Metrics, T0 + 61 * 60_000_000_000, "u", "x");
+    let key = render(
+        "{signal}/{YYYY}{MM}{DD}/{HH}{mm}-{uuid}",
+        "",
+        Signal::Metrics,
+        T0 + 61 * 60_000_000_000,
+        "u",
+        "x",
+    );
     assert_eq!(key, "metrics/20261201/0001-u");
     assert_eq!(Grain::of("{HH}{mm}"), Grain::Minute);
     assert_eq!(Grain::of(DEFAULT_KEY), Grain::Hour);

@@ -16,7 +16,10 @@ use lumina_sdk::config;
 #[derive(Clone)]
 enum Answer {
     /// Fail these entries (by position): not the sender's fault, then the sender's.
-    Fail { server: Vec<usize>, sender: Vec<usize> },
+    Fail {
+        server: Vec<usize>,
+        sender: Vec<usize>,
+    },
     /// Refuse the whole request with this error type.
     Error(&'static str),
 }
@@ -128,9 +131,13 @@ async fn only_failed_entries_are_retried_and_the_sender_s_faults_are_refused() {
     // The retry sends only those two, and they go through.
     e.export(&err.failed.unwrap()).await.unwrap();
     let requests = server.requests.lock().unwrap().clone();
-    assert_eq!(requests.iter().map(Vec::len).collect::<Vec<_>>(), vec![6, 2]);
+    assert_eq!(
+        requests.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![6, 2]
+    );
     // Each body is the event's native JSON.
-    let body: Value = serde_json::from_str(requests[1][0]["MessageBody"].as_str().unwrap()).unwrap();
+    let body: Value =
+        serde_json::from_str(requests[1][0]["MessageBody"].as_str().unwrap()).unwrap();
     assert_eq!(body["eventId"], "e1");
 }
 
@@ -139,7 +146,13 @@ async fn requests_hold_at_most_ten_messages_and_the_byte_limit() {
     let (server, url) = serve(Vec::new()).await;
     let e = exporter(&url, STANDARD);
     e.export(&events(25)).await.unwrap();
-    let sizes: Vec<usize> = server.requests.lock().unwrap().iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .collect();
     assert_eq!(sizes, vec![10, 10, 5]);
 
     let (server, url) = serve(Vec::new()).await;
@@ -147,10 +160,20 @@ async fn requests_hold_at_most_ten_messages_and_the_byte_limit() {
     let len = e.message(records(&one).remove(0)).ok().unwrap().body.len();
     let e = exporter(
         &url,
-        &format!("{STANDARD}\nlimits: {{ max_message_bytes: {}, max_request_bytes: {} }}", len + 5, 2 * len + 20),
+        &format!(
+            "{STANDARD}\nlimits: {{ max_message_bytes: {}, max_request_bytes: {} }}",
+            len + 5,
+            2 * len + 20
+        ),
     );
     e.export(&events(5)).await.unwrap();
-    let sizes: Vec<usize> = server.requests.lock().unwrap().iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .collect();
     assert_eq!(sizes, vec![2, 2, 1]);
 }
 
@@ -197,7 +220,11 @@ async fn a_missing_queue_retries_the_whole_batch_and_a_record_of_no_voice_meanin
     assert!(err.message.contains("QueueDoesNotExist"), "{}", err.message);
     assert_eq!(event_ids(&err.failed.unwrap()), vec!["e0", "e1", "e2"]);
     assert_eq!(err.rejected.len(), 1);
-    assert!(err.rejected[0].reason.contains("app.log"), "{}", err.rejected[0].reason);
+    assert!(
+        err.rejected[0].reason.contains("app.log"),
+        "{}",
+        err.rejected[0].reason
+    );
 }
 
 #[test]

@@ -9,12 +9,16 @@ use serde::Deserialize;
 pub struct VoiceMetricsConfig {
     /// How often metrics are sent. Default 60s.
     pub interval: Duration,
+    /// `queue_service_level` counts calls answered within this long of being queued.
+    /// Default 20s.
+    pub service_level_threshold: Duration,
 }
 
 impl Default for VoiceMetricsConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(60),
+            service_level_threshold: Duration::from_secs(20),
         }
     }
 }

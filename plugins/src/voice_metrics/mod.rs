@@ -31,7 +31,28 @@
 //! | `call_abandon_rate` | gauge | `%` | abandoned / calls × 100 |
 //! | `call_wait_time` | gauge | `s` | average start-to-answer time of answered calls |
 //!
-//! Both sets are cumulative since the connector started.
+//! Queue metrics, for dialogues one of whose events names a queue in `data.queueId` (the
+//! first such event queues the call there; the answer takes it out), each point also by
+//! `queue_id`:
+//!
+//! | metric | type | unit | what |
+//! |---|---|---|---|
+//! | `queue_depth` | gauge | `1` | calls queued now and not yet answered (`event_type`: the event that queued them) |
+//! | `queue_wait_time` | gauge | `s` | average time from queueing to answer, of ended calls answered |
+//! | `queue_abandon_rate` | gauge | `%` | ended queued calls abandoned × 100 |
+//! | `queue_service_level` | gauge | `%` | ended queued calls answered within `service_level_threshold` × 100 |
+//!
+//! Agent metrics, for dialogues whose events name an agent in `data.agentId` (the last one
+//! named is the one on the call):
+//!
+//! | metric | type | unit | what |
+//! |---|---|---|---|
+//! | `agent_busy_count` | gauge | `1` | distinct agents on an answered call now (`event_type` `CALL_ANSWERED`) |
+//! | `agent_handle_time` | gauge | `s` | average answer-to-end time of ended calls an agent handled |
+//!
+//! The "now" gauges come from the update records of calls still open (an end record takes a
+//! call out) and drop to 0 when the last call leaves; the others from end records and, like
+//! the call metrics, are cumulative since the connector started.
 
 mod config;
 #[cfg(test)]
@@ -108,17 +129,105 @@ struct Totals {
 /// The dimensions of the contract metrics: territory, region, event type.
 type ContractKey = (String, u8, &'static str);
 
+/// The contract dimensions and the queue.
+type QueueKey = (String, u8, &'static str, String);
+
+/// Totals of the ended calls of one queue.
+#[derive(Default, Clone)]
+struct QueueTotals {
+    queued: u64,
+    answered: u64,
+    wait_sum: f64,
+    abandoned: u64,
+    within_level: u64,
+}
+
+/// Totals of the ended calls agents handled.
+#[derive(Default, Clone)]
+struct AgentTotals {
+    handled: u64,
+    handle_sum: f64,
+}
+
+/// Where an open call is now: queued (not yet answered), or with an agent.
+struct Live {
+    territory: String,
+    region: u8,
+    queued: Option<(String, &'static str)>,
+    agent: Option<String>,
+}
+
+/// What a dialogue's events say about queues and agents.
+struct Journey {
+    /// The first queue named, when, and by which event type.
+    queue: Option<(String, i64, &'static str)>,
+    /// The last agent named.
+    agent: Option<String>,
+}
+
+fn journey(d: &Dialogue) -> Journey {
+    let text = |e: &lumina_sdk::voice::Event, k: &str| {
+        e.data
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let queue = d.events.iter().find_map(|e| {
+        let q = text(e, "queueId")?;
+        Some((q, parse_time(&e.timestamp).ok()?, e.event_type.as_str()))
+    });
+    let agent = d.events.iter().rev().find_map(|e| text(e, "agentId"));
+    Journey { queue, agent }
+}
+
 #[derive(Default)]
 struct State {
     totals: BTreeMap<(String, u8), Totals>,
     contract: BTreeMap<ContractKey, Totals>,
+    queues: BTreeMap<QueueKey, QueueTotals>,
+    agents: BTreeMap<ContractKey, AgentTotals>,
+    /// Open calls by dialogue id, from their newest update record.
+    live: std::collections::HashMap<String, Live>,
+    /// Every queue and territory a "now" gauge was given for (so it can drop to 0).
+    depth_keys: std::collections::BTreeSet<QueueKey>,
+    busy_keys: std::collections::BTreeSet<(String, u8)>,
     seen: HashSet<String>,
     order: VecDeque<String>,
     changed: bool,
+    /// Answered within this many seconds of queueing counts for the service level.
+    level_secs: f64,
 }
 
 impl State {
+    /// Where an open call is, from its newest update record.
+    fn update(&mut self, d: &Dialogue) {
+        if d.status != DialogueStatus::Active || self.seen.contains(&d.dialogue_id) {
+            return;
+        }
+        let j = journey(d);
+        let answered = d.answer_time.is_some();
+        let live = Live {
+            territory: d.territory.clone().unwrap_or_else(|| "0".to_owned()),
+            region: d.region_id.unwrap_or(0),
+            queued: j.queue.filter(|_| !answered).map(|(q, _, t)| (q, t)),
+            agent: j.agent.filter(|_| answered),
+        };
+        if let Some((q, t)) = &live.queued {
+            self.depth_keys
+                .insert((live.territory.clone(), live.region, t, q.clone()));
+        }
+        if live.agent.is_some() {
+            self.busy_keys.insert((live.territory.clone(), live.region));
+        }
+        self.live.insert(d.dialogue_id.clone(), live);
+        self.changed = true;
+    }
+
     fn count(&mut self, d: &Dialogue) {
+        if self.live.remove(&d.dialogue_id).is_some() {
+            self.changed = true;
+        }
         if !self.seen.insert(d.dialogue_id.clone()) {
             return;
         }
@@ -146,11 +255,50 @@ impl State {
             .entry((d.organization_id.clone(), region))
             .or_default()
             .count(d);
+        let secs = |s: &Option<String>| s.as_deref().and_then(|s| parse_time(s).ok());
+        let answer = secs(&d.answer_time);
+        let j = journey(d);
+        if let Some((queue, at, _)) = j.queue {
+            let q = self
+                .queues
+                .entry((territory.clone(), region, last, queue))
+                .or_default();
+            q.queued += 1;
+            match answer {
+                Some(answer) => {
+                    let wait = (answer - at).max(0) as f64 / 1e9;
+                    q.answered += 1;
+                    q.wait_sum += wait;
+                    if wait <= self.level_secs {
+                        q.within_level += 1;
+                    }
+                }
+                None if abandoned(d) => q.abandoned += 1,
+                None => {}
+            }
+        }
+        if j.agent.is_some()
+            && let (Some(answer), Some(end)) = (answer, secs(&d.end_time))
+        {
+            let a = self
+                .agents
+                .entry((territory.clone(), region, last))
+                .or_default();
+            a.handled += 1;
+            a.handle_sum += (end - answer).max(0) as f64 / 1e9;
+        }
         self.contract
             .entry((territory, region, last))
             .or_default()
             .count(d);
     }
+}
+
+/// Whether the caller left before an answer.
+fn abandoned(d: &Dialogue) -> bool {
+    d.answer_time.is_none()
+        && d.status == DialogueStatus::Failed
+        && d.end_reason.as_deref() == Some("ABANDONED")
 }
 
 impl Totals {
@@ -167,8 +315,7 @@ impl Totals {
             if let Some(dur) = d.duration {
                 t.duration.record(&DURATION_BOUNDS, dur as f64);
             }
-        } else if d.status == DialogueStatus::Failed && d.end_reason.as_deref() == Some("ABANDONED")
-        {
+        } else if abandoned(d) {
             t.abandoned += 1;
         }
     }
@@ -184,7 +331,9 @@ struct Shared {
 impl Shared {
     fn batch(&self, force: bool) -> Option<Batch> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if !(st.changed || force) || st.totals.is_empty() {
+        if !(st.changed || force)
+            || (st.totals.is_empty() && st.depth_keys.is_empty() && st.busy_keys.is_empty())
+        {
             return None;
         }
         st.changed = false;
@@ -274,6 +423,67 @@ impl Shared {
                 c_abandon.push(ratio(base, 100.0 * t.abandoned as f64 / total as f64));
             }
         }
+        let mut q_depth = Vec::new();
+        let mut q_wait = Vec::new();
+        let mut q_abandon = Vec::new();
+        let mut q_level = Vec::new();
+        let dims = |territory: &str, region: u8, event_type: &str| {
+            vec![
+                string_kv("territory_id", territory),
+                int_kv("region_id", i64::from(region)),
+                string_kv("event_type", event_type),
+            ]
+        };
+        let with_queue = |mut a: Vec<KeyValue>, queue: &str| {
+            a.push(string_kv("queue_id", queue));
+            a
+        };
+        let mut depth: BTreeMap<&QueueKey, u64> = st.depth_keys.iter().map(|k| (k, 0)).collect();
+        let mut busy: BTreeMap<&(String, u8), HashSet<&str>> =
+            st.busy_keys.iter().map(|k| (k, HashSet::new())).collect();
+        for l in st.live.values() {
+            if let Some((q, t)) = &l.queued
+                && let Some(n) = depth.get_mut(&(l.territory.clone(), l.region, *t, q.clone()))
+            {
+                *n += 1;
+            }
+            if let Some(agent) = &l.agent
+                && let Some(set) = busy.get_mut(&(l.territory.clone(), l.region))
+            {
+                set.insert(agent);
+            }
+        }
+        for ((territory, region, t, queue), n) in depth {
+            q_depth.push(int(with_queue(dims(territory, *region, t), queue), n));
+        }
+        for ((territory, region, t, queue), q) in &st.queues {
+            let base = with_queue(dims(territory, *region, t), queue);
+            if q.answered > 0 {
+                q_wait.push(ratio(base.clone(), q.wait_sum / q.answered as f64));
+            }
+            if q.queued > 0 {
+                let share = |n: u64| 100.0 * n as f64 / q.queued as f64;
+                q_abandon.push(ratio(base.clone(), share(q.abandoned)));
+                q_level.push(ratio(base, share(q.within_level)));
+            }
+        }
+        let a_busy: Vec<NumberDataPoint> = busy
+            .into_iter()
+            .map(|((territory, region), agents)| {
+                int(
+                    dims(territory, *region, "CALL_ANSWERED"),
+                    agents.len() as u64,
+                )
+            })
+            .collect();
+        let a_handle: Vec<NumberDataPoint> = st
+            .agents
+            .iter()
+            .filter(|(_, a)| a.handled > 0)
+            .map(|((territory, region, t), a)| {
+                ratio(dims(territory, *region, t), a.handle_sum / a.handled as f64)
+            })
+            .collect();
         drop(st);
         let sum = |name: &str, unit: &str, description: &str, points| Metric {
             name: name.into(),
@@ -362,7 +572,25 @@ impl Shared {
                 c_abandon,
             ),
             gauge_in("call_wait_time", "s", "Average time before answer.", c_wait),
+            gauge_in("queue_depth", "1", "Calls waiting in a queue now.", q_depth),
+            gauge_in("queue_wait_time", "s", "Average wait in a queue.", q_wait),
+            gauge_in(
+                "queue_abandon_rate",
+                "%",
+                "Share abandoned while queued.",
+                q_abandon,
+            ),
+            gauge_in(
+                "queue_service_level",
+                "%",
+                "Share answered within the service-level threshold.",
+                q_level,
+            ),
+            gauge_in("agent_busy_count", "1", "Agents on calls now.", a_busy),
+            gauge_in("agent_handle_time", "s", "Average handle time.", a_handle),
         ];
+        // A metric with no point (no queue named yet, say) is left out.
+        let metrics: Vec<Metric> = metrics.into_iter().filter(has_points).collect();
         Some(Batch::metrics(ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 resource: Some(lumina_sdk::proto::resource::v1::Resource {
@@ -412,8 +640,10 @@ impl Consumer for VoiceMetrics {
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| &s.log_records)
         {
-            if let Some(Ok((DialogueRecordKind::End, d))) = Dialogue::from_log_record(record) {
-                st.count(&d);
+            match Dialogue::from_log_record(record) {
+                Some(Ok((DialogueRecordKind::End, d))) => st.count(&d),
+                Some(Ok((DialogueRecordKind::Update, d))) => st.update(&d),
+                _ => {}
             }
         }
         Ok(Accepted::all())
@@ -457,7 +687,10 @@ impl ConnectorConfig for VoiceMetricsConfig {
     ) -> Result<Arc<dyn Connector>, ComponentError> {
         let cfg = self;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                level_secs: cfg.service_level_threshold.get().as_secs_f64(),
+                ..State::default()
+            }),
             next: outputs.all,
             start: lumina_sdk::util::now_unix_nanos(),
             id: ctx.id.to_string(),
@@ -483,5 +716,14 @@ impl ConnectorConfig for VoiceMetricsConfig {
             stop,
             task: Mutex::new(Some(task)),
         }))
+    }
+}
+
+fn has_points(m: &Metric) -> bool {
+    match &m.data {
+        Some(metric::Data::Gauge(g)) => !g.data_points.is_empty(),
+        Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
+        Some(metric::Data::Histogram(h)) => !h.data_points.is_empty(),
+        _ => true,
     }
 }

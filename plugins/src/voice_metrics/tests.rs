@@ -147,3 +147,165 @@ fn contract_point(metrics: &[Metric], name: &str, territory: &str) -> Option<f64
             number_data_point::Value::AsDouble(d) => d,
         })
 }
+
+/// A call of territory 61 (region 6): queued in `queue` by a routing decision at 10:00:00,
+/// answered `answer` seconds later by `agent`, ended `end` seconds after the start (`None`:
+/// still open, or abandoned when `end` is given without an answer).
+fn call(id: &str, queue: &str, answer: Option<(i64, &str)>, end: Option<i64>) -> Dialogue {
+    let at = |s: i64| lumina_sdk::voice::format_time(1_795_000_000_000_000_000 + s * 1_000_000_000);
+    let ev = |n: usize, t: EventType, s: i64, data: serde_json::Value| lumina_sdk::voice::Event {
+        event_id: format!("{id}-{n}"),
+        dialogue_id: id.into(),
+        event_type: t,
+        timestamp: at(s),
+        data,
+        source: None,
+    };
+    let mut d = dialogue(id, "o1", DialogueStatus::Active, false, "");
+    d.end_reason = None;
+    d.end_time = None;
+    d.duration = None;
+    d.territory = Some("61".into());
+    d.region_id = Some(6);
+    d.start_time = Some(at(0));
+    d.events = vec![
+        ev(0, EventType::CallStarted, 0, serde_json::json!({})),
+        ev(
+            1,
+            EventType::RoutingDecision,
+            0,
+            serde_json::json!({ "queueId": queue }),
+        ),
+    ];
+    if let Some((s, agent)) = answer {
+        d.answer_time = Some(at(s));
+        d.events.push(ev(
+            2,
+            EventType::CallAnswered,
+            s,
+            serde_json::json!({ "agentId": agent }),
+        ));
+    }
+    if let Some(e) = end {
+        d.end_time = Some(at(e));
+        d.duration = Some(e as u64);
+        d.events
+            .push(ev(3, EventType::CallEnded, e, serde_json::json!({})));
+        (d.status, d.end_reason) = match answer {
+            Some(_) => (DialogueStatus::Completed, Some("NORMAL".into())),
+            None => (DialogueStatus::Failed, Some("ABANDONED".into())),
+        };
+    }
+    d
+}
+
+/// The value of each point of `name` whose attributes include every one of `having`.
+fn values(batch: &Batch, name: &str, having: &[(&str, &str)]) -> Vec<f64> {
+    let Payload::Metrics(m) = batch.clone().into_payload() else {
+        panic!("not metrics")
+    };
+    let metrics = &m.resource_metrics[0].scope_metrics[0].metrics;
+    let Some(metric) = metrics.iter().find(|m| m.name == name) else {
+        return Vec::new();
+    };
+    let points: Vec<&NumberDataPoint> = match metric.data.as_ref().unwrap() {
+        metric::Data::Sum(s) => s.data_points.iter().collect(),
+        metric::Data::Gauge(g) => g.data_points.iter().collect(),
+        _ => panic!("{name}"),
+    };
+    points
+        .into_iter()
+        .filter(|p| {
+            having
+                .iter()
+                .all(|(k, v)| lumina_sdk::testkit::attr(&p.attributes, k).as_deref() == Some(*v))
+        })
+        .map(|p| match p.value.unwrap() {
+            number_data_point::Value::AsInt(i) => i as f64,
+            number_data_point::Value::AsDouble(d) => d,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn queue_and_agent_metrics_of_calls_with_known_answers() {
+    let out = Arc::new(CollectingConsumer::new());
+    let shared = Shared {
+        state: Mutex::new(State {
+            level_secs: 20.0,
+            ..State::default()
+        }),
+        next: out.clone() as DynConsumer,
+        start: 0,
+        id: "voice_metrics".into(),
+    };
+    let c = VoiceMetrics {
+        shared: Arc::new(shared),
+        stop: CancellationToken::new(),
+        task: Mutex::new(None),
+    };
+    let end = |d: Dialogue| d.to_log_record(DialogueRecordKind::End);
+    let update = |d: Dialogue| d.to_log_record(DialogueRecordKind::Update);
+    c.consume(logs(vec![
+        // Queue q1: waits 10, 20 and 30 s, one abandoned; handled 60, 30 and 90 s.
+        update(call("c1", "q1", None, None)),
+        end(call("c1", "q1", Some((10, "a1")), Some(70))),
+        end(call("c2", "q1", Some((20, "a2")), Some(50))),
+        end(call("c3", "q1", Some((30, "a1")), Some(120))),
+        end(call("c4", "q1", None, Some(40))),
+        end(call("c4", "q1", None, Some(40))),
+        // Open now: one waiting in q2, three answered by two agents.
+        update(call("c5", "q2", None, None)),
+        update(call("c6", "q2", Some((5, "a3")), None)),
+        update(call("c7", "q1", Some((5, "a3")), None)),
+        update(call("c8", "q1", Some((5, "a4")), None)),
+    ]))
+    .await
+    .unwrap();
+    let b = c.shared.batch(true).unwrap();
+    let q1 = [
+        ("territory_id", "61"),
+        ("region_id", "6"),
+        ("queue_id", "q1"),
+        ("event_type", "CALL_ENDED"),
+    ];
+    assert_eq!(values(&b, "queue_wait_time", &q1), [20.0]);
+    assert_eq!(values(&b, "queue_abandon_rate", &q1), [25.0]);
+    assert_eq!(values(&b, "queue_service_level", &q1), [50.0]);
+    let ended = [("territory_id", "61"), ("event_type", "CALL_ENDED")];
+    assert_eq!(values(&b, "agent_handle_time", &ended), [60.0]);
+    assert_eq!(values(&b, "call_count", &ended), [4.0]);
+    assert_eq!(values(&b, "call_answer_rate", &ended), [75.0]);
+    assert_eq!(values(&b, "call_abandon_rate", &ended), [25.0]);
+    assert_eq!(values(&b, "call_wait_time", &ended), [20.0]);
+    let q2 = [("queue_id", "q2"), ("event_type", "ROUTING_DECISION")];
+    assert_eq!(values(&b, "queue_depth", &q2), [1.0]);
+    // c1 was queued in q1 until it ended: no longer waiting.
+    assert_eq!(values(&b, "queue_depth", &[("queue_id", "q1")]), [0.0]);
+    assert_eq!(
+        values(&b, "agent_busy_count", &[("territory_id", "61")]),
+        [2.0]
+    );
+
+    // The waiting call is abandoned and the agents' calls end: the "now" gauges drop to 0.
+    c.consume(logs(vec![
+        end(call("c5", "q2", None, Some(30))),
+        end(call("c6", "q2", Some((5, "a3")), Some(35))),
+        end(call("c7", "q1", Some((5, "a3")), Some(45))),
+        end(call("c8", "q1", Some((5, "a4")), Some(15))),
+    ]))
+    .await
+    .unwrap();
+    let b = c.shared.batch(true).unwrap();
+    assert_eq!(values(&b, "queue_depth", &q2), [0.0]);
+    assert_eq!(
+        values(&b, "agent_busy_count", &[("territory_id", "61")]),
+        [0.0]
+    );
+    let q2_ended = [("queue_id", "q2"), ("event_type", "CALL_ENDED")];
+    assert_eq!(values(&b, "queue_abandon_rate", &q2_ended), [50.0]);
+    assert_eq!(values(&b, "queue_wait_time", &q2_ended), [5.0]);
+    // q1 now also has c7 and c8, answered after 5 s: waits 10, 20, 30, 5, 5.
+    assert_eq!(values(&b, "queue_wait_time", &q1), [14.0]);
+    assert_eq!(values(&b, "queue_service_level", &q1), [400.0 / 6.0]);
+}

@@ -24,6 +24,7 @@
 //! | exporter | `s3` | `s3/` | objects under date partitions (Athena), gzip, multipart |
 //! | exporter | `firehose` | `firehose/` | records to a Firehose delivery stream |
 //! | exporter | `sqs` | `sqs/` | one message per record (the end-of-dialogue queue), FIFO |
+//! | exporter | `prometheus` | `prometheus/` | a scrape endpoint for metrics pipelines |
 //! | connector | `forward` | `forward/` | joins pipelines of one signal |
 //! | connector | `voice_metrics` | `voice_metrics/` | dialogue records → call metrics |
 //! | connector | `region_router` | `region_router/` | each tenant's events → its home region's pipelines |
@@ -46,6 +47,7 @@ pub mod opensearch;
 pub mod otlp;
 pub mod otlp_exporter;
 pub mod otlphttp;
+pub mod prometheus;
 pub mod region_router;
 pub mod s3;
 pub mod sqs;
@@ -76,6 +78,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_exporter(exporter::<s3::S3Config>())?;
     registry.add_exporter(exporter::<firehose::FirehoseConfig>())?;
     registry.add_exporter(exporter::<sqs::SqsConfig>())?;
+    registry.add_exporter(exporter::<prometheus::PrometheusConfig>())?;
     registry.add_connector(connector::<forward::ForwardConfig>())?;
     registry.add_connector(connector::<voice_metrics::VoiceMetricsConfig>())?;
     registry.add_connector(connector::<region_router::RegionRouterConfig>())?;

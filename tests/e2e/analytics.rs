@@ -532,3 +532,255 @@ service:
     assert_eq!(seqs, (100..400).collect::<BTreeSet<u64>>());
     c.stop().await.assert_clean();
 }
+
+/// The first event of a dialogue naming a queue: the queue and when.
+fn queued(d: &Dialogue) -> Option<(String, i64)> {
+    d.events.iter().find_map(|e| {
+        let q = e.data.get("queueId")?.as_str()?.to_owned();
+        Some((q, lumina_sdk::voice::parse_time(&e.timestamp).ok()?))
+    })
+}
+
+/// The type of the event that ended a dialogue (the contract's `event_type`).
+fn ending(d: &Dialogue) -> &'static str {
+    d.events
+        .iter()
+        .find(|e| matches!(e.event_type.as_str(), "CALL_ENDED" | "CALL_TRANSFERRED"))
+        .or(d.events.last())
+        .map_or("CALL_ENDED", |e| e.event_type.as_str())
+}
+
+/// `name{labels} value` lines of a scrape: value by the labels, for one metric name.
+fn scraped(text: &str, name: &str) -> HashMap<BTreeMap<String, String>, f64> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
+            continue;
+        };
+        let (labels, value) = rest.rsplit_once("} ").unwrap();
+        let labels = labels
+            .split("\",")
+            .map(|kv| {
+                let (k, v) = kv.split_once("=\"").unwrap();
+                (k.to_owned(), v.trim_end_matches('"').to_owned())
+            })
+            .collect();
+        out.insert(labels, value.parse().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_and_ends_on_the_queue()
+ {
+    let moto = Moto::start().await;
+    bucket(&moto).await;
+    let queue = moto
+        .sqs()
+        .create_queue()
+        .queue_name("dialogue-end.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let config =
+        std::fs::read_to_string(crate::harness::workspace().join("configs/analytics.yaml"))
+            .unwrap();
+    let env = [
+        ("LUMINA_GP_GRPC_ENDPOINT", "127.0.0.1:{port:gp}".to_owned()),
+        (
+            "LUMINA_GP_HTTP_ENDPOINT",
+            "127.0.0.1:{port:gp_http}".to_owned(),
+        ),
+        ("LUMINA_RT_GRPC_ENDPOINT", "127.0.0.1:{port:rt}".to_owned()),
+        (
+            "LUMINA_RT_HTTP_ENDPOINT",
+            "127.0.0.1:{port:rt_http}".to_owned(),
+        ),
+        (
+            "LUMINA_PROMETHEUS_ENDPOINT",
+            "127.0.0.1:{port:prometheus}".to_owned(),
+        ),
+        ("LUMINA_METRICS_INTERVAL", "300ms".to_owned()),
+        ("LUMINA_ANALYTICS_BUCKET", BUCKET.to_owned()),
+        ("LUMINA_S3_ENDPOINT", moto.url()),
+        ("LUMINA_S3_PATH_STYLE", "true".to_owned()),
+        ("LUMINA_SQS_ENDPOINT", moto.url()),
+        ("LUMINA_DIALOGUE_END_QUEUE", queue.clone()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v))
+    .to_vec();
+    let c = Collector::start_with_env(&config, &[], env).await;
+    let plan = generate(&SimConfig {
+        never_end: 0.0,
+        ..crate::voice::sim(80, 31)
+    });
+    let target = Target {
+        wire: Wire::Otlp,
+        gp: format!("127.0.0.1:{}", c.port("gp")),
+        rt: format!("127.0.0.1:{}", c.port("rt")),
+        batch: 100,
+        concurrency: 2,
+        retry_for: Duration::from_secs(60),
+        rate: None,
+    };
+    let report = lumina_callsim::send(&plan, &target, Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+
+    // The known answers, from the simulator's ground truth.
+    type Key = BTreeMap<String, String>;
+    let key = |pairs: &[(&str, &str)]| -> Key {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let mut count: HashMap<Key, f64> = HashMap::new();
+    let mut waits: HashMap<Key, (f64, f64)> = HashMap::new();
+    for d in &plan.truth {
+        let region = d.region_id.unwrap_or(0).to_string();
+        let territory = d.territory.clone().unwrap_or_else(|| "0".into());
+        let dims = [
+            ("territory_id", territory.as_str()),
+            ("region_id", region.as_str()),
+            ("event_type", ending(d)),
+        ];
+        *count.entry(key(&dims)).or_default() += 1.0;
+        if let (Some((q, at)), Some(answer)) = (
+            queued(d),
+            d.answer_time
+                .as_deref()
+                .map(|a| lumina_sdk::voice::parse_time(a).unwrap()),
+        ) {
+            let mut k = key(&dims);
+            k.insert("queue_id".into(), q);
+            let w = waits.entry(k).or_default();
+            w.0 += (answer - at) as f64 / 1e9;
+            w.1 += 1.0;
+        }
+    }
+    assert!(count.len() > 3 && waits.len() > 3, "{count:?} {waits:?}");
+    let wait: HashMap<Key, f64> = waits.into_iter().map(|(k, (s, n))| (k, s / n)).collect();
+
+    // Prometheus, under the contract's names.
+    let url = format!("http://127.0.0.1:{}/metrics", c.port("prometheus"));
+    let with_job = |m: HashMap<Key, f64>| -> HashMap<Key, f64> {
+        m.into_iter()
+            .map(|(mut k, v)| {
+                k.insert("job".into(), "lumina".into());
+                (k, v)
+            })
+            .collect()
+    };
+    let (count, wait) = (with_job(count), with_job(wait));
+    wait_for_async(Duration::from_secs(60), || async {
+        let text = crate::harness::http()
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let got = scraped(&text, "call_count");
+        if got != count {
+            return Err(format!("call_count: expected {count:?}\ngot {got:?}"));
+        }
+        let got = scraped(&text, "queue_wait_time");
+        let close = got.len() == wait.len()
+            && wait
+                .iter()
+                .all(|(k, v)| got.get(k).is_some_and(|g| (g - v).abs() < 1e-6));
+        if !close {
+            return Err(format!("queue_wait_time: expected {wait:?}\ngot {got:?}"));
+        }
+        for name in [
+            "call_answer_rate",
+            "call_abandon_rate",
+            "call_wait_time",
+            "call_duration",
+            "queue_abandon_rate",
+            "queue_service_level",
+            "queue_depth",
+            "agent_handle_time",
+            "agent_busy_count",
+        ] {
+            if scraped(&text, name).is_empty() {
+                return Err(format!("no {name} in:\n{text}"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+
+    // S3: call metrics under this hour's partition, as OTLP/JSON lines.
+    let objects = wait_for_async(Duration::from_secs(30), || async {
+        let objects = moto.objects(BUCKET).await;
+        if objects.is_empty() {
+            Err("no objects".to_owned())
+        } else {
+            Ok(objects)
+        }
+    })
+    .await;
+    let now = partition(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64,
+    );
+    let mut names = BTreeSet::new();
+    for (key, _, bytes) in &objects {
+        let p = partition_of(key, "call-metrics", "jsonl.gz");
+        // The metrics' time is when they were sent: this hour, or the one before it ended.
+        assert!(p <= now, "{key}");
+        for line in std::str::from_utf8(&gunzip(bytes)).unwrap().lines() {
+            let b = Batch::decode_json(Signal::Metrics, line.as_bytes()).unwrap();
+            for rm in &b.as_metrics().unwrap().resource_metrics {
+                for sm in &rm.scope_metrics {
+                    names.extend(sm.metrics.iter().map(|m| m.name.clone()));
+                }
+            }
+        }
+    }
+    for name in [
+        "call_count",
+        "queue_wait_time",
+        "agent_handle_time",
+        "voice.calls",
+    ] {
+        assert!(names.contains(name), "{name} not in {names:?}");
+    }
+
+    // The end-of-dialogue queue holds every finished dialogue.
+    let sqs = moto.sqs();
+    let mut ids = BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ids.len() < plan.truth.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} on the queue",
+            ids.len(),
+            plan.truth.len()
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            let d: Dialogue = serde_json::from_str(m.body().unwrap()).unwrap();
+            ids.insert(d.dialogue_id);
+        }
+    }
+    let expected: BTreeSet<String> = plan.truth.iter().map(|d| d.dialogue_id.clone()).collect();
+    assert_eq!(ids, expected);
+    c.stop().await.assert_clean();
+}

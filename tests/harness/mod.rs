@@ -123,6 +123,8 @@ pub(crate) struct Collector {
     pub(crate) ports: std::collections::HashMap<String, u16>,
     /// The arguments `lumina` was started with (to start it again).
     argv: Vec<std::ffi::OsString>,
+    /// Environment variables set for it, beyond the AWS test credentials.
+    env: Vec<(String, String)>,
 }
 
 /// Replaces each distinct `{port:NAME}` in `text` with a free port.
@@ -151,6 +153,16 @@ impl Collector {
 
     /// Like [`Collector::start`] with extra command-line arguments.
     pub(crate) async fn start_with(config: &str, args: &[&str]) -> Collector {
+        Self::start_with_env(config, args, Vec::new()).await
+    }
+
+    /// Like [`Collector::start_with`], with environment variables for the process (after the
+    /// same `{...}` substitutions as the config).
+    pub(crate) async fn start_with_env(
+        config: &str,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Collector {
         let dir = tempfile::tempdir().unwrap();
         let (grpc, http, metrics) = (free_port(), free_port(), free_port());
         let (config, ports) = named_ports(config);
@@ -175,6 +187,24 @@ impl Collector {
             overlay.into(),
         ];
         argv.extend(args.iter().map(Into::into));
+        let (env_text, more) = named_ports(
+            &env.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        let mut ports = ports;
+        ports.extend(more);
+        let env = env_text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.to_owned(),
+                    v.replace("{dir}", &dir.path().display().to_string()),
+                )
+            })
+            .collect();
         let mut c = Collector {
             child: None,
             dir: Some(dir),
@@ -183,6 +213,7 @@ impl Collector {
             metrics,
             ports,
             argv,
+            env,
         };
         c.spawn();
         c.wait_ready().await;
@@ -198,6 +229,7 @@ impl Collector {
         let child = Command::new(lumina_bin())
             .args(&self.argv)
             .envs(services::AWS_ENV)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.as_ref().unwrap().path())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

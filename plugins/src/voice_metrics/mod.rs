@@ -1,9 +1,12 @@
 //! The `voice_metrics` connector (logs → metrics): call metrics per organization and region,
 //! derived from the end-of-dialogue records `dialogue_assembly` emits.
 //!
-//! Each dialogue is counted once, at its first end record (a late event re-emits the end
-//! record; that copy is not counted again). Every `interval`, and at shutdown, one metrics
-//! batch goes downstream with cumulative values since the connector started:
+//! Each dialogue is counted once, at its first end record; an end record of a higher revision
+//! (an event that came late or out of order changed the dialogue after its end) takes the
+//! place of what the dialogue counted for before, so the totals are those of the final
+//! dialogues (and a correction can lower a sum: they are cumulative, not monotonic). The
+//! last `1,000,000` dialogues are remembered for this. Every `interval`, and at shutdown,
+//! one metrics batch goes downstream with cumulative values since the connector started:
 //!
 //! | metric | type | unit | what |
 //! |---|---|---|---|
@@ -82,6 +85,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::VoiceMetricsConfig;
 
+/// The flag of a data point that ends its series (OTLP's `NoRecordedValue`).
+const NO_RECORDED_VALUE: u32 = 1;
+
 /// How many dialogue ids are remembered to count each dialogue once.
 const REMEMBERED: usize = 1_000_000;
 
@@ -101,19 +107,26 @@ struct Hist {
 }
 
 impl Hist {
-    fn record(&mut self, bounds: &[f64], v: f64) {
+    /// Adds `v` (`sign` 1) or takes back a `v` added before (`sign` -1; min and max stay).
+    fn record(&mut self, bounds: &[f64], v: f64, sign: i64) {
         if self.counts.is_empty() {
             self.counts = vec![0; bounds.len() + 1];
             self.min = v;
             self.max = v;
         }
         let i = bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len());
-        self.counts[i] += 1;
-        self.count += 1;
-        self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
+        add(&mut self.counts[i], sign);
+        add(&mut self.count, sign);
+        self.sum += sign as f64 * v;
+        if sign > 0 {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
     }
+}
+
+fn add(n: &mut u64, sign: i64) {
+    *n = n.saturating_add_signed(sign);
 }
 
 /// Totals for one organization and region.
@@ -192,7 +205,8 @@ struct State {
     /// Every queue and territory a "now" gauge was given for (so it can drop to 0).
     depth_keys: std::collections::BTreeSet<QueueKey>,
     busy_keys: std::collections::BTreeSet<(String, u8)>,
-    seen: HashSet<String>,
+    /// What each counted dialogue added, by id, with the revision it was counted at.
+    seen: std::collections::HashMap<String, (u64, Contribution)>,
     order: VecDeque<String>,
     changed: bool,
     /// Answered within this many seconds of queueing counts for the service level.
@@ -202,7 +216,7 @@ struct State {
 impl State {
     /// Where an open call is, from its newest update record.
     fn update(&mut self, d: &Dialogue) {
-        if d.status != DialogueStatus::Active || self.seen.contains(&d.dialogue_id) {
+        if d.status != DialogueStatus::Active || self.seen.contains_key(&d.dialogue_id) {
             return;
         }
         let j = journey(d);
@@ -224,73 +238,127 @@ impl State {
         self.changed = true;
     }
 
+    /// Counts an ended dialogue: at its first end record, and again, in place of that, at a
+    /// later one of a higher revision (an event that came late or out of order changed it).
     fn count(&mut self, d: &Dialogue) {
         if self.live.remove(&d.dialogue_id).is_some() {
             self.changed = true;
         }
-        if !self.seen.insert(d.dialogue_id.clone()) {
-            return;
-        }
-        self.order.push_back(d.dialogue_id.clone());
-        if self.order.len() > REMEMBERED
-            && let Some(old) = self.order.pop_front()
-        {
-            self.seen.remove(&old);
-        }
-        self.changed = true;
-        let region = d.region_id.unwrap_or(0);
-        let ending = d
-            .events
-            .iter()
-            .find(|e| {
-                matches!(
-                    e.event_type,
-                    EventType::CallEnded | EventType::CallTransferred
-                )
-            })
-            .or(d.events.last());
-        let last = ending.map_or("CALL_ENDED", |e| e.event_type.as_str());
-        let territory = d.territory.clone().unwrap_or_else(|| "0".to_owned());
-        self.totals
-            .entry((d.organization_id.clone(), region))
-            .or_default()
-            .count(d);
-        let secs = |s: &Option<String>| s.as_deref().and_then(|s| parse_time(s).ok());
-        let answer = secs(&d.answer_time);
-        let j = journey(d);
-        if let Some((queue, at, _)) = j.queue {
-            let q = self
-                .queues
-                .entry((territory.clone(), region, last, queue))
-                .or_default();
-            q.queued += 1;
-            match answer {
-                Some(answer) => {
-                    let wait = (answer - at).max(0) as f64 / 1e9;
-                    q.answered += 1;
-                    q.wait_sum += wait;
-                    if wait <= self.level_secs {
-                        q.within_level += 1;
-                    }
+        let new = contribution(d);
+        match self.seen.get(&d.dialogue_id) {
+            Some((revision, _)) if *revision >= d.revision => return,
+            Some(_) => {
+                if let Some((_, old)) = self.seen.remove(&d.dialogue_id) {
+                    self.apply(&old, -1);
                 }
-                None if abandoned(d) => q.abandoned += 1,
-                None => {}
+            }
+            None => {
+                self.order.push_back(d.dialogue_id.clone());
+                if self.order.len() > REMEMBERED
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.seen.remove(&old);
+                }
             }
         }
-        if j.agent.is_some()
-            && let (Some(answer), Some(end)) = (answer, secs(&d.end_time))
-        {
-            let a = self
-                .agents
-                .entry((territory.clone(), region, last))
-                .or_default();
-            a.handled += 1;
-            a.handle_sum += (end - answer).max(0) as f64 / 1e9;
-        }
-        self.contract
-            .entry((territory, region, last))
+        self.apply(&new, 1);
+        self.seen.insert(d.dialogue_id.clone(), (d.revision, new));
+        self.changed = true;
+    }
+
+    /// Adds (`sign` 1) or takes back (-1) what one dialogue counts for.
+    fn apply(&mut self, c: &Contribution, sign: i64) {
+        self.totals
+            .entry((c.org.clone(), c.region))
             .or_default()
-            .count(d);
+            .apply(c, sign);
+        let dims = (c.territory.clone(), c.region, c.ending);
+        if let Some(q) = &c.queue {
+            let t = self
+                .queues
+                .entry((c.territory.clone(), c.region, c.ending, q.queue.clone()))
+                .or_default();
+            add(&mut t.queued, sign);
+            if let Some(wait) = q.wait {
+                add(&mut t.answered, sign);
+                t.wait_sum += sign as f64 * wait;
+                if wait <= self.level_secs {
+                    add(&mut t.within_level, sign);
+                }
+            } else if c.abandoned {
+                add(&mut t.abandoned, sign);
+            }
+        }
+        if let Some(handle) = c.handle {
+            let a = self.agents.entry(dims.clone()).or_default();
+            add(&mut a.handled, sign);
+            a.handle_sum += sign as f64 * handle;
+        }
+        self.contract.entry(dims).or_default().apply(c, sign);
+    }
+}
+
+/// What one ended dialogue counts for.
+#[derive(Clone)]
+struct Contribution {
+    org: String,
+    region: u8,
+    territory: String,
+    /// The type of the event that ended it.
+    ending: &'static str,
+    status: &'static str,
+    answered: bool,
+    abandoned: bool,
+    /// Start to answer, in seconds, if answered.
+    wait: Option<f64>,
+    /// Its duration, if answered.
+    duration: Option<f64>,
+    queue: Option<Queued>,
+    /// Answer to end, if an agent took it.
+    handle: Option<f64>,
+}
+
+/// The queue a dialogue waited in, and how long until the answer.
+#[derive(Clone)]
+struct Queued {
+    queue: String,
+    wait: Option<f64>,
+}
+
+fn contribution(d: &Dialogue) -> Contribution {
+    let secs = |s: &Option<String>| s.as_deref().and_then(|s| parse_time(s).ok());
+    let answer = secs(&d.answer_time);
+    let ending = d
+        .events
+        .iter()
+        .find(|e| {
+            matches!(
+                e.event_type,
+                EventType::CallEnded | EventType::CallTransferred
+            )
+        })
+        .or(d.events.last())
+        .map_or("CALL_ENDED", |e| e.event_type.as_str());
+    let j = journey(d);
+    let span = |from: i64, to: i64| (to - from).max(0) as f64 / 1e9;
+    Contribution {
+        org: d.organization_id.clone(),
+        region: d.region_id.unwrap_or(0),
+        territory: d.territory.clone().unwrap_or_else(|| "0".to_owned()),
+        ending,
+        status: d.status.as_str(),
+        answered: answer.is_some(),
+        abandoned: abandoned(d),
+        wait: answer.zip(secs(&d.start_time)).map(|(a, s)| span(s, a)),
+        duration: answer.and(d.duration).map(|d| d as f64),
+        queue: j.queue.map(|(queue, at, _)| Queued {
+            queue,
+            wait: answer.map(|a| span(at, a)),
+        }),
+        handle: j
+            .agent
+            .and(answer.zip(secs(&d.end_time)))
+            .map(|(a, e)| span(a, e)),
     }
 }
 
@@ -302,21 +370,19 @@ fn abandoned(d: &Dialogue) -> bool {
 }
 
 impl Totals {
-    fn count(&mut self, d: &Dialogue) {
+    fn apply(&mut self, c: &Contribution, sign: i64) {
         let t = self;
-        *t.by_status.entry(d.status.as_str()).or_default() += 1;
-        let secs = |s: &Option<String>| s.as_deref().and_then(|s| parse_time(s).ok());
-        if let Some(answer) = secs(&d.answer_time) {
-            t.answered += 1;
-            if let Some(start) = secs(&d.start_time) {
-                t.wait
-                    .record(&WAIT_BOUNDS, (answer - start).max(0) as f64 / 1e9);
+        add(t.by_status.entry(c.status).or_default(), sign);
+        if c.answered {
+            add(&mut t.answered, sign);
+            if let Some(w) = c.wait {
+                t.wait.record(&WAIT_BOUNDS, w, sign);
             }
-            if let Some(dur) = d.duration {
-                t.duration.record(&DURATION_BOUNDS, dur as f64);
+            if let Some(d) = c.duration {
+                t.duration.record(&DURATION_BOUNDS, d, sign);
             }
-        } else if abandoned(d) {
-            t.abandoned += 1;
+        } else if c.abandoned {
+            add(&mut t.abandoned, sign);
         }
     }
 }
@@ -375,12 +441,46 @@ impl Shared {
             max: (h.count > 0).then_some(h.max),
             ..Default::default()
         };
+        // A point of no recorded value ends a series whose dialogues a correction moved to
+        // another (their entry is then dropped).
+        let stale = |attributes: Vec<KeyValue>| NumberDataPoint {
+            attributes,
+            time_unix_nano: now,
+            flags: NO_RECORDED_VALUE,
+            ..Default::default()
+        };
+        let stale_hist = |attributes: Vec<KeyValue>| HistogramDataPoint {
+            attributes,
+            time_unix_nano: now,
+            flags: NO_RECORDED_VALUE,
+            ..Default::default()
+        };
+        let mut empty_totals = Vec::new();
         for ((org, region), t) in &st.totals {
             let base = vec![
                 string_kv(attr::ORGANIZATION_ID, org),
                 int_kv(attr::REGION_ID, i64::from(*region)),
             ];
             let total: u64 = t.by_status.values().sum();
+            if total == 0 {
+                for status in t.by_status.keys() {
+                    let mut a = base.clone();
+                    a.push(string_kv("voice.dialogue.status", *status));
+                    calls.push(stale(a));
+                }
+                for v in [
+                    &mut answered,
+                    &mut abandoned,
+                    &mut answer_rate,
+                    &mut abandon_rate,
+                ] {
+                    v.push(stale(base.clone()));
+                }
+                duration.push(stale_hist(base.clone()));
+                wait.push(stale_hist(base));
+                empty_totals.push((org.clone(), *region));
+                continue;
+            }
             for (status, n) in &t.by_status {
                 let mut a = base.clone();
                 a.push(string_kv("voice.dialogue.status", *status));
@@ -400,6 +500,7 @@ impl Shared {
         let mut c_answer = Vec::new();
         let mut c_abandon = Vec::new();
         let mut c_wait = Vec::new();
+        let mut empty_contract = Vec::new();
         for ((territory, region, event_type), t) in &st.contract {
             let base = vec![
                 string_kv("territory_id", territory),
@@ -407,6 +508,19 @@ impl Shared {
                 string_kv("event_type", *event_type),
             ];
             let total: u64 = t.by_status.values().sum();
+            if total == 0 {
+                for v in [
+                    &mut c_count,
+                    &mut c_duration,
+                    &mut c_answer,
+                    &mut c_abandon,
+                    &mut c_wait,
+                ] {
+                    v.push(stale(base.clone()));
+                }
+                empty_contract.push((territory.clone(), *region, *event_type));
+                continue;
+            }
             c_count.push(int(base.clone(), total));
             let avg = |h: &Hist| h.sum / h.count as f64;
             if t.duration.count > 0 {
@@ -456,8 +570,17 @@ impl Shared {
         for ((territory, region, t, queue), n) in depth {
             q_depth.push(int(with_queue(dims(territory, *region, t), queue), n));
         }
-        for ((territory, region, t, queue), q) in &st.queues {
+        let mut empty_queues = Vec::new();
+        for (k, q) in &st.queues {
+            let (territory, region, t, queue) = k;
             let base = with_queue(dims(territory, *region, t), queue);
+            if q.queued == 0 {
+                for v in [&mut q_wait, &mut q_abandon, &mut q_level] {
+                    v.push(stale(base.clone()));
+                }
+                empty_queues.push(k.clone());
+                continue;
+            }
             if q.answered > 0 {
                 q_wait.push(ratio(base.clone(), q.wait_sum / q.answered as f64));
             }
@@ -479,11 +602,21 @@ impl Shared {
         let a_handle: Vec<NumberDataPoint> = st
             .agents
             .iter()
-            .filter(|(_, a)| a.handled > 0)
-            .map(|((territory, region, t), a)| {
-                ratio(dims(territory, *region, t), a.handle_sum / a.handled as f64)
+            .map(|((territory, region, t), a)| match a.handled {
+                0 => stale(dims(territory, *region, t)),
+                n => ratio(dims(territory, *region, t), a.handle_sum / n as f64),
             })
             .collect();
+        for k in empty_totals {
+            st.totals.remove(&k);
+        }
+        for k in empty_contract {
+            st.contract.remove(&k);
+        }
+        for k in empty_queues {
+            st.queues.remove(&k);
+        }
+        st.agents.retain(|_, a| a.handled > 0);
         drop(st);
         let sum = |name: &str, unit: &str, description: &str, points| Metric {
             name: name.into(),
@@ -492,7 +625,8 @@ impl Shared {
             data: Some(metric::Data::Sum(Sum {
                 data_points: points,
                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                is_monotonic: true,
+                // Corrected by later end records: a sum can go down.
+                is_monotonic: false,
             })),
             ..Default::default()
         };

@@ -309,3 +309,76 @@ async fn queue_and_agent_metrics_of_calls_with_known_answers() {
     assert_eq!(values(&b, "queue_wait_time", &q1), [14.0]);
     assert_eq!(values(&b, "queue_service_level", &q1), [400.0 / 6.0]);
 }
+
+#[tokio::test]
+async fn a_later_end_record_corrects_what_its_dialogue_counted_for() {
+    let out = Arc::new(CollectingConsumer::new());
+    let c = VoiceMetrics {
+        shared: Arc::new(Shared {
+            state: Mutex::new(State {
+                level_secs: 20.0,
+                ..State::default()
+            }),
+            next: out.clone() as DynConsumer,
+            start: 0,
+            id: "voice_metrics".into(),
+        }),
+        stop: CancellationToken::new(),
+        task: Mutex::new(None),
+    };
+    // Ended before its routing decision and answer arrived: an unanswered call, no queue.
+    let mut early = call("c1", "q1", None, Some(70));
+    early
+        .events
+        .retain(|e| e.event_type != EventType::RoutingDecision);
+    (early.status, early.end_reason, early.revision) =
+        (DialogueStatus::Failed, Some("NO_ANSWER".into()), 2);
+    // ... and before the event naming its territory: first counted in territory 0.
+    early.territory = None;
+    let mut last = call("c1", "q1", Some((10, "a1")), Some(70));
+    last.revision = 4;
+    c.consume(logs(vec![
+        early.to_log_record(DialogueRecordKind::End),
+        last.to_log_record(DialogueRecordKind::End),
+        // An older revision coming after changes nothing.
+        early.to_log_record(DialogueRecordKind::End),
+    ]))
+    .await
+    .unwrap();
+    let b = c.shared.batch(true).unwrap();
+    let ended = [("territory_id", "61"), ("event_type", "CALL_ENDED")];
+    assert_eq!(values(&b, "call_count", &ended), [1.0]);
+    assert_eq!(values(&b, "call_answer_rate", &ended), [100.0]);
+    // Territory 0's series is ended once (no recorded value), then no longer sent.
+    let flags = |b: &Batch| -> Vec<u32> {
+        let Payload::Metrics(m) = b.clone().into_payload() else {
+            panic!()
+        };
+        let metric = m.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == "call_count")
+            .unwrap()
+            .clone();
+        let Some(metric::Data::Sum(sum)) = metric.data else {
+            panic!()
+        };
+        sum.data_points
+            .iter()
+            .filter(|p| {
+                lumina_sdk::testkit::attr(&p.attributes, "territory_id").as_deref() == Some("0")
+            })
+            .map(|p| p.flags)
+            .collect()
+    };
+    assert_eq!(flags(&b), [NO_RECORDED_VALUE]);
+    assert!(flags(&c.shared.batch(true).unwrap()).is_empty());
+    assert_eq!(values(&b, "queue_wait_time", &[("queue_id", "q1")]), [10.0]);
+    assert_eq!(values(&b, "agent_handle_time", &ended), [60.0]);
+    let failed = [("voice.dialogue.status", "FAILED")];
+    assert_eq!(values(&b, "voice.calls", &failed), [0.0]);
+    assert_eq!(
+        values(&b, "voice.calls", &[("voice.dialogue.status", "COMPLETED")]),
+        [1.0]
+    );
+}

@@ -262,11 +262,9 @@ service:
     c.stop().await.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_of_dialogue_queue_gets_every_finished_dialogue_and_a_consumer_drains_it() {
-    let moto = Moto::start().await;
-    let sqs = moto.sqs();
-    let queue = sqs
+/// A FIFO queue `dialogue-end.fifo`; its URL.
+async fn fifo_queue(moto: &Moto) -> String {
+    moto.sqs()
         .create_queue()
         .queue_name("dialogue-end.fifo")
         .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
@@ -274,7 +272,46 @@ async fn the_end_of_dialogue_queue_gets_every_finished_dialogue_and_a_consumer_d
         .await
         .unwrap()
         .queue_url
+        .unwrap()
+}
+
+/// Up to ten messages, waiting a second for them.
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput {
+    sqs.receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Sends the plan's events to the collector's `gp` and `rt` receivers over OTLP/gRPC; every
+/// one must be accepted.
+async fn send_calls(c: &Collector, plan: &lumina_callsim::Plan) {
+    let target = Target {
+        wire: Wire::Otlp,
+        gp: format!("127.0.0.1:{}", c.port("gp")),
+        rt: format!("127.0.0.1:{}", c.port("rt")),
+        batch: 100,
+        concurrency: 2,
+        retry_for: Duration::from_secs(60),
+        rate: None,
+    };
+    let report = lumina_callsim::send(plan, &target, Arc::new(Progress::default()))
+        .await
         .unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_dialogue_queue_gets_every_finished_dialogue_and_a_consumer_drains_it() {
+    let moto = Moto::start().await;
+    let sqs = moto.sqs();
+    let queue = fifo_queue(&moto).await;
     let config = format!(
         r#"
 receivers:
@@ -301,19 +338,7 @@ service:
         late: 0.0,
         ..crate::voice::sim(120, 23)
     });
-    let target = Target {
-        wire: Wire::Otlp,
-        gp: format!("127.0.0.1:{}", c.port("gp")),
-        rt: format!("127.0.0.1:{}", c.port("rt")),
-        batch: 100,
-        concurrency: 2,
-        retry_for: Duration::from_secs(60),
-        rate: None,
-    };
-    let report = lumina_callsim::send(&plan, &target, Arc::new(Progress::default()))
-        .await
-        .unwrap();
-    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    send_calls(&c, &plan).await;
 
     // A consumer as the indexer was: receive, handle, delete. Events that arrive after a
     // call's end (out of order) end it again at a higher revision: the newest counts.
@@ -334,14 +359,7 @@ service:
                 c.log()
             ),
         }
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
+        let out = receive(&sqs, &queue).await;
         for m in out.messages() {
             let d: Dialogue = serde_json::from_str(m.body().unwrap()).unwrap();
             assert_ne!(
@@ -575,16 +593,7 @@ async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_an
  {
     let moto = Moto::start().await;
     bucket(&moto).await;
-    let queue = moto
-        .sqs()
-        .create_queue()
-        .queue_name("dialogue-end.fifo")
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = fifo_queue(&moto).await;
     let config =
         std::fs::read_to_string(crate::harness::workspace().join("configs/analytics.yaml"))
             .unwrap();
@@ -617,19 +626,7 @@ async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_an
         never_end: 0.0,
         ..crate::voice::sim(80, 31)
     });
-    let target = Target {
-        wire: Wire::Otlp,
-        gp: format!("127.0.0.1:{}", c.port("gp")),
-        rt: format!("127.0.0.1:{}", c.port("rt")),
-        batch: 100,
-        concurrency: 2,
-        retry_for: Duration::from_secs(60),
-        rate: None,
-    };
-    let report = lumina_callsim::send(&plan, &target, Arc::new(Progress::default()))
-        .await
-        .unwrap();
-    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    send_calls(&c, &plan).await;
 
     // The known answers, from the simulator's ground truth.
     type Key = BTreeMap<String, String>;
@@ -767,14 +764,7 @@ async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_an
             ids.len(),
             plan.truth.len()
         );
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
+        let out = receive(&sqs, &queue).await;
         for m in out.messages() {
             let d: Dialogue = serde_json::from_str(m.body().unwrap()).unwrap();
             ids.insert(d.dialogue_id);

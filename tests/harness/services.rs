@@ -809,65 +809,42 @@ impl Moto {
         self.spawn().await;
     }
 
-    fn sdk(&self) -> aws_sdk_s3::config::Builder {
-        let creds = aws_sdk_s3::config::Credentials::new(
+    /// The SDK settings of a client of moto: the test credentials, this port.
+    fn sdk(&self) -> aws_config::SdkConfig {
+        let creds = aws_credential_types::Credentials::new(
             AWS_ENV[0].1,
             AWS_ENV[1].1,
             None,
             None,
             "lumina-tests",
         );
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
             .endpoint_url(self.url())
-            .credentials_provider(creds)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+            )
             .http_client(lumina_plugins::aws::http_client())
+            .build()
     }
 
     /// An S3 client (path-style).
     pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(self.sdk().force_path_style(true).build())
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
     }
 
     /// An SQS client.
     pub(crate) fn sqs(&self) -> aws_sdk_sqs::Client {
-        let creds = aws_sdk_sqs::config::Credentials::new(
-            AWS_ENV[0].1,
-            AWS_ENV[1].1,
-            None,
-            None,
-            "lumina-tests",
-        );
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-                .region(aws_sdk_sqs::config::Region::new("eu-west-1"))
-                .endpoint_url(self.url())
-                .credentials_provider(creds)
-                .http_client(lumina_plugins::aws::http_client())
-                .build(),
-        )
+        aws_sdk_sqs::Client::new(&self.sdk())
     }
 
     /// A Firehose client.
     pub(crate) fn firehose(&self) -> aws_sdk_firehose::Client {
-        let creds = aws_sdk_firehose::config::Credentials::new(
-            AWS_ENV[0].1,
-            AWS_ENV[1].1,
-            None,
-            None,
-            "lumina-tests",
-        );
-        aws_sdk_firehose::Client::from_conf(
-            aws_sdk_firehose::Config::builder()
-                .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-                .region(aws_sdk_firehose::config::Region::new("eu-west-1"))
-                .endpoint_url(self.url())
-                .credentials_provider(creds)
-                .http_client(lumina_plugins::aws::http_client())
-                .build(),
-        )
+        aws_sdk_firehose::Client::new(&self.sdk())
     }
 
     /// Every object of `bucket`: key, ETag and bytes, in key order.

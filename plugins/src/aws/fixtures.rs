@@ -49,3 +49,75 @@ pub(crate) fn dialogue(id: &str, revision: u64, status: &str) -> LogRecord {
     .unwrap();
     d.to_log_record(lumina_sdk::voice::DialogueRecordKind::Update)
 }
+
+/// Serves `app` on a free 127.0.0.1 port (a stand-in answering as an AWS API documents);
+/// returns its URL.
+pub(crate) async fn serve(app: axum::Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    url
+}
+
+/// The SDK settings of a client of the stand-in at `url`: fixed credentials, no retries
+/// (the host retries), the collector's HTTP client.
+pub(crate) fn sdk(url: &str) -> aws_config::SdkConfig {
+    let creds = aws_credential_types::Credentials::new("AKID", "secret", None, None, "test");
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .http_client(super::http_client())
+        .build()
+}
+
+/// A stand-in's script: what to answer to each request in turn (then the default), and what
+/// each request carried.
+pub(crate) struct Scripted<A, R> {
+    pub(crate) script: std::sync::Mutex<std::collections::VecDeque<A>>,
+    pub(crate) requests: std::sync::Mutex<Vec<R>>,
+}
+
+impl<A, R: Clone> Scripted<A, R> {
+    /// Records a request; returns the next answer of the script, if any is left.
+    pub(crate) fn next(&self, request: R) -> Option<A> {
+        self.requests.lock().unwrap().push(request);
+        self.script.lock().unwrap().pop_front()
+    }
+
+    /// Every request so far.
+    pub(crate) fn requests(&self) -> Vec<R> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Serves `handler` at `POST /` with a fresh script; returns the script and the URL.
+pub(crate) async fn serve_scripted<A, R, H, T>(
+    script: Vec<A>,
+    handler: H,
+) -> (std::sync::Arc<Scripted<A, R>>, String)
+where
+    A: Send + 'static,
+    R: Send + 'static,
+    H: axum::handler::Handler<T, std::sync::Arc<Scripted<A, R>>>,
+    T: 'static,
+{
+    let s = std::sync::Arc::new(Scripted {
+        script: std::sync::Mutex::new(script.into()),
+        requests: std::sync::Mutex::new(Vec::new()),
+    });
+    let app = axum::Router::new()
+        .route("/", axum::routing::post(handler))
+        .with_state(s.clone());
+    (s, serve(app).await)
+}
+
+/// The operation a JSON-protocol request names (`X-Amz-Target`).
+pub(crate) fn target(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}

@@ -76,25 +76,20 @@ impl Validate for FirehoseConfig {
             ));
         }
         let l = &self.limits;
-        let lp = ConfigPath::parse("limits");
-        if !(1..=500).contains(&l.max_records_per_request) {
-            errors.push(ConfigError::new(
-                lp.key("max_records_per_request"),
-                "must be from 1 to 500 (PutRecordBatch takes at most 500 records)",
-            ));
-        }
-        if l.max_record_bytes.bytes() == 0 {
-            errors.push(ConfigError::new(
-                lp.key("max_record_bytes"),
-                "must be more than 0",
-            ));
-        }
-        if l.max_request_bytes.bytes() < l.max_record_bytes.bytes() {
-            errors.push(ConfigError::new(
-                lp.key("max_request_bytes"),
-                "must be at least `max_record_bytes`",
-            ));
-        }
+        crate::aws::pack::check(
+            &mut errors,
+            [
+                "max_records_per_request",
+                "max_record_bytes",
+                "max_request_bytes",
+            ],
+            Some(500),
+            (
+                l.max_records_per_request,
+                l.max_record_bytes.bytes(),
+                l.max_request_bytes.bytes(),
+            ),
+        );
         self.aws().check(&mut errors);
         errors.into_result(())
     }

@@ -37,7 +37,7 @@ use lumina_sdk::component::{
 };
 use lumina_sdk::{Batch, Signal};
 
-use crate::aws::pack::{Limits, fit, requests};
+use crate::aws::pack::{Limits, Reply, fit, per_entry, requests, send_all};
 use crate::aws::voice_json::records;
 
 pub use config::{FirehoseConfig, FirehoseEncoding, FirehoseLimits};
@@ -104,12 +104,13 @@ impl FirehoseExporter {
         (out, rejected)
     }
 
-    /// Sends one request; returns the positions of the records to try again, and why.
-    async fn put(&self, request: &[(Vec<u8>, Batch)]) -> Result<Vec<(usize, String)>, ExportError> {
-        let mut entries = Vec::with_capacity(request.len());
-        for (data, _) in request {
+    /// Sends one request; says which records to try again, and why.
+    async fn put(&self, request: Vec<Vec<u8>>) -> Result<Reply, ExportError> {
+        let n = request.len();
+        let mut entries = Vec::with_capacity(n);
+        for data in request {
             let r = FirehoseRecord::builder()
-                .data(Blob::new(data.clone()))
+                .data(Blob::new(data))
                 .build()
                 .map_err(|e| ExportError::permanent(format!("cannot build the request: {e}")))?;
             entries.push(r);
@@ -130,29 +131,13 @@ impl FirehoseExporter {
                 }
             })?;
         if out.failed_put_count() == 0 {
-            return Ok(Vec::new());
+            return Ok(Reply::default());
         }
-        let responses = out.request_responses();
-        if responses.len() != request.len() {
-            let why = format!(
-                "the reply listed {} results for {} records",
-                responses.len(),
-                request.len()
-            );
-            return Ok((0..request.len()).map(|i| (i, why.clone())).collect());
-        }
-        Ok(responses
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                r.error_code().map(|code| {
-                    (
-                        i,
-                        format!("{code}: {}", r.error_message().unwrap_or_default()),
-                    )
-                })
-            })
-            .collect())
+        let results = out.request_responses().iter().map(|r| {
+            r.error_code()
+                .map(|code| format!("{code}: {}", r.error_message().unwrap_or_default()))
+        });
+        Ok(per_entry(n, results.collect()))
     }
 }
 
@@ -180,49 +165,7 @@ impl Exporter for FirehoseExporter {
                 ));
             },
         );
-        let mut retry: Vec<Batch> = Vec::new();
-        let mut stopped: Option<String> = None;
-        let mut failure: Option<String> = None;
-        for request in packed {
-            if stopped.is_some() {
-                retry.extend(request.into_iter().map(|(_, b)| b));
-                continue;
-            }
-            match self.put(&request).await {
-                Ok(failed) => {
-                    if let Some((_, why)) = failed.first() {
-                        failure.get_or_insert_with(|| {
-                            format!("{} record(s) failed, e.g. {why}", failed.len())
-                        });
-                    }
-                    let mut parts: Vec<Option<Batch>> =
-                        request.into_iter().map(|(_, b)| Some(b)).collect();
-                    for (i, _) in failed {
-                        retry.extend(parts.get_mut(i).and_then(Option::take));
-                    }
-                }
-                Err(e) if !e.retryable => rejected.extend(
-                    request
-                        .into_iter()
-                        .map(|(_, b)| Rejected::new(b, e.message.clone())),
-                ),
-                Err(e) => {
-                    retry.extend(request.into_iter().map(|(_, b)| b));
-                    stopped = Some(e.message);
-                }
-            }
-        }
-        if retry.is_empty() && rejected.is_empty() {
-            return Ok(());
-        }
-        let message = stopped
-            .or(failure)
-            .unwrap_or_else(|| format!("{} record(s) refused", rejected.len()));
-        let retry = Batch::merge(retry)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Batch::empty(batch.signal()));
-        Err(ExportError::per_item(message, retry, rejected))
+        send_all("record", batch.signal(), packed, rejected, |r| self.put(r)).await
     }
 }
 

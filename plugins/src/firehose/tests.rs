@@ -2,7 +2,6 @@
 //! `PutRecordBatch` the way the Firehose API reference documents it (JSON 1.1,
 //! `X-Amz-Target: Firehose_20150804.PutRecordBatch`; `FailedPutCount` and per-record
 //! `RecordId` or `ErrorCode`/`ErrorMessage`; `__type` error bodies with HTTP 400).
-use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -21,12 +20,7 @@ enum Answer {
     Error(&'static str),
 }
 
-#[derive(Default)]
-struct Server {
-    script: Mutex<Vec<Answer>>,
-    /// The decoded data of every record of every request.
-    requests: Mutex<Vec<Vec<Vec<u8>>>>,
-}
+type Server = crate::aws::fixtures::Scripted<Answer, Vec<Vec<u8>>>;
 
 async fn handle(
     State(s): State<Arc<Server>>,
@@ -34,10 +28,7 @@ async fn handle(
     body: String,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let ct = [("content-type", "application/x-amz-json-1.1")];
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let target = crate::aws::fixtures::target(&headers);
     if target != "Firehose_20150804.PutRecordBatch" {
         let e = json!({"__type": "UnknownOperationException"});
         return (StatusCode::BAD_REQUEST, ct, e.to_string());
@@ -54,11 +45,7 @@ async fn handle(
         })
         .collect();
     let n = data.len();
-    s.requests.lock().unwrap().push(data);
-    let answer = {
-        let mut script = s.script.lock().unwrap();
-        (!script.is_empty()).then(|| script.remove(0))
-    };
+    let answer = s.next(data);
     let fail = match answer {
         Some(Answer::Error(t)) => {
             let e = json!({"__type": t, "message": "Firehose lumina-metrics under account 123456789012 is not found."});
@@ -82,33 +69,16 @@ async fn handle(
 }
 
 async fn serve(script: Vec<Answer>) -> (Arc<Server>, String) {
-    let s = Arc::new(Server {
-        script: Mutex::new(script),
-        ..Default::default()
-    });
-    let app = axum::Router::new()
-        .route("/", axum::routing::post(handle))
-        .with_state(s.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (s, url)
+    crate::aws::fixtures::serve_scripted(script, handle).await
 }
 
 fn exporter(url: &str, yaml: &str) -> FirehoseExporter {
     let cfg: FirehoseConfig =
         config::parse(&lumina_sdk::config::parse_yaml(yaml, "t").unwrap()).unwrap();
-    let conf = aws_sdk_firehose::Config::builder()
-        .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-        .region(aws_sdk_firehose::config::Region::new("eu-west-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-            "AKID", "secret", None, None, "test",
-        ))
-        .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
-        .http_client(crate::aws::http_client())
-        .build();
-    FirehoseExporter::new(aws_sdk_firehose::Client::from_conf(conf), cfg)
+    FirehoseExporter::new(
+        aws_sdk_firehose::Client::new(&crate::aws::fixtures::sdk(url)),
+        cfg,
+    )
 }
 
 #[tokio::test]
@@ -125,7 +95,7 @@ async fn only_the_records_firehose_failed_are_retried() {
     let failed = err.failed.unwrap();
     assert_eq!(event_ids(&failed), vec!["e0", "e2"]);
     e.export(&failed).await.unwrap();
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.requests();
     assert_eq!(
         requests.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![4, 2]
@@ -151,7 +121,7 @@ async fn otlp_records_are_split_to_fit_and_requests_packed_within_the_limits() {
     );
     let batch = events(8);
     e.export(&batch).await.unwrap();
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.requests();
     assert!(requests.iter().all(|r| r.len() <= 2));
     let mut items = 0;
     for data in requests.iter().flatten() {

@@ -101,25 +101,20 @@ impl Validate for KinesisConfig {
             ));
         }
         let l = &self.limits;
-        let lp = ConfigPath::parse("limits");
-        if l.max_records_per_request == 0 {
-            errors.push(ConfigError::new(
-                lp.key("max_records_per_request"),
-                "must be at least 1",
-            ));
-        }
-        if l.max_record_bytes.bytes() == 0 {
-            errors.push(ConfigError::new(
-                lp.key("max_record_bytes"),
-                "must be more than 0",
-            ));
-        }
-        if l.max_request_bytes.bytes() < l.max_record_bytes.bytes() {
-            errors.push(ConfigError::new(
-                lp.key("max_request_bytes"),
-                "must be at least `max_record_bytes`",
-            ));
-        }
+        crate::aws::pack::check(
+            &mut errors,
+            [
+                "max_records_per_request",
+                "max_record_bytes",
+                "max_request_bytes",
+            ],
+            None,
+            (
+                l.max_records_per_request,
+                l.max_record_bytes.bytes(),
+                l.max_request_bytes.bytes(),
+            ),
+        );
         self.aws().check(&mut errors);
         errors.into_result(())
     }

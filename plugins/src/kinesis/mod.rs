@@ -46,6 +46,7 @@ use lumina_sdk::component::{
 };
 use lumina_sdk::{Batch, Signal};
 
+use crate::aws::pack::{Limits, Reply, per_entry, requests, send_all};
 use crate::aws::voice_json::{Record, merge, records};
 
 pub use config::{KinesisConfig, KinesisEncoding, KinesisLimits};
@@ -168,44 +169,25 @@ impl KinesisExporter {
     /// Packs items into requests within the limits.
     fn requests(&self, items: Vec<Item>, rejected: &mut Vec<Rejected>) -> Vec<Vec<Item>> {
         let l = &self.cfg.limits;
-        let (max_n, max_record, max_request) = (
-            l.max_records_per_request,
-            l.max_record_bytes.as_usize(),
-            l.max_request_bytes.as_usize(),
-        );
-        let mut out: Vec<Vec<Item>> = Vec::new();
-        let mut current: Vec<Item> = Vec::new();
-        let mut bytes = 0;
-        for item in items {
-            let size = item.size();
-            if size > max_record {
-                rejected.push(Rejected::new(
-                    item.batch,
-                    format!(
-                        "the record is {size} bytes with its partition key, over the {max_record}-byte limit"
-                    ),
-                ));
-                continue;
-            }
-            if !current.is_empty() && (current.len() == max_n || bytes + size > max_request) {
-                out.push(std::mem::take(&mut current));
-                bytes = 0;
-            }
-            bytes += size;
-            current.push(item);
-        }
-        if !current.is_empty() {
-            out.push(current);
-        }
-        out
+        let limits = Limits {
+            max_entries: l.max_records_per_request,
+            max_entry: l.max_record_bytes.as_usize(),
+            max_request: l.max_request_bytes.as_usize(),
+        };
+        requests(items, Item::size, limits, |item, size| {
+            rejected.push(Rejected::new(
+                item.batch,
+                format!(
+                    "the record is {size} bytes with its partition key, over the {}-byte limit",
+                    limits.max_entry
+                ),
+            ));
+        })
     }
 
     /// Sends one request of `(partition key, data)` records; returns the positions of the
     /// records to try again, and why.
-    async fn put(
-        &self,
-        request: Vec<(String, Vec<u8>)>,
-    ) -> Result<Vec<(usize, String)>, ExportError> {
+    async fn put(&self, request: Vec<(String, Vec<u8>)>) -> Result<Reply, ExportError> {
         let n = request.len();
         let mut entries = Vec::with_capacity(n);
         for (key, data) in request {
@@ -233,27 +215,14 @@ impl KinesisExporter {
                 });
             }
         };
-        let results = out.records();
         if out.failed_record_count().unwrap_or(0) == 0 {
-            return Ok(Vec::new());
+            return Ok(Reply::default());
         }
-        if results.len() != n {
-            // The reply does not say which failed: everything is tried again.
-            let why = format!("the reply listed {} results for {n} records", results.len());
-            return Ok((0..n).map(|i| (i, why.clone())).collect());
-        }
-        Ok(results
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                r.error_code().map(|code| {
-                    (
-                        i,
-                        format!("{code}: {}", r.error_message().unwrap_or_default()),
-                    )
-                })
-            })
-            .collect())
+        let results = out.records().iter().map(|r| {
+            r.error_code()
+                .map(|code| format!("{code}: {}", r.error_message().unwrap_or_default()))
+        });
+        Ok(per_entry(n, results.collect()))
     }
 }
 
@@ -261,51 +230,15 @@ impl KinesisExporter {
 impl Exporter for KinesisExporter {
     async fn export(&self, batch: &Batch) -> Result<(), ExportError> {
         let (items, mut rejected) = self.items(batch);
-        let requests = self.requests(items, &mut rejected);
-        let mut retry: Vec<Batch> = Vec::new();
-        // A request-level failure worth retrying: the rest of the batch is not sent now.
-        let mut stopped: Option<String> = None;
-        let mut record_failure: Option<String> = None;
-        for request in requests {
-            if stopped.is_some() {
-                retry.extend(request.into_iter().map(|i| i.batch));
-                continue;
-            }
-            let (records, parts): (Vec<(String, Vec<u8>)>, Vec<Batch>) = request
-                .into_iter()
-                .map(|i| ((i.key, i.data), i.batch))
-                .unzip();
-            match self.put(records).await {
-                Ok(failed) => {
-                    if record_failure.is_none() {
-                        record_failure = failed.first().map(|(_, why)| {
-                            format!("{} record(s) failed, e.g. {why}", failed.len())
-                        });
-                    }
-                    let mut parts: Vec<Option<Batch>> = parts.into_iter().map(Some).collect();
-                    retry.extend(failed.iter().filter_map(|(i, _)| parts.get_mut(*i)?.take()));
-                }
-                Err(e) if !e.retryable => {
-                    // The request itself is invalid: its records are refused for good.
-                    rejected.extend(
-                        parts
-                            .into_iter()
-                            .map(|b| Rejected::new(b, e.message.clone())),
-                    );
-                }
-                Err(e) => {
-                    retry.extend(parts);
-                    stopped = Some(e.message);
-                }
-            }
-        }
-        if retry.is_empty() && rejected.is_empty() {
-            return Ok(());
-        }
-        let message = stopped
-            .or(record_failure)
-            .unwrap_or_else(|| format!("{} record(s) refused", rejected.len()));
-        Err(ExportError::per_item(message, merge(retry), rejected))
+        let requests = self
+            .requests(items, &mut rejected)
+            .into_iter()
+            .map(|r| r.into_iter().map(|i| ((i.key, i.data), i.batch)).collect())
+            .collect();
+        send_all("record", Signal::Logs, requests, rejected, |records| {
+            self.put(records)
+        })
+        .await
     }
 }
 

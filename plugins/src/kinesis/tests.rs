@@ -2,7 +2,6 @@
 //! which never throttles or fails a record; this server answers `PutRecords` the way the
 //! Kinesis API reference documents it (JSON 1.1, `FailedRecordCount` and per-record
 //! `ErrorCode`/`ErrorMessage`, `__type` error bodies with HTTP 400).
-use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,12 +21,7 @@ enum Answer {
     Error(&'static str),
 }
 
-#[derive(Default)]
-struct Server {
-    script: Mutex<Vec<Answer>>,
-    /// Partition keys of every request.
-    requests: Mutex<Vec<Vec<String>>>,
-}
+type Server = crate::aws::fixtures::Scripted<Answer, Vec<String>>;
 
 async fn put_records(
     State(s): State<Arc<Server>>,
@@ -35,10 +29,7 @@ async fn put_records(
     body: String,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let ct = [("content-type", "application/x-amz-json-1.1")];
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let target = crate::aws::fixtures::target(&headers);
     if target != "Kinesis_20131202.PutRecords" {
         let e = json!({"__type": "UnknownOperationException"});
         return (StatusCode::BAD_REQUEST, ct, e.to_string());
@@ -50,15 +41,7 @@ async fn put_records(
         .iter()
         .map(|r| r["PartitionKey"].as_str().unwrap().to_owned())
         .collect();
-    s.requests.lock().unwrap().push(keys.clone());
-    let answer = {
-        let mut script = s.script.lock().unwrap();
-        if script.is_empty() {
-            None
-        } else {
-            Some(script.remove(0))
-        }
-    };
+    let answer = s.next(keys.clone());
     match answer {
         Some(Answer::Error(t)) => {
             let e = json!({"__type": t, "message": "Rate exceeded for stream s under account 123456789012."});
@@ -82,33 +65,16 @@ async fn put_records(
 }
 
 async fn serve(script: Vec<Answer>) -> (Arc<Server>, String) {
-    let s = Arc::new(Server {
-        script: Mutex::new(script),
-        ..Default::default()
-    });
-    let app = axum::Router::new()
-        .route("/", axum::routing::post(put_records))
-        .with_state(s.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (s, url)
+    crate::aws::fixtures::serve_scripted(script, put_records).await
 }
 
 fn exporter(url: &str, yaml: &str) -> KinesisExporter {
     let cfg: KinesisConfig =
         config::parse(&lumina_sdk::config::parse_yaml(yaml, "t").unwrap()).unwrap();
-    let conf = aws_sdk_kinesis::Config::builder()
-        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
-        .region(aws_sdk_kinesis::config::Region::new("eu-west-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "AKID", "secret", None, None, "test",
-        ))
-        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
-        .http_client(crate::aws::http_client())
-        .build();
-    KinesisExporter::new(aws_sdk_kinesis::Client::from_conf(conf), cfg)
+    KinesisExporter::new(
+        aws_sdk_kinesis::Client::new(&crate::aws::fixtures::sdk(url)),
+        cfg,
+    )
 }
 
 #[tokio::test]
@@ -128,7 +94,7 @@ async fn only_the_records_kinesis_failed_are_handed_back_for_retry() {
     assert!(err.rejected.is_empty());
     // The retry sends just those two, and they go through.
     e.export(&failed).await.unwrap();
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.requests();
     assert_eq!(
         requests.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![5, 2]
@@ -163,7 +129,7 @@ async fn requests_are_packed_within_the_limits_and_oversized_records_refused() {
         "{}",
         err.rejected[0].reason
     );
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.requests();
     // 5 records of ~400 bytes: at most 2 per request, and within 2 KiB.
     assert_eq!(
         requests.iter().map(Vec::len).collect::<Vec<_>>(),
@@ -200,7 +166,7 @@ async fn partition_keys_are_dialogue_ids_and_otlp_groups_records_by_key() {
     e.export(&crate::aws::fixtures::logs(records.clone()))
         .await
         .unwrap();
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.requests();
     // Two calls: two Kinesis records, keyed by their dialogue ids.
     let mut keys = requests[0].clone();
     keys.sort();

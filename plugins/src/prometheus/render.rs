@@ -227,6 +227,16 @@ fn labels(out: &mut String, labels: &Labels, extra: Option<(&str, String)>) {
     out.push('}');
 }
 
+/// The `_sum` and `_count` lines of a histogram or summary.
+fn sum_and_count(out: &mut String, name: &str, ls: &Labels, sum: f64, count: u64) {
+    let _ = write!(out, "{name}_sum");
+    labels(out, ls, None);
+    let _ = writeln!(out, " {}", number(sum));
+    let _ = write!(out, "{name}_count");
+    labels(out, ls, None);
+    let _ = writeln!(out, " {count}");
+}
+
 /// The text exposition of every family.
 pub(crate) fn text(families: &BTreeMap<String, Family>) -> String {
     let mut out = String::new();
@@ -260,12 +270,7 @@ pub(crate) fn text(families: &BTreeMap<String, Family>) -> String {
                         labels(&mut out, ls, Some(("le", le)));
                         let _ = writeln!(out, " {cumulative}");
                     }
-                    let _ = write!(out, "{name}_sum");
-                    labels(&mut out, ls, None);
-                    let _ = writeln!(out, " {}", number(*sum));
-                    let _ = write!(out, "{name}_count");
-                    labels(&mut out, ls, None);
-                    let _ = writeln!(out, " {count}");
+                    sum_and_count(&mut out, name, ls, *sum, *count);
                 }
                 Value::Summary {
                     quantiles,
@@ -277,12 +282,7 @@ pub(crate) fn text(families: &BTreeMap<String, Family>) -> String {
                         labels(&mut out, ls, Some(("quantile", number(*q))));
                         let _ = writeln!(out, " {}", number(*v));
                     }
-                    let _ = write!(out, "{name}_sum");
-                    labels(&mut out, ls, None);
-                    let _ = writeln!(out, " {}", number(*sum));
-                    let _ = write!(out, "{name}_count");
-                    labels(&mut out, ls, None);
-                    let _ = writeln!(out, " {count}");
+                    sum_and_count(&mut out, name, ls, *sum, *count);
                 }
             }
         }

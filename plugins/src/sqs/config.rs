@@ -96,25 +96,20 @@ impl Validate for SqsConfig {
             ));
         }
         let l = &self.limits;
-        let lp = ConfigPath::parse("limits");
-        if !(1..=10).contains(&l.max_messages_per_request) {
-            errors.push(ConfigError::new(
-                lp.key("max_messages_per_request"),
-                "must be from 1 to 10 (SQS takes at most 10 messages a request)",
-            ));
-        }
-        if l.max_message_bytes.bytes() == 0 {
-            errors.push(ConfigError::new(
-                lp.key("max_message_bytes"),
-                "must be more than 0",
-            ));
-        }
-        if l.max_request_bytes.bytes() < l.max_message_bytes.bytes() {
-            errors.push(ConfigError::new(
-                lp.key("max_request_bytes"),
-                "must be at least `max_message_bytes`",
-            ));
-        }
+        crate::aws::pack::check(
+            &mut errors,
+            [
+                "max_messages_per_request",
+                "max_message_bytes",
+                "max_request_bytes",
+            ],
+            Some(10),
+            (
+                l.max_messages_per_request,
+                l.max_message_bytes.bytes(),
+                l.max_request_bytes.bytes(),
+            ),
+        );
         self.aws().check(&mut errors);
         errors.into_result(())
     }

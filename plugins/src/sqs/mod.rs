@@ -49,8 +49,8 @@ use lumina_sdk::voice::attr;
 use lumina_sdk::{Batch, Signal};
 use sha2::Digest;
 
-use crate::aws::pack::{Limits, requests};
-use crate::aws::voice_json::{Record, VoiceRecord, merge, records};
+use crate::aws::pack::{Limits, Reply, requests, send_all};
+use crate::aws::voice_json::{Record, VoiceRecord, records};
 
 pub use config::{SqsConfig, SqsEncoding, SqsLimits};
 
@@ -61,13 +61,15 @@ pub struct SqsExporter {
     fifo: bool,
 }
 
-/// One message and the record it carries.
-struct Message {
+/// One message's body and ids.
+struct Body {
     body: String,
     group: Option<String>,
     dedup: Option<String>,
-    batch: Batch,
 }
+
+/// A message and the record it carries.
+type Message = (Body, Batch);
 
 /// The most characters of a group or deduplication id.
 const MAX_ID_CHARS: usize = 128;
@@ -138,12 +140,7 @@ impl SqsExporter {
         } else {
             (None, None)
         };
-        Ok(Message {
-            body,
-            group,
-            dedup,
-            batch: r.batch,
-        })
+        Ok((Body { body, group, dedup }, r.batch))
     }
 
     fn limits(&self) -> Limits {
@@ -155,19 +152,16 @@ impl SqsExporter {
         }
     }
 
-    /// Sends one request; returns the positions of the messages to retry and of those refused,
-    /// each with why.
-    async fn send(
-        &self,
-        messages: &[Message],
-    ) -> Result<(Vec<(usize, String)>, Vec<(usize, String)>), ExportError> {
-        let mut entries = Vec::with_capacity(messages.len());
-        for (i, m) in messages.iter().enumerate() {
+    /// Sends one request; says which messages to retry and which SQS refused, and why.
+    async fn send(&self, messages: Vec<Body>) -> Result<Reply, ExportError> {
+        let n = messages.len();
+        let mut entries = Vec::with_capacity(n);
+        for (i, m) in messages.into_iter().enumerate() {
             let e = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
-                .message_body(&m.body)
-                .set_message_group_id(m.group.clone())
-                .set_message_deduplication_id(m.dedup.clone())
+                .message_body(m.body)
+                .set_message_group_id(m.group)
+                .set_message_deduplication_id(m.dedup)
                 .build()
                 .map_err(|e| ExportError::permanent(format!("cannot build the request: {e}")))?;
             entries.push(e);
@@ -187,35 +181,37 @@ impl SqsExporter {
                     ExportError::retryable(msg)
                 }
             })?;
-        let mut retry = Vec::new();
-        let mut refused = Vec::new();
+        let mut reply = Reply::default();
+        let mut answered = vec![false; n];
+        for s in out.successful() {
+            if let Some(a) = s
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| answered.get_mut(i))
+            {
+                *a = true;
+            }
+        }
         for f in out.failed() {
-            let Some(i) = f.id().parse::<usize>().ok().filter(|i| *i < messages.len()) else {
+            let Some(i) = f.id().parse::<usize>().ok().filter(|i| *i < n) else {
                 continue;
             };
+            answered[i] = true;
             let why = format!("{}: {}", f.code(), f.message().unwrap_or_default());
             if f.sender_fault() {
-                refused.push((i, why));
+                reply.refused.push((i, why));
             } else {
-                retry.push((i, why));
+                reply.retry.push((i, why));
             }
         }
         // An entry the reply names neither as sent nor as failed is sent again.
-        let answered = out.successful().len() + out.failed().len();
-        if answered < messages.len() {
-            let named: Vec<&str> = out
-                .successful()
-                .iter()
-                .map(|s| s.id())
-                .chain(out.failed().iter().map(|f| f.id()))
-                .collect();
-            for i in 0..messages.len() {
-                if !named.contains(&i.to_string().as_str()) {
-                    retry.push((i, "the reply did not mention the message".to_owned()));
-                }
-            }
+        for (i, _) in answered.iter().enumerate().filter(|(_, a)| !**a) {
+            reply
+                .retry
+                .push((i, "the reply did not mention the message".to_owned()));
         }
-        Ok((retry, refused))
+        Ok(reply)
     }
 }
 
@@ -230,62 +226,19 @@ impl Exporter for SqsExporter {
                 Err(r) => rejected.push(r),
             }
         }
+        let limit = self.cfg.limits.max_message_bytes.bytes();
         let packed = requests(
             messages,
-            |m| m.body.len(),
+            |(m, _)| m.body.len(),
             self.limits(),
-            |m, n| {
-                let limit = self.cfg.limits.max_message_bytes.bytes();
+            |(_, b), n| {
                 rejected.push(Rejected::new(
-                    m.batch,
+                    b,
                     format!("the message is {n} bytes, over the {limit}-byte limit"),
                 ));
             },
         );
-        let mut retry: Vec<Batch> = Vec::new();
-        let mut stopped: Option<String> = None;
-        let mut failure: Option<String> = None;
-        for request in packed {
-            if stopped.is_some() {
-                retry.extend(request.into_iter().map(|m| m.batch));
-                continue;
-            }
-            match self.send(&request).await {
-                Ok((again, refused)) => {
-                    let mut parts: Vec<Option<Batch>> =
-                        request.into_iter().map(|m| Some(m.batch)).collect();
-                    if let Some((_, why)) = again.first() {
-                        failure.get_or_insert_with(|| {
-                            format!("{} message(s) failed, e.g. {why}", again.len())
-                        });
-                    }
-                    for (i, _) in &again {
-                        retry.extend(parts.get_mut(*i).and_then(Option::take));
-                    }
-                    for (i, why) in refused {
-                        if let Some(b) = parts.get_mut(i).and_then(Option::take) {
-                            rejected.push(Rejected::new(b, why));
-                        }
-                    }
-                }
-                Err(e) if !e.retryable => rejected.extend(
-                    request
-                        .into_iter()
-                        .map(|m| Rejected::new(m.batch, e.message.clone())),
-                ),
-                Err(e) => {
-                    retry.extend(request.into_iter().map(|m| m.batch));
-                    stopped = Some(e.message);
-                }
-            }
-        }
-        if retry.is_empty() && rejected.is_empty() {
-            return Ok(());
-        }
-        let message = stopped
-            .or(failure)
-            .unwrap_or_else(|| format!("{} message(s) refused", rejected.len()));
-        Err(ExportError::per_item(message, merge(retry), rejected))
+        send_all("message", Signal::Logs, packed, rejected, |m| self.send(m)).await
     }
 }
 

@@ -2,7 +2,6 @@
 //! way the SQS API reference documents it for the AWS JSON 1.0 protocol the SDK speaks
 //! (`X-Amz-Target: AmazonSQS.SendMessageBatch`; `Successful` and `Failed` entries with `Id`,
 //! `SenderFault`, `Code`, `Message`; `__type` error bodies with HTTP 400).
-use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,12 +23,7 @@ enum Answer {
     Error(&'static str),
 }
 
-#[derive(Default)]
-struct Server {
-    script: Mutex<Vec<Answer>>,
-    /// The entries of every request.
-    requests: Mutex<Vec<Vec<Value>>>,
-}
+type Server = crate::aws::fixtures::Scripted<Answer, Vec<Value>>;
 
 async fn handle(
     State(s): State<Arc<Server>>,
@@ -37,21 +31,14 @@ async fn handle(
     body: String,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let ct = [("content-type", "application/x-amz-json-1.0")];
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let target = crate::aws::fixtures::target(&headers);
     if target != "AmazonSQS.SendMessageBatch" {
         let e = json!({"__type": "com.amazonaws.sqs#UnsupportedOperation", "message": target});
         return (StatusCode::BAD_REQUEST, ct, e.to_string());
     }
     let req: Value = serde_json::from_str(&body).unwrap();
     let entries = req["Entries"].as_array().unwrap().clone();
-    s.requests.lock().unwrap().push(entries.clone());
-    let answer = {
-        let mut script = s.script.lock().unwrap();
-        (!script.is_empty()).then(|| script.remove(0))
-    };
+    let answer = s.next(entries.clone());
     let (server, sender) = match answer {
         Some(Answer::Error(t)) => {
             let e = json!({"__type": format!("com.amazonaws.sqs#{t}"), "message": "The specified queue does not exist."});
@@ -77,33 +64,16 @@ async fn handle(
 }
 
 async fn serve(script: Vec<Answer>) -> (Arc<Server>, String) {
-    let s = Arc::new(Server {
-        script: Mutex::new(script),
-        ..Default::default()
-    });
-    let app = axum::Router::new()
-        .route("/", axum::routing::post(handle))
-        .with_state(s.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (s, url)
+    crate::aws::fixtures::serve_scripted(script, handle).await
 }
 
 fn exporter(url: &str, yaml: &str) -> SqsExporter {
     let cfg: SqsConfig =
         config::parse(&lumina_sdk::config::parse_yaml(yaml, "t").unwrap()).unwrap();
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("eu-west-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "AKID", "secret", None, None, "test",
-        ))
-        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
-        .http_client(crate::aws::http_client())
-        .build();
-    SqsExporter::new(aws_sdk_sqs::Client::from_conf(conf), cfg)
+    SqsExporter::new(
+        aws_sdk_sqs::Client::new(&crate::aws::fixtures::sdk(url)),
+        cfg,
+    )
 }
 
 const STANDARD: &str = "queue_url: http://127.0.0.1/123456789012/dialogue-end";
@@ -130,7 +100,7 @@ async fn only_failed_entries_are_retried_and_the_sender_s_faults_are_refused() {
     );
     // The retry sends only those two, and they go through.
     e.export(&err.failed.unwrap()).await.unwrap();
-    let requests = server.requests.lock().unwrap().clone();
+    let requests = server.requests();
     assert_eq!(
         requests.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![6, 2]
@@ -157,7 +127,13 @@ async fn requests_hold_at_most_ten_messages_and_the_byte_limit() {
 
     let (server, url) = serve(Vec::new()).await;
     let one = events(1);
-    let len = e.message(records(&one).remove(0)).ok().unwrap().body.len();
+    let len = e
+        .message(records(&one).remove(0))
+        .ok()
+        .unwrap()
+        .0
+        .body
+        .len();
     let e = exporter(
         &url,
         &format!(
@@ -184,7 +160,7 @@ async fn fifo_messages_are_grouped_by_dialogue_and_deduplicated_by_what_they_are
     let mut recs = crate::aws::fixtures::event_records(2);
     recs.push(dialogue("d-7", 4, "COMPLETED"));
     e.export(&logs(recs)).await.unwrap();
-    let entries = server.requests.lock().unwrap()[0].clone();
+    let entries = server.requests()[0].clone();
     let ids: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| {
@@ -201,7 +177,7 @@ async fn fifo_messages_are_grouped_by_dialogue_and_deduplicated_by_what_they_are
     // A standard queue takes neither.
     let (server, url) = serve(Vec::new()).await;
     exporter(&url, STANDARD).export(&events(1)).await.unwrap();
-    let entry = server.requests.lock().unwrap()[0][0].clone();
+    let entry = server.requests()[0][0].clone();
     assert!(entry.get("MessageGroupId").is_none(), "{entry}");
     assert!(entry.get("MessageDeduplicationId").is_none(), "{entry}");
 }

@@ -116,13 +116,7 @@ async fn requests_hold_at_most_ten_messages_and_the_byte_limit() {
     let (server, url) = serve(Vec::new()).await;
     let e = exporter(&url, STANDARD);
     e.export(&events(25)).await.unwrap();
-    let sizes: Vec<usize> = server
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(Vec::len)
-        .collect();
+    let sizes: Vec<usize> = server.requests().iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![10, 10, 5]);
 
     let (server, url) = serve(Vec::new()).await;
@@ -143,13 +137,7 @@ async fn requests_hold_at_most_ten_messages_and_the_byte_limit() {
         ),
     );
     e.export(&events(5)).await.unwrap();
-    let sizes: Vec<usize> = server
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(Vec::len)
-        .collect();
+    let sizes: Vec<usize> = server.requests().iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![2, 2, 1]);
 }
 

@@ -227,23 +227,27 @@ fn values(batch: &Batch, name: &str, having: &[(&str, &str)]) -> Vec<f64> {
         .collect()
 }
 
-#[tokio::test]
-async fn queue_and_agent_metrics_of_calls_with_known_answers() {
-    let out = Arc::new(CollectingConsumer::new());
-    let shared = Shared {
-        state: Mutex::new(State {
-            level_secs: 20.0,
-            ..State::default()
+/// The connector with no interval task (the tests take its batches themselves) and a
+/// service-level threshold of 20 s.
+fn connector() -> VoiceMetrics {
+    VoiceMetrics {
+        shared: Arc::new(Shared {
+            state: Mutex::new(State {
+                level_secs: 20.0,
+                ..State::default()
+            }),
+            next: Arc::new(CollectingConsumer::new()) as DynConsumer,
+            start: 0,
+            id: "voice_metrics".into(),
         }),
-        next: out.clone() as DynConsumer,
-        start: 0,
-        id: "voice_metrics".into(),
-    };
-    let c = VoiceMetrics {
-        shared: Arc::new(shared),
         stop: CancellationToken::new(),
         task: Mutex::new(None),
-    };
+    }
+}
+
+#[tokio::test]
+async fn queue_and_agent_metrics_of_calls_with_known_answers() {
+    let c = connector();
     let end = |d: Dialogue| d.to_log_record(DialogueRecordKind::End);
     let update = |d: Dialogue| d.to_log_record(DialogueRecordKind::Update);
     c.consume(logs(vec![
@@ -312,20 +316,7 @@ async fn queue_and_agent_metrics_of_calls_with_known_answers() {
 
 #[tokio::test]
 async fn a_later_end_record_corrects_what_its_dialogue_counted_for() {
-    let out = Arc::new(CollectingConsumer::new());
-    let c = VoiceMetrics {
-        shared: Arc::new(Shared {
-            state: Mutex::new(State {
-                level_secs: 20.0,
-                ..State::default()
-            }),
-            next: out.clone() as DynConsumer,
-            start: 0,
-            id: "voice_metrics".into(),
-        }),
-        stop: CancellationToken::new(),
-        task: Mutex::new(None),
-    };
+    let c = connector();
     // Ended before its routing decision and answer arrived: an unanswered call, no queue.
     let mut early = call("c1", "q1", None, Some(70));
     early

@@ -3,6 +3,7 @@ use lumina_sdk::component::{ComponentId, ComponentKind};
 use lumina_sdk::config::ConfigValue;
 use lumina_sdk::testkit::CollectingConsumer;
 use lumina_sdk::testkit::logs_of as logs;
+use lumina_sdk::voice::{DialogueStatus, EventType};
 
 fn dialogue(id: &str, org: &str, status: DialogueStatus, answered: bool, reason: &str) -> Dialogue {
     Dialogue {

@@ -14,7 +14,7 @@ use lumina_sdk::{Batch, Signal};
 use prost::Message;
 use serde_json::Value;
 
-use crate::harness::services::Moto;
+use crate::harness::moto::Moto;
 use crate::harness::{Collector, logs_client, logs_request, wait_for_async};
 
 const BUCKET: &str = "lumina-analytics";

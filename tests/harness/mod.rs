@@ -28,6 +28,7 @@ pub(crate) fn http() -> reqwest::Client {
 
 pub(crate) use lumina_sdk::testkit::free_port;
 
+pub(crate) mod moto;
 pub(crate) mod services;
 
 /// A plugin built by `scripts/build-plugins.sh` (in `LUMINA_PLUGIN_DIR`, else

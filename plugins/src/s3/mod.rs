@@ -134,12 +134,6 @@ pub struct S3Exporter {
     inner: Arc<Inner>,
 }
 
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
 fn random_uuid() -> String {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
         .into_uuid()
@@ -381,7 +375,8 @@ impl Exporter for S3Exporter {
         let inner = &self.inner;
         let mut rejected = Vec::new();
         let mut waits = Vec::new();
-        for (start, part) in partition::split(batch, inner.grain, now_nanos()) {
+        let now = i64::try_from(lumina_sdk::util::now_unix_nanos()).unwrap_or(i64::MAX);
+        for (start, part) in partition::split(batch, inner.grain, now) {
             let (bytes, kept, refused) = inner.encode(part);
             rejected.extend(refused);
             if let Some(kept) = kept {

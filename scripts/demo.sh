@@ -117,7 +117,7 @@ for line in open(sys.argv[3]):
         for s in r["scopeMetrics"]:
             for m in s["metrics"]:
                 if m["name"] == "voice.calls.answer_rate":
-                    rates = {next(a["value"]["stringValue"] for a in p["attributes"] if a["key"] == "voice.organization.id"): round(p["asDouble"], 2) for p in m["gauge"]["dataPoints"]}
+                    rates = {next(a["value"]["stringValue"] for a in p["attributes"] if a["key"] == "voice.organization.id"): round(p["asDouble"], 2) for p in m["gauge"]["dataPoints"] if "asDouble" in p}  # a point with no value ends its series
                     print("  call metrics, answer rate by organization:", dict(sorted(rates.items())[:5]), "...")
 PY
 echo

@@ -11,6 +11,7 @@
 //! | receiver | `nop` | `nop/` | nothing (tests, benchmarks) |
 //! | receiver | `kinesis` | `kinesis/receiver/` | a Kinesis data stream, shards shared through DynamoDB leases |
 //! | processor | `batch` | `batch/` | merges batches by size or time, splits oversized ones |
+//! | processor | `filter` | `filter/` | keeps or drops log records by a VRL condition |
 //! | processor | `memory_limiter` | `memory_limiter/` | refuses data retryably while the process is over its memory budget |
 //! | processor | `dialogue_assembly` | `dialogue_assembly/` | voice events → Dialogue records, durable state |
 //! | exporter | `otlp` | `otlp_exporter/` | OTLP over gRPC |
@@ -38,6 +39,7 @@ pub mod batch;
 pub mod debug;
 pub mod dialogue_assembly;
 pub mod file;
+pub mod filter;
 pub mod firehose;
 pub mod forward;
 pub mod kinesis;
@@ -54,6 +56,7 @@ pub mod sqs;
 pub mod tenants;
 pub mod voice_metrics;
 pub mod voice_receiver;
+mod vrl_record;
 
 use lumina_sdk::component::{DuplicateType, Registry, connector, exporter, processor, receiver};
 
@@ -67,6 +70,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_processor(processor::<batch::BatchConfig>())?;
     registry.add_processor(processor::<memory_limiter::MemoryLimiterConfig>())?;
     registry.add_processor(processor::<dialogue_assembly::AssemblyConfig>())?;
+    registry.add_processor(processor::<filter::FilterConfig>())?;
     registry.add_exporter(exporter::<otlp_exporter::OtlpExporterConfig>())?;
     registry.add_exporter(exporter::<otlphttp::OtlpHttpExporterConfig>())?;
     registry.add_exporter(exporter::<debug::DebugConfig>())?;

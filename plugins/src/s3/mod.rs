@@ -75,16 +75,17 @@ type Outcome = Result<(), String>;
 /// The bytes of an open object.
 enum Body {
     Plain(Vec<u8>),
-    Gzip(GzEncoder<Vec<u8>>),
+    Gzip(Box<GzEncoder<Vec<u8>>>),
 }
 
 impl Body {
     fn new(compression: S3Compression) -> Self {
         match compression {
             S3Compression::None => Body::Plain(Vec::new()),
-            S3Compression::Gzip => {
-                Body::Gzip(GzEncoder::new(Vec::new(), flate2::Compression::default()))
-            }
+            S3Compression::Gzip => Body::Gzip(Box::new(GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::default(),
+            ))),
         }
     }
 

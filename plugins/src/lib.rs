@@ -11,7 +11,8 @@
 //! | receiver | `nop` | `nop/` | nothing (tests, benchmarks) |
 //! | receiver | `kinesis` | `kinesis/receiver/` | a Kinesis data stream, shards shared through DynamoDB leases |
 //! | processor | `batch` | `batch/` | merges batches by size or time, splits oversized ones |
-//! | processor | `filter` | `filter/` | keeps or drops log records by a VRL condition |
+//! | processor | `filter` | `filter/` | keeps or drops records by a VRL condition |
+//! | processor | `transform` | `transform/` | rewrites records with a VRL program |
 //! | processor | `memory_limiter` | `memory_limiter/` | refuses data retryably while the process is over its memory budget |
 //! | processor | `dialogue_assembly` | `dialogue_assembly/` | voice events → Dialogue records, durable state |
 //! | exporter | `otlp` | `otlp_exporter/` | OTLP over gRPC |
@@ -51,12 +52,13 @@ pub mod otlp_exporter;
 pub mod otlphttp;
 pub mod prometheus;
 pub mod region_router;
+mod remap;
 pub mod s3;
 pub mod sqs;
 pub mod tenants;
+pub mod transform;
 pub mod voice_metrics;
 pub mod voice_receiver;
-mod vrl_record;
 
 use lumina_sdk::component::{DuplicateType, Registry, connector, exporter, processor, receiver};
 
@@ -71,6 +73,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_processor(processor::<memory_limiter::MemoryLimiterConfig>())?;
     registry.add_processor(processor::<dialogue_assembly::AssemblyConfig>())?;
     registry.add_processor(processor::<filter::FilterConfig>())?;
+    registry.add_processor(processor::<transform::TransformConfig>())?;
     registry.add_exporter(exporter::<otlp_exporter::OtlpExporterConfig>())?;
     registry.add_exporter(exporter::<otlphttp::OtlpHttpExporterConfig>())?;
     registry.add_exporter(exporter::<debug::DebugConfig>())?;

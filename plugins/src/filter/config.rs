@@ -1,29 +1,16 @@
 //! Settings of the `filter` processor.
 
-use std::sync::Arc;
-
 use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Validate};
 use serde::Deserialize;
 
-/// What a runtime error in the program does to its record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorMode {
-    /// The record is kept (default), the error counted and logged.
-    #[default]
-    Ignore,
-    /// The record is dropped, counted as such.
-    Drop,
-    /// The batch is refused with the error (for good: the same records fail again).
-    Propagate,
-}
+use crate::remap::{ErrorMode, Program, compile_at};
 
 /// Settings of `filter`.
 ///
 /// ```yaml
 /// processors:
 ///   filter/no-test-tenant:
-///     keep: '.attributes."voice.organization.id" != "org-test"'   # or drop: ...
+///     drop: '.attributes."voice.organization.id" == "org-test"'   # or keep: ...
 ///     error_mode: ignore
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,31 +20,17 @@ pub struct FilterConfig {
     pub keep: Option<String>,
     /// A VRL condition: records for which it is true are dropped, the others kept.
     pub drop: Option<String>,
-    /// `ignore` (default), `drop` or `propagate`.
+    /// What a runtime error does to its record: `ignore` (the record is kept, the
+    /// default), `drop` or `propagate` (refused back to the sender).
     pub error_mode: ErrorMode,
 }
 
 /// A compiled condition.
 #[derive(Clone)]
 pub(crate) struct Condition {
-    pub(crate) program: Arc<vrl::compiler::Program>,
+    pub(crate) program: Program,
     /// Whether a true result keeps the record.
     pub(crate) keeps: bool,
-}
-
-/// The VRL functions programs may call.
-pub(crate) fn functions() -> &'static [Box<dyn vrl::compiler::Function>] {
-    static FNS: std::sync::LazyLock<Vec<Box<dyn vrl::compiler::Function>>> =
-        std::sync::LazyLock::new(vrl::stdlib::all);
-    &FNS
-}
-
-/// Compiles a program; the error is VRL's own diagnostic.
-pub(crate) fn compile(source: &str) -> Result<vrl::compiler::Program, String> {
-    match vrl::compiler::compile(source, functions()) {
-        Ok(r) => Ok(r.program),
-        Err(diagnostics) => Err(vrl::diagnostic::Formatter::new(source, diagnostics).to_string()),
-    }
 }
 
 impl FilterConfig {
@@ -72,17 +45,7 @@ impl FilterConfig {
                 ));
             }
         };
-        compile(source)
-            .map(|p| Condition {
-                program: Arc::new(p),
-                keeps,
-            })
-            .map_err(|e| {
-                ConfigError::new(
-                    ConfigPath::parse(key),
-                    format!("the VRL program does not compile:\n{e}"),
-                )
-            })
+        compile_at(key, source, true).map(|program| Condition { program, keeps })
     }
 }
 

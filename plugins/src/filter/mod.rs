@@ -1,6 +1,6 @@
-//! The `filter` processor: keeps or drops log records by a VRL condition (Vector's Remap
-//! Language), compiled once at start-up (and by `lumina validate`, which reports a program
-//! that does not compile with VRL's diagnostic at the program's line).
+//! The `filter` processor: keeps or drops log records, spans or metrics by a VRL condition
+//! (Vector's Remap Language), compiled once at start-up and by `lumina validate`, which
+//! reports a program that does not compile with VRL's diagnostic at the program's line.
 //!
 //! ```yaml
 //! processors:
@@ -9,9 +9,11 @@
 //!     error_mode: ignore      # ignore (keep the record) | drop | propagate
 //! ```
 //!
-//! The program sees one record at a time (`crate::vrl_record` documents the shape). A
-//! result that is not a boolean is a runtime error. Records dropped by the condition and by
-//! `error_mode: drop` are counted in `lumina_filter_records_total{component, outcome}`
+//! The condition sees one record at a time (`crate::remap::record` and `docs/vrl.md` give
+//! the shape); a metric is judged as a whole. A result that is not a boolean, or a failed
+//! `!` call, is a runtime error and follows `error_mode`: `ignore` keeps the record, `drop`
+//! drops it, `propagate` refuses it back to the sender (the rest of the batch goes on).
+//! Every record judged is counted in `lumina_filter_records_total{component, outcome}`
 //! (`kept`, `dropped`, `error`).
 
 mod config;
@@ -27,32 +29,28 @@ use lumina_sdk::component::{
 };
 use lumina_sdk::telemetry::RateLimit;
 use lumina_sdk::{Batch, Payload, Signal};
-use vrl::compiler::{TargetValue, TimeZone, runtime::Runtime};
-use vrl::value::{Secrets, Value};
+use vrl::compiler::runtime::Runtime;
+use vrl::value::Value;
 
 use self::config::Condition;
-pub use config::{ErrorMode, FilterConfig};
+use crate::remap::walk::{self, Fate};
+use crate::remap::{ErrorMode, Failures, Run, record};
+pub use config::FilterConfig;
 
 /// Records judged, by outcome.
 pub const RECORDS: &str = "lumina_filter_records_total";
 
-const METRICS: &[lumina_sdk::telemetry::MetricDoc] =
-    &[lumina_sdk::telemetry::MetricDoc::counter_by(
+const METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
+    lumina_sdk::telemetry::MetricDoc::counter_by(
         RECORDS,
-        "Log records the filter judged, by outcome (kept, dropped, error).",
+        "Records (log records, spans, metrics) the filter judged, by outcome (kept, dropped, error).",
         &[
             &[("outcome", "kept")],
             &[("outcome", "dropped")],
             &[("outcome", "error")],
         ],
-    )];
-
-/// What the condition said of one record.
-enum Verdict {
-    Keep,
-    Drop,
-    Error(String),
-}
+    ),
+];
 
 struct Filter {
     condition: Condition,
@@ -65,23 +63,45 @@ struct Filter {
     errors: metrics::Counter,
 }
 
+/// One batch's tally.
+#[derive(Default)]
+struct Tally {
+    kept: u64,
+    dropped: u64,
+    failed: Failures,
+}
+
 impl Filter {
-    fn judge(&self, runtime: &mut Runtime, record: Value) -> Verdict {
-        let mut target = TargetValue {
-            value: record,
-            metadata: Value::Object(Default::default()),
-            secrets: Secrets::default(),
-        };
-        let outcome = runtime.resolve(&mut target, &self.condition.program, &TimeZone::default());
-        runtime.clear();
-        match outcome {
-            Ok(Value::Boolean(b)) if b == self.condition.keeps => Verdict::Keep,
-            Ok(Value::Boolean(_)) => Verdict::Drop,
-            Ok(other) => Verdict::Error(format!(
+    /// What becomes of one record.
+    fn judge(&self, runtime: &mut Runtime, record: Value, tally: &mut Tally) -> Fate {
+        let verdict = match self.condition.program.run(runtime, record) {
+            Run::Done {
+                result: Value::Boolean(b),
+                ..
+            } => Ok(b == self.condition.keeps),
+            Run::Done { result, .. } => Err(format!(
                 "the condition gave {}, not a boolean",
-                other.kind_str()
+                result.kind_str()
             )),
-            Err(e) => Verdict::Error(e.to_string()),
+            Run::Aborted => Err("the condition called `abort`".to_owned()),
+            Run::Failed(e) => Err(e),
+        };
+        match verdict {
+            Ok(true) => {
+                tally.kept += 1;
+                Fate::Keep
+            }
+            Ok(false) => {
+                tally.dropped += 1;
+                Fate::Drop
+            }
+            Err(e) => {
+                tally.failed.add(e);
+                match self.error_mode {
+                    ErrorMode::Ignore => Fate::Keep,
+                    ErrorMode::Drop | ErrorMode::Propagate => Fate::Drop,
+                }
+            }
         }
     }
 }
@@ -89,65 +109,55 @@ impl Filter {
 #[async_trait]
 impl Consumer for Filter {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
-        let Payload::Logs(mut req) = batch.into_payload() else {
-            return Err(ConsumeError::rejected(self.id.as_str(), "takes logs only"));
-        };
         let mut runtime = Runtime::default();
-        let (mut kept, mut dropped, mut failed) = (0u64, 0u64, Vec::new());
-        for rl in &mut req.resource_logs {
-            let resource = rl
-                .resource
-                .as_ref()
-                .map(|r| r.attributes.clone())
-                .unwrap_or_default();
-            for sl in &mut rl.scope_logs {
-                let scope = sl.scope.clone();
-                sl.log_records.retain(|r| {
-                    match self.judge(
-                        &mut runtime,
-                        crate::vrl_record::log(&resource, scope.as_ref(), r),
-                    ) {
-                        Verdict::Keep => {
-                            kept += 1;
-                            true
-                        }
-                        Verdict::Drop => {
-                            dropped += 1;
-                            false
-                        }
-                        Verdict::Error(e) => {
-                            failed.push(e);
-                            self.error_mode == ErrorMode::Ignore
-                        }
-                    }
-                });
+        let mut t = Tally::default();
+        let mut resource = (Vec::new(), Value::Null);
+        // The resource as VRL sees it, converted once per resource.
+        let mut res = |attrs: &[lumina_sdk::proto::common::v1::KeyValue]| -> Value {
+            if resource.0 != attrs || resource.1 == Value::Null {
+                resource = (attrs.to_vec(), record::attributes(attrs));
             }
-            rl.scope_logs.retain(|s| !s.log_records.is_empty());
-        }
-        req.resource_logs.retain(|r| !r.scope_logs.is_empty());
-        self.kept.increment(kept);
-        self.dropped.increment(dropped);
-        self.errors.increment(failed.len() as u64);
-        if let Some(first) = failed.first()
-            && let Some(suppressed) = self.log.check()
-        {
-            tracing::warn!(component = %self.id, errors = failed.len(), suppressed_since_last_log = suppressed, error_mode = ?self.error_mode, "The filter condition failed on records; the first: {first}.");
-        }
-        if self.error_mode == ErrorMode::Propagate && !failed.is_empty() {
-            return Err(ConsumeError::rejected(
-                self.id.as_str(),
-                format!(
-                    "the filter condition failed on {} record(s): {}",
-                    failed.len(),
-                    failed[0]
-                ),
-            ));
-        }
-        let out = Batch::logs(req);
+            resource.1.clone()
+        };
+        let out = match batch.into_payload() {
+            Payload::Logs(mut req) => {
+                walk::logs(&mut req, |a, s, r| {
+                    self.judge(&mut runtime, record::log(&res(a), s, r), &mut t)
+                });
+                Batch::logs(req)
+            }
+            Payload::Traces(mut req) => {
+                walk::spans(&mut req, |a, s, r| {
+                    self.judge(&mut runtime, record::span(&res(a), s, r), &mut t)
+                });
+                Batch::traces(req)
+            }
+            Payload::Metrics(mut req) => {
+                walk::metrics(&mut req, |a, s, r| {
+                    self.judge(&mut runtime, record::metric(&res(a), s, r), &mut t)
+                });
+                Batch::metrics(req)
+            }
+        };
+        self.kept.increment(t.kept);
+        self.dropped.increment(t.dropped);
+        self.errors.increment(t.failed.count);
+        crate::remap::report(
+            &self.id,
+            "filter condition",
+            self.error_mode,
+            &t.failed,
+            &self.log,
+        );
+        let refused = crate::remap::refused(self.error_mode, &t.failed);
         if out.is_empty() {
-            return Ok(Accepted::all());
+            return Ok(refused.unwrap_or_default());
         }
-        self.next.consume(out).await
+        let accepted = self.next.consume(out).await?;
+        Ok(match refused {
+            Some(r) => accepted.plus(r),
+            None => accepted,
+        })
     }
 }
 
@@ -161,8 +171,8 @@ impl ProcessorConfig for FilterConfig {
             "filter",
             ComponentKind::Processor,
             Stability::Alpha,
-            &[Signal::Logs],
-            "Keeps or drops log records by a VRL condition.",
+            &[Signal::Logs, Signal::Traces, Signal::Metrics],
+            "Keeps or drops records by a VRL condition.",
         )
         .with_metrics(METRICS)
     }
@@ -176,7 +186,6 @@ impl ProcessorConfig for FilterConfig {
         let condition = self
             .condition()
             .map_err(|e| ComponentError::Other(e.to_string()))?;
-        let id = ctx.id.to_string();
         let t = &ctx.telemetry;
         let counter = |outcome: &str| t.counter(RECORDS, &[("outcome", outcome.to_owned())]);
         Ok(Arc::new(Filter {
@@ -186,7 +195,7 @@ impl ProcessorConfig for FilterConfig {
             kept: counter("kept"),
             dropped: counter("dropped"),
             errors: counter("error"),
-            id,
+            id: ctx.id.to_string(),
             log: RateLimit::per_10s(),
         }))
     }

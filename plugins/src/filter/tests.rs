@@ -99,9 +99,127 @@ async fn a_runtime_error_follows_the_error_mode() {
     p.consume(mixed()).await.unwrap();
     assert!(ids(&out).is_empty(), "drop drops them");
     let (p, out) = filter(&format!("{program}\nerror_mode: propagate")).await;
-    let err = p.consume(mixed()).await.unwrap_err().to_string();
-    assert!(err.contains("3 record(s)"), "{err}");
+    let refused = p.consume(mixed()).await.unwrap();
+    assert_eq!(refused.rejected, 3);
+    let why = refused.message.unwrap();
+    assert!(
+        why.contains("3 record(s)") && why.contains("upcase"),
+        "{why}"
+    );
     assert!(out.batches().is_empty());
+}
+
+#[tokio::test]
+async fn propagate_refuses_the_failing_records_and_passes_the_rest() {
+    // Only org-2's event has a body; `string!` fails on the others' null body.
+    let mut b = mixed().into_payload();
+    let Payload::Logs(req) = &mut b else { panic!() };
+    req.resource_logs[0].scope_logs[0].log_records[1].body =
+        Some(lumina_sdk::proto::common::v1::AnyValue {
+            value: Some(
+                lumina_sdk::proto::common::v1::any_value::Value::StringValue("hello".into()),
+            ),
+        });
+    let (p, out) = filter("keep: 'string!(.body) == \"hello\"'\nerror_mode: propagate").await;
+    let accepted = p.consume(Batch::new(b)).await.unwrap();
+    assert_eq!(accepted.rejected, 2);
+    assert_eq!(ids(&out), ["b"]);
+}
+
+#[tokio::test]
+async fn spans_and_metrics_are_judged_too() {
+    use lumina_sdk::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+    use lumina_sdk::proto::collector::trace::v1::ExportTraceServiceRequest;
+    use lumina_sdk::proto::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+    use lumina_sdk::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let (p, out) = filter("drop: '.name == \"health\" || .kind == \"SERVER\"'").await;
+    let span = |name: &str, kind: i32| Span {
+        name: name.into(),
+        kind,
+        ..Default::default()
+    };
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span("health", 1), span("answer", 2), span("answer", 3)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    p.consume(Batch::traces(req)).await.unwrap();
+    let b = &out.batches()[0];
+    let kept = &b.as_traces().unwrap().resource_spans[0].scope_spans[0].spans;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, 3);
+
+    let (p, out) = filter("keep: 'starts_with(string!(.name), \"voice.\")'").await;
+    // A metric of one gauge point (a batch of metrics counts points).
+    let metric = |name: &str| Metric {
+        name: name.into(),
+        data: Some(lumina_sdk::proto::metrics::v1::metric::Data::Gauge(
+            lumina_sdk::proto::metrics::v1::Gauge {
+                data_points: vec![Default::default()],
+            },
+        )),
+        ..Default::default()
+    };
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![metric("voice.call_count"), metric("process.cpu")],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    p.consume(Batch::metrics(req)).await.unwrap();
+    let b = &out.batches()[0];
+    let kept = &b.as_metrics().unwrap().resource_metrics[0].scope_metrics[0].metrics;
+    assert_eq!(
+        kept.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["voice.call_count"]
+    );
+}
+
+#[test]
+fn a_condition_that_cannot_give_a_boolean_is_refused_at_compile_time() {
+    let e = config::parse::<FilterConfig>(
+        &lumina_sdk::config::parse_yaml("keep: '\"text\"'", "t").unwrap(),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(e.contains("must give a boolean"), "{e}");
+}
+
+#[tokio::test]
+async fn dialogue_records_are_filtered_by_their_body() {
+    use lumina_sdk::proto::logs::v1::LogRecord;
+    let dialogue = |status: &str| LogRecord {
+        event_name: "voice.dialogue.end".into(),
+        body: Some(lumina_sdk::proto::common::v1::AnyValue {
+            value: Some(
+                lumina_sdk::proto::common::v1::any_value::Value::KvlistValue(
+                    lumina_sdk::proto::common::v1::KeyValueList {
+                        values: vec![lumina_sdk::testkit::kv("status", status)],
+                    },
+                ),
+            ),
+        }),
+        ..Default::default()
+    };
+    let (p, out) = filter("keep: '.body.status == \"FAILED\"'").await;
+    p.consume(lumina_sdk::testkit::logs_of(vec![
+        dialogue("COMPLETED"),
+        dialogue("FAILED"),
+    ]))
+    .await
+    .unwrap();
+    let b = &out.batches()[0];
+    let kept = &b.as_logs().unwrap().resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0], dialogue("FAILED"));
 }
 
 #[tokio::test]

@@ -1,0 +1,165 @@
+//! What the VRL processors (`filter`, `transform`) share: compiling a program once (and
+//! reporting one that does not compile with VRL's own diagnostic), running it on one record,
+//! the record a program sees (`record`), and walking a request record by record while records
+//! are kept, dropped or moved to another resource (`walk`).
+//!
+//! VRL is Vector's Remap Language: typed, with no loops and no side effects outside the
+//! record, and fallible calls that must be handled at compile time, so a program that compiles
+//! can fail at run time only where its author said it may (`!` calls, `abort`).
+//! `docs/vrl.md` documents the record shape with voice examples.
+
+pub(crate) mod record;
+pub(crate) mod walk;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use vrl::compiler::runtime::{Runtime, Terminate};
+use vrl::compiler::{TargetValue, TimeZone};
+use vrl::value::{Secrets, Value};
+
+/// What a runtime error in the program does to its record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorMode {
+    /// The record goes on unchanged (the default); the error is counted and logged.
+    #[default]
+    Ignore,
+    /// The record is dropped; counted and logged.
+    Drop,
+    /// The record is refused back to the sender with the error (as a malformed record is;
+    /// the rest of its batch goes on), counted and logged.
+    Propagate,
+}
+
+/// The VRL functions programs may call: VRL's base standard library.
+fn functions() -> &'static [Box<dyn vrl::compiler::Function>] {
+    static FNS: std::sync::LazyLock<Vec<Box<dyn vrl::compiler::Function>>> =
+        std::sync::LazyLock::new(vrl::stdlib::all);
+    &FNS
+}
+
+/// A compiled program.
+#[derive(Clone)]
+pub(crate) struct Program(Arc<vrl::compiler::Program>);
+
+/// How one run of a program ended.
+pub(crate) enum Run {
+    /// It ran to its end: the program's result and the record as it left it.
+    Done { result: Value, record: Value },
+    /// It called `abort`.
+    Aborted,
+    /// It failed at run time.
+    Failed(String),
+}
+
+impl Program {
+    /// Compiles `source`; the error is VRL's own diagnostic, with the program's lines.
+    pub(crate) fn compile(source: &str) -> Result<Self, String> {
+        match vrl::compiler::compile(source, functions()) {
+            Ok(r) => Ok(Self(Arc::new(r.program))),
+            Err(diagnostics) => {
+                Err(vrl::diagnostic::Formatter::new(source, diagnostics).to_string())
+            }
+        }
+    }
+
+    /// Compiles a condition: a program whose result can be a boolean.
+    pub(crate) fn condition(source: &str) -> Result<Self, String> {
+        let p = Self::compile(source)?;
+        let kind = p.0.final_type_info().result.kind().clone();
+        if !kind.contains_boolean() {
+            return Err(format!(
+                "a condition must give a boolean, and this program gives {kind}"
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Runs the program on `record`. `runtime` is reused between records.
+    pub(crate) fn run(&self, runtime: &mut Runtime, record: Value) -> Run {
+        let mut target = TargetValue {
+            value: record,
+            metadata: Value::Object(Default::default()),
+            secrets: Secrets::default(),
+        };
+        let outcome = runtime.resolve(&mut target, &self.0, &TimeZone::default());
+        runtime.clear();
+        match outcome {
+            Ok(result) => Run::Done {
+                result,
+                record: target.value,
+            },
+            Err(Terminate::Abort(_)) => Run::Aborted,
+            Err(Terminate::Error(e)) => Run::Failed(e.to_string()),
+            Err(Terminate::Interrupted) => Run::Failed("interrupted".into()),
+        }
+    }
+}
+
+/// Compiles the program of a config key, as a config error at that key.
+pub(crate) fn compile_at(
+    key: &str,
+    source: &str,
+    condition: bool,
+) -> Result<Program, lumina_sdk::config::ConfigError> {
+    let compiled = if condition {
+        Program::condition(source)
+    } else {
+        Program::compile(source)
+    };
+    compiled.map_err(|e| {
+        lumina_sdk::config::ConfigError::new(
+            lumina_sdk::config::ConfigPath::parse(key),
+            format!("the VRL program does not compile:\n{e}"),
+        )
+    })
+}
+
+/// The errors of one batch: how many, and the first (for the log and the sender).
+#[derive(Default)]
+pub(crate) struct Failures {
+    pub(crate) count: u64,
+    pub(crate) first: Option<String>,
+}
+
+impl Failures {
+    pub(crate) fn add(&mut self, e: String) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(e);
+        }
+    }
+}
+
+/// Logs a batch's runtime errors (rate-limited).
+pub(crate) fn report(
+    id: &str,
+    what: &str,
+    mode: ErrorMode,
+    failed: &Failures,
+    log: &lumina_sdk::telemetry::RateLimit,
+) {
+    if let Some(first) = &failed.first
+        && let Some(suppressed) = log.check()
+    {
+        tracing::warn!(component = %id, errors = failed.count, suppressed_since_last_log = suppressed, error_mode = ?mode, "The {what} failed on {} record(s); the first: {first}.", failed.count);
+    }
+}
+
+/// What the sender is told of records refused under `error_mode: propagate`.
+pub(crate) fn refused(
+    mode: ErrorMode,
+    failed: &Failures,
+) -> Option<lumina_sdk::component::Accepted> {
+    match (&failed.first, mode) {
+        (Some(first), ErrorMode::Propagate) => Some(lumina_sdk::component::Accepted::partial(
+            failed.count,
+            format!(
+                "the VRL program failed on {} record(s): {first}",
+                failed.count
+            ),
+        )),
+        _ => None,
+    }
+}

@@ -109,6 +109,31 @@ pub fn voice_event(id: &str, call: &str, event_type: &str, secs: i64) -> crate::
     }
 }
 
+/// A completed dialogue `id` of organization `org-1` from `+442071234567` to `+15551234567`,
+/// holding `events` (their `dialogueId` set to `id`).
+pub fn dialogue(id: &str, events: &[crate::voice::VoiceEvent]) -> crate::voice::Dialogue {
+    let json = serde_json::json!({
+        "PK": "org-1#acc-1", "SK": id, "dialogueId": id, "callGuid": "call-1", "legGuid": "leg-1",
+        "callerNumber": "+442071234567", "calledNumber": "+15551234567",
+        "startTime": "2026-11-18T10:00:00Z", "endTime": "2026-11-18T10:01:00Z", "duration": 60,
+        "status": "COMPLETED", "direction": "INBOUND",
+        "events": events.iter().map(|e| serde_json::json!({
+            "eventId": e.event_id, "dialogueId": id, "eventType": e.event_type.as_str(),
+            "timestamp": crate::voice::format_time(e.timestamp),
+            "data": serde_json::Value::Object(e.data.clone()), "source": null,
+        })).collect::<Vec<_>>(),
+        "organizationId": "org-1", "accountId": "acc-1",
+        "createdAt": "2026-11-18T10:00:00Z", "updatedAt": "2026-11-18T10:01:00Z",
+        "answerTime": "2026-11-18T10:00:05Z", "endReason": "NORMAL",
+        "participants": ["+442071234567", "+15551234567"],
+        "regionId": 1, "revision": 1,
+    });
+    match serde_json::from_value(json) {
+        Ok(d) => d,
+        Err(e) => panic!("dialogue({id}): {e}"),
+    }
+}
+
 /// The voice events as one logs batch.
 pub fn voice_events(events: &[crate::voice::VoiceEvent]) -> Batch {
     logs_of(

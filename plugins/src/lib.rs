@@ -13,6 +13,7 @@
 //! | processor | `batch` | `batch/` | merges batches by size or time, splits oversized ones |
 //! | processor | `filter` | `filter/` | keeps or drops records by a VRL condition |
 //! | processor | `transform` | `transform/` | rewrites records with a VRL program |
+//! | processor | `redaction` | `redaction/` | masks phone numbers in voice records and spans |
 //! | processor | `memory_limiter` | `memory_limiter/` | refuses data retryably while the process is over its memory budget |
 //! | processor | `dialogue_assembly` | `dialogue_assembly/` | voice events → Dialogue records, durable state |
 //! | exporter | `otlp` | `otlp_exporter/` | OTLP over gRPC |
@@ -51,11 +52,14 @@ pub mod otlp;
 pub mod otlp_exporter;
 pub mod otlphttp;
 pub mod prometheus;
+pub mod redaction;
 pub mod region_router;
 mod remap;
 pub mod s3;
 pub mod sqs;
 pub mod tenants;
+#[cfg(test)]
+mod test_metrics;
 pub mod transform;
 pub mod voice_metrics;
 pub mod voice_receiver;
@@ -74,6 +78,7 @@ pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateType> {
     registry.add_processor(processor::<dialogue_assembly::AssemblyConfig>())?;
     registry.add_processor(processor::<filter::FilterConfig>())?;
     registry.add_processor(processor::<transform::TransformConfig>())?;
+    registry.add_processor(processor::<redaction::RedactionConfig>())?;
     registry.add_exporter(exporter::<otlp_exporter::OtlpExporterConfig>())?;
     registry.add_exporter(exporter::<otlphttp::OtlpHttpExporterConfig>())?;
     registry.add_exporter(exporter::<debug::DebugConfig>())?;

@@ -161,12 +161,11 @@ impl Redaction {
                 let masked = if under_key {
                     self.masking.whole(s).map(|m| (m, 1))
                 } else if self.scan_text || !self.patterns.is_empty() {
-                    let found = if self.scan_text {
+                    if self.scan_text {
                         self.masking.text(s, &self.patterns)
                     } else {
                         self.masking.patterns_only(s, &self.patterns)
-                    };
-                    found
+                    }
                 } else {
                     None
                 };
@@ -187,7 +186,7 @@ impl Redaction {
 
     fn attributes(&self, kvs: &mut [KeyValue], n: &mut u64) {
         for kv in kvs {
-            let under_key = self.keys.iter().any(|k| *k == kv.key);
+            let under_key = self.keys.contains(&kv.key);
             if let Some(v) = &mut kv.value {
                 self.value(v, under_key, n);
             }

@@ -307,7 +307,7 @@ pub(crate) fn apply_span(v: Value, s: &mut Span) -> Result<Vec<KeyValue>, String
     let message = st.string("message")?;
     s.attributes = attributes;
     s.name = name;
-    s.status = (code != status::StatusCode::Unset || !message.is_empty()).then(|| Status {
+    s.status = (code != status::StatusCode::Unset || !message.is_empty()).then_some(Status {
         code: code as i32,
         message,
     });

@@ -99,3 +99,8 @@ fn validate_without_a_config_says_it_checked_the_built_in_one() {
         "{stdout}"
     );
 }
+
+#[test]
+fn vrl_programs_that_do_not_compile_are_reported_at_their_lines() {
+    check("vrl_programs");
+}

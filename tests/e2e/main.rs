@@ -23,3 +23,4 @@ mod shutdown;
 mod three_forms;
 mod tier2;
 mod voice;
+mod vrl;

@@ -68,7 +68,7 @@ pub(crate) fn sim(calls: usize, seed: u64) -> SimConfig {
     }
 }
 
-fn target(c: &Collector, wire: Wire) -> Target {
+pub(crate) fn target(c: &Collector, wire: Wire) -> Target {
     let (gp, rt) = match wire {
         Wire::Otlp => (c.port("gp_grpc"), c.port("rt_grpc")),
         Wire::Json => (c.port("gp_http"), c.port("rt_http")),

@@ -54,23 +54,39 @@ pub(crate) enum Run {
 }
 
 impl Program {
-    /// Compiles `source`; the error is VRL's own diagnostic, with the program's lines.
-    pub(crate) fn compile(source: &str) -> Result<Self, String> {
+    /// Compiles `source`; the error is VRL's own diagnostic, with the program's lines, and
+    /// the line (from 0) of the first error.
+    pub(crate) fn compile(source: &str) -> Result<Self, (String, Option<usize>)> {
         match vrl::compiler::compile(source, functions()) {
             Ok(r) => Ok(Self(Arc::new(r.program))),
             Err(diagnostics) => {
-                Err(vrl::diagnostic::Formatter::new(source, diagnostics).to_string())
+                let line = diagnostics
+                    .errors()
+                    .first()
+                    .and_then(|d| d.labels.iter().find(|l| l.primary))
+                    .map(|l| {
+                        let at = l.span.start().min(source.len());
+                        source.as_bytes()[..at]
+                            .iter()
+                            .filter(|b| **b == b'\n')
+                            .count()
+                    });
+                Err((
+                    vrl::diagnostic::Formatter::new(source, diagnostics).to_string(),
+                    line,
+                ))
             }
         }
     }
 
     /// Compiles a condition: a program whose result can be a boolean.
-    pub(crate) fn condition(source: &str) -> Result<Self, String> {
+    pub(crate) fn condition(source: &str) -> Result<Self, (String, Option<usize>)> {
         let p = Self::compile(source)?;
         let kind = p.0.final_type_info().result.kind().clone();
         if !kind.contains_boolean() {
-            return Err(format!(
-                "a condition must give a boolean, and this program gives {kind}"
+            return Err((
+                format!("a condition must give a boolean, and this program gives {kind}"),
+                None,
             ));
         }
         Ok(p)
@@ -108,11 +124,15 @@ pub(crate) fn compile_at(
     } else {
         Program::compile(source)
     };
-    compiled.map_err(|e| {
-        lumina_sdk::config::ConfigError::new(
+    compiled.map_err(|(e, line)| {
+        let err = lumina_sdk::config::ConfigError::new(
             lumina_sdk::config::ConfigPath::parse(key),
             format!("the VRL program does not compile:\n{e}"),
-        )
+        );
+        match line {
+            Some(l) => err.on_line(l),
+            None => err,
+        }
     })
 }
 

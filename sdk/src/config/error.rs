@@ -15,6 +15,9 @@ pub struct ConfigError {
     pub message: String,
     /// A suggestion, e.g. "did you mean `endpoint`?".
     pub hint: Option<String>,
+    /// The line (from 0) within the value's text the error is on, for values that hold
+    /// programs: a literal block's line is then located in the file.
+    pub line_within: Option<usize>,
 }
 
 impl ConfigError {
@@ -25,7 +28,14 @@ impl ConfigError {
             path,
             message: message.into(),
             hint: None,
+            line_within: None,
         }
+    }
+
+    /// Says the error is on line `line` (from 0) of the value's text.
+    pub fn on_line(mut self, line: usize) -> Self {
+        self.line_within = Some(line);
+        self
     }
 
     /// Sets the location.
@@ -53,7 +63,10 @@ impl ConfigError {
     pub fn rebase(mut self, prefix: &ConfigPath, root: &ConfigValue) -> Self {
         self.path = self.path.prefixed(prefix);
         if self.location.is_none() {
-            self.location = root.location_of(&self.path);
+            self.location = self
+                .line_within
+                .and_then(|l| root.line_location_of(&self.path, l))
+                .or_else(|| root.location_of(&self.path));
         }
         self
     }

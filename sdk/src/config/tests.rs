@@ -216,3 +216,19 @@ fn validate_still_runs_when_there_are_unknown_keys_but_not_after_bad_values() {
     let e = parse::<Range>(&yaml("min: x\nmax: 1\n")).unwrap_err();
     assert_eq!(e.len(), 1, "{e}");
 }
+
+#[test]
+fn an_error_on_a_line_of_a_literal_block_is_located_on_that_line_of_the_file() {
+    let root = yaml("a:\n  program: |\n    first\n    second\n  inline: 'one line'\n");
+    let at = |key: &str, line: usize| {
+        ConfigError::new(ConfigPath::parse(key), "bad")
+            .on_line(line)
+            .rebase(&ConfigPath::parse("a"), &root)
+            .location
+            .map(|l| (l.line, l.column))
+    };
+    assert_eq!(at("program", 1), Some((4, 5)));
+    assert_eq!(at("program", 0), Some((3, 5)));
+    // Other scalars' lines are not the file's: the value's own location.
+    assert_eq!(at("inline", 0), Some((5, 11)));
+}

@@ -117,6 +117,9 @@ pub struct Scalar {
     pub text: String,
     /// Whether it was written in quotes or as a block scalar.
     pub quoted: bool,
+    /// Whether it was written as a literal block (`|`): line `n` of the text (from 0) is
+    /// then `n` lines below the value's location.
+    pub literal: bool,
 }
 
 /// One `key: value` entry of a mapping.
@@ -181,6 +184,7 @@ impl ConfigValue {
             kind: ValueKind::Scalar(Scalar {
                 text: text.into(),
                 quoted: false,
+                literal: false,
             }),
             location: None,
         }
@@ -192,6 +196,7 @@ impl ConfigValue {
             kind: ValueKind::Scalar(Scalar {
                 text: text.into(),
                 quoted: true,
+                literal: false,
             }),
             location: None,
         }
@@ -300,6 +305,20 @@ impl ConfigValue {
         best
     }
 
+    /// Where line `line` (from 0) of the text at `path` was written: below the value's
+    /// location for a literal block scalar; `None` for other values, whose lines are not
+    /// the file's.
+    pub fn line_location_of(&self, path: &ConfigPath, line: usize) -> Option<Location> {
+        let v = self.at(path)?;
+        match (&v.kind, &v.location) {
+            (ValueKind::Scalar(s), Some(loc)) if s.literal => Some(Location {
+                line: loc.line + line,
+                ..loc.clone()
+            }),
+            _ => None,
+        }
+    }
+
     /// Where the key that names the value at `path` was written, if the path ends in a key that
     /// exists.
     pub fn key_location_of(&self, path: &ConfigPath) -> Option<Location> {
@@ -356,14 +375,17 @@ impl From<serde_json::Value> for ConfigValue {
             J::Bool(b) => ValueKind::Scalar(Scalar {
                 text: b.to_string(),
                 quoted: false,
+                literal: false,
             }),
             J::Number(n) => ValueKind::Scalar(Scalar {
                 text: n.to_string(),
                 quoted: false,
+                literal: false,
             }),
             J::String(s) => ValueKind::Scalar(Scalar {
                 text: s,
                 quoted: true,
+                literal: false,
             }),
             J::Array(a) => ValueKind::Sequence(a.into_iter().map(Into::into).collect()),
             J::Object(o) => ValueKind::Mapping(

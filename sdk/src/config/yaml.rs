@@ -131,6 +131,7 @@ impl<'a> Loader<'a> {
                     ValueKind::Scalar(Scalar {
                         text: text.into_owned(),
                         quoted: quoted || forced_str,
+                        literal: matches!(style, ScalarStyle::Literal),
                     })
                 };
                 (ConfigValue { kind, location }, anchor)

@@ -127,6 +127,7 @@ impl DeError {
             path: self.path.unwrap_or_default(),
             message: self.message,
             hint: self.hint,
+            line_within: None,
         }
     }
 }

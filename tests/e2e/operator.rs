@@ -388,6 +388,9 @@ processors:
   dialogue_assembly: {{ storage: "{{dir}}/state" }}
   memory_limiter: {{ limit: 2GiB }}
   wasm/redact: {{ path: '{}' }}
+  filter: {{ drop: 'false' }}
+  transform: {{ source: '.' }}
+  redaction: {{}}
 connectors:
   region_router:
     tenants: {{ org-a: UK }}
@@ -402,7 +405,7 @@ service:
   pipelines:
     logs/in: {{ receivers: [gp, kinesis], processors: [memory_limiter, dialogue_assembly], exporters: [region_router, opensearch, appsync] }}
     logs/eu: {{ receivers: [region_router], processors: [wasm/redact], exporters: [kinesis] }}
-    logs: {{ receivers: [otlp], exporters: [nop] }}
+    logs: {{ receivers: [otlp], processors: [filter, transform, redaction], exporters: [nop] }}
 "#,
         redact.display()
     ))

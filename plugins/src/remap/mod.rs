@@ -183,3 +183,43 @@ pub(crate) fn refused(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lumina_sdk::config::{self, ConfigPath};
+
+    /// Every processor of the YAML examples in docs/vrl.md, with its type.
+    fn documented() -> Vec<(String, lumina_sdk::config::ConfigValue)> {
+        let doc = include_str!("../../../docs/vrl.md");
+        let mut out = Vec::new();
+        for block in doc.split("```yaml\n").skip(1) {
+            let yaml = block.split("```").next().unwrap();
+            let root = config::parse_yaml(yaml, "docs/vrl.md").unwrap();
+            let Some(procs) = root.at(&ConfigPath::parse("processors")) else {
+                continue;
+            };
+            for e in procs.as_mapping().unwrap() {
+                out.push((e.key.clone(), e.value.clone()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_documented_examples_are_valid() {
+        let examples = documented();
+        assert!(examples.len() >= 6, "{}", examples.len());
+        for (id, v) in examples {
+            let kind = id.split('/').next().unwrap();
+            let result = match kind {
+                "filter" => config::parse::<crate::filter::FilterConfig>(&v).map(|_| ()),
+                "transform" => config::parse::<crate::transform::TransformConfig>(&v).map(|_| ()),
+                "redaction" => config::parse::<crate::redaction::RedactionConfig>(&v).map(|_| ()),
+                other => panic!("{other} in docs/vrl.md"),
+            };
+            if let Err(e) = result {
+                panic!("{id} in docs/vrl.md: {e}");
+            }
+        }
+    }
+}

@@ -770,7 +770,8 @@ async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_an
         assert!(names.contains(name), "{name} not in {names:?}");
     }
 
-    // The end-of-dialogue queue holds every finished dialogue.
+    // The end-of-dialogue queue holds every finished dialogue, and nothing but finished ones
+    // (the filter keeps the assembly's end records only).
     let sqs = moto.sqs();
     let mut ids = BTreeSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -784,6 +785,10 @@ async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_an
         let out = receive(&sqs, &queue).await;
         for m in out.messages() {
             let d: Dialogue = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert!(
+                d.end_time.is_some() && d.status != lumina_sdk::voice::DialogueStatus::Active,
+                "an unfinished dialogue on the queue: {d:?}"
+            );
             ids.insert(d.dialogue_id);
         }
     }

@@ -341,6 +341,50 @@ pub fn item_ids(batch: &Batch) -> Vec<String> {
     }
 }
 
+/// The log records of a batch, in order (none for another signal).
+pub fn log_records(batch: &Batch) -> Vec<LogRecord> {
+    batch
+        .as_logs()
+        .map(|req| {
+            req.resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| s.log_records.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Builds processor `C` of `signal` from `yaml`, with id `id`, handing what it sends to a
+/// [`CollectingConsumer`]; panics if the config is refused.
+pub async fn processor<C: crate::component::ProcessorConfig>(
+    id: &str,
+    signal: crate::Signal,
+    yaml: &str,
+) -> (
+    std::sync::Arc<dyn crate::component::Processor>,
+    std::sync::Arc<CollectingConsumer>,
+) {
+    use crate::component::{ComponentId, ComponentKind, CreateContext, DynConsumer};
+    let out = std::sync::Arc::new(CollectingConsumer::new());
+    let cfg = match crate::config::parse_yaml(yaml, "test") {
+        Ok(c) => c,
+        Err(e) => panic!("processor config {yaml:?}: {e}"),
+    };
+    let built = crate::component::processor::<C>()
+        .create(
+            &cfg,
+            CreateContext::new(ComponentId::new(id), ComponentKind::Processor),
+            signal,
+            out.clone() as DynConsumer,
+        )
+        .await;
+    match built {
+        Ok(p) => (p, out),
+        Err(e) => panic!("processor {id} from {yaml:?}: {e}"),
+    }
+}
+
 /// A consumer that keeps every batch it gets.
 #[derive(Default)]
 pub struct CollectingConsumer {
@@ -360,6 +404,11 @@ impl CollectingConsumer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The log records received so far, in order.
+    pub fn log_records(&self) -> Vec<LogRecord> {
+        self.batches().iter().flat_map(log_records).collect()
     }
 
     /// The total items received so far.

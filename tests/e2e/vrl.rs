@@ -73,15 +73,7 @@ fn events() -> ExportLogsServiceRequest {
 fn written(c: &Collector, name: &str) -> Vec<LogRecord> {
     read_jsonl(&c.path(name))
         .iter()
-        .flat_map(|b| {
-            b.as_logs()
-                .unwrap()
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .flat_map(|s| s.log_records.clone())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(lumina_sdk::testkit::log_records)
         .collect()
 }
 

@@ -28,13 +28,13 @@ use lumina_sdk::component::{
     DynConsumer, Processor, ProcessorConfig, Stability,
 };
 use lumina_sdk::telemetry::RateLimit;
-use lumina_sdk::{Batch, Payload, Signal};
+use lumina_sdk::{Batch, Signal};
 use vrl::compiler::runtime::Runtime;
 use vrl::value::Value;
 
 use self::config::Condition;
-use crate::remap::walk::{self, Fate};
-use crate::remap::{ErrorMode, Failures, Run, record};
+use crate::remap::walk::Fate;
+use crate::remap::{ErrorMode, Failures, Run};
 pub use config::FilterConfig;
 
 /// Records judged, by outcome.
@@ -95,13 +95,7 @@ impl Filter {
                 tally.dropped += 1;
                 Fate::Drop
             }
-            Err(e) => {
-                tally.failed.add(e);
-                match self.error_mode {
-                    ErrorMode::Ignore => Fate::Keep,
-                    ErrorMode::Drop | ErrorMode::Propagate => Fate::Drop,
-                }
-            }
+            Err(e) => crate::remap::on_error(self.error_mode, &mut tally.failed, e, Fate::Keep),
         }
     }
 }
@@ -111,53 +105,21 @@ impl Consumer for Filter {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let mut runtime = Runtime::default();
         let mut t = Tally::default();
-        let mut resource = (Vec::new(), Value::Null);
-        // The resource as VRL sees it, converted once per resource.
-        let mut res = |attrs: &[lumina_sdk::proto::common::v1::KeyValue]| -> Value {
-            if resource.0 != attrs || resource.1 == Value::Null {
-                resource = (attrs.to_vec(), record::attributes(attrs));
-            }
-            resource.1.clone()
-        };
-        let out = match batch.into_payload() {
-            Payload::Logs(mut req) => {
-                walk::logs(&mut req, |a, s, r| {
-                    self.judge(&mut runtime, record::log(&res(a), s, r), &mut t)
-                });
-                Batch::logs(req)
-            }
-            Payload::Traces(mut req) => {
-                walk::spans(&mut req, |a, s, r| {
-                    self.judge(&mut runtime, record::span(&res(a), s, r), &mut t)
-                });
-                Batch::traces(req)
-            }
-            Payload::Metrics(mut req) => {
-                walk::metrics(&mut req, |a, s, r| {
-                    self.judge(&mut runtime, record::metric(&res(a), s, r), &mut t)
-                });
-                Batch::metrics(req)
-            }
-        };
+        let out = crate::remap::each(batch, |v, _| self.judge(&mut runtime, v, &mut t));
         self.kept.increment(t.kept);
         self.dropped.increment(t.dropped);
         self.errors.increment(t.failed.count);
-        crate::remap::report(
-            &self.id,
+        let (id, mode) = (&self.id, self.error_mode);
+        crate::remap::finish(
+            id,
             "filter condition",
-            self.error_mode,
+            mode,
             &t.failed,
             &self.log,
-        );
-        let refused = crate::remap::refused(self.error_mode, &t.failed);
-        if out.is_empty() {
-            return Ok(refused.unwrap_or_default());
-        }
-        let accepted = self.next.consume(out).await?;
-        Ok(match refused {
-            Some(r) => accepted.plus(r),
-            None => accepted,
-        })
+            &self.next,
+            out,
+        )
+        .await
     }
 }
 

@@ -1,22 +1,10 @@
-use lumina_sdk::component::{ComponentId, ComponentKind};
-use lumina_sdk::config::{self, ConfigValue};
+use lumina_sdk::config;
 use lumina_sdk::testkit::{CollectingConsumer, voice_event, voice_events};
 
 use super::*;
 
 async fn filter(yaml: &str) -> (Arc<dyn Processor>, Arc<CollectingConsumer>) {
-    let out = Arc::new(CollectingConsumer::new());
-    let cfg: ConfigValue = lumina_sdk::config::parse_yaml(yaml, "t").unwrap();
-    let p = lumina_sdk::component::processor::<FilterConfig>()
-        .create(
-            &cfg,
-            CreateContext::new(ComponentId::new("filter"), ComponentKind::Processor),
-            Signal::Logs,
-            out.clone() as DynConsumer,
-        )
-        .await
-        .unwrap();
-    (p, out)
+    lumina_sdk::testkit::processor::<FilterConfig>("filter", Signal::Logs, yaml).await
 }
 
 /// Events of organizations org-1, org-2, org-1 (ids a, b, c).
@@ -113,7 +101,9 @@ async fn a_runtime_error_follows_the_error_mode() {
 async fn propagate_refuses_the_failing_records_and_passes_the_rest() {
     // Only org-2's event has a body; `string!` fails on the others' null body.
     let mut b = mixed().into_payload();
-    let Payload::Logs(req) = &mut b else { panic!() };
+    let lumina_sdk::Payload::Logs(req) = &mut b else {
+        panic!()
+    };
     req.resource_logs[0].scope_logs[0].log_records[1].body =
         Some(lumina_sdk::proto::common::v1::AnyValue {
             value: Some(

@@ -8,18 +8,7 @@ use super::*;
 use crate::test_metrics::{counter, recorded};
 
 async fn redaction(id: &str, yaml: &str) -> (Arc<dyn Processor>, Arc<CollectingConsumer>) {
-    let out = Arc::new(CollectingConsumer::new());
-    let cfg: ConfigValue = lumina_sdk::config::parse_yaml(yaml, "t").unwrap();
-    let p = lumina_sdk::component::processor::<RedactionConfig>()
-        .create(
-            &cfg,
-            CreateContext::new(ComponentId::new(id), ComponentKind::Processor),
-            Signal::Logs,
-            out.clone() as DynConsumer,
-        )
-        .await
-        .unwrap();
-    (p, out)
+    lumina_sdk::testkit::processor::<RedactionConfig>(id, Signal::Logs, yaml).await
 }
 
 /// An event from +442071234567 to +15551234567 whose data names a transfer target and has
@@ -40,18 +29,7 @@ fn event() -> VoiceEvent {
 }
 
 fn records(out: &CollectingConsumer) -> Vec<lumina_sdk::proto::logs::v1::LogRecord> {
-    out.batches()
-        .iter()
-        .flat_map(|b| {
-            b.as_logs()
-                .unwrap()
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .flat_map(|s| s.log_records.clone())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    out.log_records()
 }
 
 const RAW: [&str; 4] = ["2071234567", "5551234567", "1611234567", "7946 0958"];

@@ -13,8 +13,13 @@ pub(crate) mod walk;
 
 use std::sync::Arc;
 
+use lumina_sdk::component::{Accepted, ConsumeError};
+use lumina_sdk::proto::common::v1::KeyValue;
+use lumina_sdk::{Batch, Payload};
 use serde::Deserialize;
 use vrl::compiler::runtime::{Runtime, Terminate};
+
+use self::walk::Fate;
 use vrl::compiler::{TargetValue, TimeZone};
 use vrl::value::{Secrets, Value};
 
@@ -152,28 +157,88 @@ impl Failures {
     }
 }
 
-/// Logs a batch's runtime errors (rate-limited).
-pub(crate) fn report(
+/// One record, to be written back to.
+pub(crate) enum Rec<'a> {
+    Log(&'a mut lumina_sdk::proto::logs::v1::LogRecord),
+    Span(&'a mut lumina_sdk::proto::trace::v1::Span),
+    Metric(&'a mut lumina_sdk::proto::metrics::v1::Metric),
+}
+
+impl Rec<'_> {
+    /// Writes a program's record back; returns the resource attributes it now has.
+    pub(crate) fn apply(self, v: Value) -> Result<Vec<KeyValue>, String> {
+        match self {
+            Rec::Log(r) => record::apply_log(v, r),
+            Rec::Span(s) => record::apply_span(v, s),
+            Rec::Metric(m) => record::apply_metric(v, m),
+        }
+    }
+}
+
+/// Calls `f` with every record of `batch` as a program sees it; returns the batch of what
+/// `f` kept.
+pub(crate) fn each(batch: Batch, mut f: impl FnMut(Value, Rec<'_>) -> Fate) -> Batch {
+    // The resource as VRL sees it, converted once per resource.
+    let mut cache: (Vec<KeyValue>, Option<Value>) = (Vec::new(), None);
+    let mut res = |attrs: &[KeyValue]| -> Value {
+        match &cache.1 {
+            Some(v) if cache.0 == attrs => v.clone(),
+            _ => {
+                let v = record::attributes(attrs);
+                cache = (attrs.to_vec(), Some(v.clone()));
+                v
+            }
+        }
+    };
+    match batch.into_payload() {
+        Payload::Logs(mut req) => {
+            walk::logs(&mut req, |a, s, r| {
+                f(record::log(&res(a), s, r), Rec::Log(r))
+            });
+            Batch::logs(req)
+        }
+        Payload::Traces(mut req) => {
+            walk::spans(&mut req, |a, s, r| {
+                f(record::span(&res(a), s, r), Rec::Span(r))
+            });
+            Batch::traces(req)
+        }
+        Payload::Metrics(mut req) => {
+            walk::metrics(&mut req, |a, s, r| {
+                f(record::metric(&res(a), s, r), Rec::Metric(r))
+            });
+            Batch::metrics(req)
+        }
+    }
+}
+
+/// What a runtime error does to its record under `mode`, once counted in `failed`.
+pub(crate) fn on_error(mode: ErrorMode, failed: &mut Failures, e: String, unchanged: Fate) -> Fate {
+    failed.add(e);
+    match mode {
+        ErrorMode::Ignore => unchanged,
+        ErrorMode::Drop | ErrorMode::Propagate => Fate::Drop,
+    }
+}
+
+/// Logs a batch's runtime errors (rate-limited), hands `out` on, and tells the sender of the
+/// records refused under `error_mode: propagate`.
+pub(crate) async fn finish(
     id: &str,
     what: &str,
     mode: ErrorMode,
     failed: &Failures,
     log: &lumina_sdk::telemetry::RateLimit,
-) {
+    next: &lumina_sdk::component::DynConsumer,
+    out: Batch,
+) -> Result<Accepted, ConsumeError> {
     if let Some(first) = &failed.first
         && let Some(suppressed) = log.check()
     {
         tracing::warn!(component = %id, errors = failed.count, suppressed_since_last_log = suppressed, error_mode = ?mode, "The {what} failed on {} record(s); the first: {first}.", failed.count);
     }
-}
-
-/// What the sender is told of records refused under `error_mode: propagate`.
-pub(crate) fn refused(
-    mode: ErrorMode,
-    failed: &Failures,
-) -> Option<lumina_sdk::component::Accepted> {
-    match (&failed.first, mode) {
-        (Some(first), ErrorMode::Propagate) => Some(lumina_sdk::component::Accepted::partial(
+    let refused = match (&failed.first, mode) {
+        (Some(first), ErrorMode::Propagate) => Some(Accepted::partial(
             failed.count,
             format!(
                 "the VRL program failed on {} record(s): {first}",
@@ -181,7 +246,15 @@ pub(crate) fn refused(
             ),
         )),
         _ => None,
+    };
+    if out.is_empty() {
+        return Ok(refused.unwrap_or_default());
     }
+    let accepted = next.consume(out).await?;
+    Ok(match refused {
+        Some(r) => accepted.plus(r),
+        None => accepted,
+    })
 }
 
 #[cfg(test)]

@@ -29,15 +29,14 @@ use lumina_sdk::component::{
     DynConsumer, Processor, ProcessorConfig, Stability,
 };
 use lumina_sdk::config::{ConfigErrors, Validate};
-use lumina_sdk::proto::common::v1::KeyValue;
 use lumina_sdk::telemetry::RateLimit;
-use lumina_sdk::{Batch, Payload, Signal};
+use lumina_sdk::{Batch, Signal};
 use serde::Deserialize;
 use vrl::compiler::runtime::Runtime;
 use vrl::value::Value;
 
-use crate::remap::walk::{self, Fate};
-use crate::remap::{ErrorMode, Failures, Program, Run, compile_at, record};
+use crate::remap::walk::Fate;
+use crate::remap::{ErrorMode, Failures, Program, Rec, Run, compile_at};
 
 /// Records transformed, by outcome.
 pub const RECORDS: &str = "lumina_transform_records_total";
@@ -93,17 +92,10 @@ struct Tally {
 }
 
 impl Transform {
-    /// Runs the program on one record and writes its changes back with `apply`.
-    fn run<R>(
-        &self,
-        runtime: &mut Runtime,
-        input: Value,
-        rec: &mut R,
-        apply: fn(Value, &mut R) -> Result<Vec<KeyValue>, String>,
-        t: &mut Tally,
-    ) -> Fate {
+    /// Runs the program on one record and writes its changes back.
+    fn run(&self, runtime: &mut Runtime, input: Value, rec: Rec<'_>, t: &mut Tally) -> Fate {
         let outcome = match self.program.run(runtime, input) {
-            Run::Done { record, .. } => apply(record, rec),
+            Run::Done { record, .. } => rec.apply(record),
             Run::Aborted => {
                 t.aborted += 1;
                 return Fate::Drop;
@@ -115,13 +107,7 @@ impl Transform {
                 t.transformed += 1;
                 Fate::Move(resource)
             }
-            Err(e) => {
-                t.failed.add(e);
-                match self.error_mode {
-                    ErrorMode::Ignore => Fate::Keep,
-                    ErrorMode::Drop | ErrorMode::Propagate => Fate::Drop,
-                }
-            }
+            Err(e) => crate::remap::on_error(self.error_mode, &mut t.failed, e, Fate::Keep),
         }
     }
 }
@@ -131,49 +117,12 @@ impl Consumer for Transform {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let mut rt = Runtime::default();
         let mut t = Tally::default();
-        let mut resource = (Vec::new(), Value::Null);
-        let mut res = |attrs: &[KeyValue]| -> Value {
-            if resource.0 != attrs || resource.1 == Value::Null {
-                resource = (attrs.to_vec(), record::attributes(attrs));
-            }
-            resource.1.clone()
-        };
-        let out = match batch.into_payload() {
-            Payload::Logs(mut req) => {
-                walk::logs(&mut req, |a, s, r| {
-                    let v = record::log(&res(a), s, r);
-                    self.run(&mut rt, v, r, record::apply_log, &mut t)
-                });
-                Batch::logs(req)
-            }
-            Payload::Traces(mut req) => {
-                walk::spans(&mut req, |a, s, r| {
-                    let v = record::span(&res(a), s, r);
-                    self.run(&mut rt, v, r, record::apply_span, &mut t)
-                });
-                Batch::traces(req)
-            }
-            Payload::Metrics(mut req) => {
-                walk::metrics(&mut req, |a, s, r| {
-                    let v = record::metric(&res(a), s, r);
-                    self.run(&mut rt, v, r, record::apply_metric, &mut t)
-                });
-                Batch::metrics(req)
-            }
-        };
+        let out = crate::remap::each(batch, |v, rec| self.run(&mut rt, v, rec, &mut t));
         self.transformed.increment(t.transformed);
         self.aborted.increment(t.aborted);
         self.errors.increment(t.failed.count);
-        crate::remap::report(&self.id, "transform", self.error_mode, &t.failed, &self.log);
-        let refused = crate::remap::refused(self.error_mode, &t.failed);
-        if out.is_empty() {
-            return Ok(refused.unwrap_or_default());
-        }
-        let accepted = self.next.consume(out).await?;
-        Ok(match refused {
-            Some(r) => accepted.plus(r),
-            None => accepted,
-        })
+        let (id, mode) = (&self.id, self.error_mode);
+        crate::remap::finish(id, "transform", mode, &t.failed, &self.log, &self.next, out).await
     }
 }
 

@@ -1,23 +1,11 @@
-use lumina_sdk::component::{ComponentId, ComponentKind};
-use lumina_sdk::config::{self, ConfigValue};
-use lumina_sdk::proto::common::v1::{AnyValue, any_value};
+use lumina_sdk::config;
+use lumina_sdk::proto::common::v1::{AnyValue, KeyValue, any_value};
 use lumina_sdk::testkit::{CollectingConsumer, attr, voice_event, voice_events};
 
 use super::*;
 
 async fn transform(yaml: &str) -> (Arc<dyn Processor>, Arc<CollectingConsumer>) {
-    let out = Arc::new(CollectingConsumer::new());
-    let cfg: ConfigValue = lumina_sdk::config::parse_yaml(yaml, "t").unwrap();
-    let p = lumina_sdk::component::processor::<TransformConfig>()
-        .create(
-            &cfg,
-            CreateContext::new(ComponentId::new("transform"), ComponentKind::Processor),
-            Signal::Logs,
-            out.clone() as DynConsumer,
-        )
-        .await
-        .unwrap();
-    (p, out)
+    lumina_sdk::testkit::processor::<TransformConfig>("transform", Signal::Logs, yaml).await
 }
 
 fn records(

@@ -31,6 +31,8 @@ pub(crate) struct Condition {
     pub(crate) program: Program,
     /// Whether a true result keeps the record.
     pub(crate) keeps: bool,
+    /// What of the record the condition reads (only that is built for it).
+    pub(crate) reads: crate::remap::record::Need,
 }
 
 impl FilterConfig {
@@ -45,7 +47,11 @@ impl FilterConfig {
                 ));
             }
         };
-        compile_at(key, source, true).map(|program| Condition { program, keeps })
+        compile_at(key, source, true).map(|program| Condition {
+            reads: program.reads(),
+            program,
+            keeps,
+        })
     }
 }
 

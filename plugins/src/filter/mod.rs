@@ -105,7 +105,8 @@ impl Consumer for Filter {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let mut runtime = Runtime::default();
         let mut t = Tally::default();
-        let out = crate::remap::each(batch, |v, _| self.judge(&mut runtime, v, &mut t));
+        let need = &self.condition.reads;
+        let out = crate::remap::each(batch, need, |v, _| self.judge(&mut runtime, v, &mut t));
         self.kept.increment(t.kept);
         self.dropped.increment(t.dropped);
         self.errors.increment(t.failed.count);

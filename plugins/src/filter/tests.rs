@@ -218,3 +218,40 @@ async fn a_result_that_is_not_a_boolean_is_an_error() {
     p.consume(mixed()).await.unwrap();
     assert!(ids(&out).is_empty());
 }
+
+#[tokio::test]
+async fn a_condition_sees_every_field_it_reads_and_only_those_are_built() {
+    use lumina_sdk::proto::common::v1::InstrumentationScope;
+    let mut e = voice_event("a", "call-1", "CALL_STARTED", 0);
+    e.data.insert("note".into(), "vip".into());
+    let mut b = voice_events(&[e]).into_payload();
+    let lumina_sdk::Payload::Logs(req) = &mut b else {
+        panic!()
+    };
+    req.resource_logs[0].resource = Some(lumina_sdk::proto::resource::v1::Resource {
+        attributes: vec![lumina_sdk::testkit::kv("service.name", "gp-eu")],
+        ..Default::default()
+    });
+    req.resource_logs[0].scope_logs[0].scope = Some(InstrumentationScope {
+        name: "lumina.gp".into(),
+        ..Default::default()
+    });
+    let batch = Batch::new(b);
+    for condition in [
+        r#".body.note == "vip""#,
+        r#".resource.attributes."service.name" == "gp-eu""#,
+        r#".scope.name == "lumina.gp" && .event_name == "lumina.voice.event""#,
+        r#"exists(.attributes."voice.event.id") && to_unix_timestamp(timestamp!(.time)) > 1577836800"#,
+        // The record whole.
+        r#"length(keys(.)) > 10 && get!(., ["body", "note"]) == "vip""#,
+    ] {
+        let (p, out) = filter(&format!("keep: |\n  {condition}\nerror_mode: propagate")).await;
+        let accepted = p.consume(batch.clone()).await.unwrap();
+        assert_eq!(accepted.rejected, 0, "{condition}: {:?}", accepted.message);
+        assert_eq!(ids(&out), ["a"], "{condition}");
+    }
+    let reads = |c: &str| crate::remap::Program::condition(c).ok().unwrap().reads();
+    let need = reads(r#".body.note == "vip""#);
+    assert!(need.has("body") && !need.has("attributes") && !need.has("resource"));
+    assert!(reads("length(keys(.)) > 1").has("attributes"));
+}

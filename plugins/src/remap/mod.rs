@@ -19,6 +19,7 @@ use lumina_sdk::{Batch, Payload};
 use serde::Deserialize;
 use vrl::compiler::runtime::{Runtime, Terminate};
 
+use self::record::Need;
 use self::walk::Fate;
 use vrl::compiler::{TargetValue, TimeZone};
 use vrl::value::{Secrets, Value};
@@ -95,6 +96,22 @@ impl Program {
             ));
         }
         Ok(p)
+    }
+
+    /// The top-level fields of the record the program reads: all of them if it reads the
+    /// record whole (`.`) or anything not under a field.
+    pub(crate) fn reads(&self) -> Need {
+        let mut fields = Vec::new();
+        for q in &self.0.info().target_queries {
+            if q.prefix != vrl::path::PathPrefix::Event {
+                continue;
+            }
+            match q.path.segments.first() {
+                Some(vrl::path::OwnedSegment::Field(f)) => fields.push(f.to_string()),
+                _ => return Need::all(),
+            }
+        }
+        Need::only(fields)
     }
 
     /// Runs the program on `record`. `runtime` is reused between records.
@@ -175,12 +192,16 @@ impl Rec<'_> {
     }
 }
 
-/// Calls `f` with every record of `batch` as a program sees it; returns the batch of what
-/// `f` kept.
-pub(crate) fn each(batch: Batch, mut f: impl FnMut(Value, Rec<'_>) -> Fate) -> Batch {
+/// Calls `f` with every record of `batch` as a program sees it (the fields in `need`);
+/// returns the batch of what `f` kept.
+pub(crate) fn each(batch: Batch, need: &Need, mut f: impl FnMut(Value, Rec<'_>) -> Fate) -> Batch {
     // The resource as VRL sees it, converted once per resource.
     let mut cache: (Vec<KeyValue>, Option<Value>) = (Vec::new(), None);
+    let wants_resource = need.has("resource");
     let mut res = |attrs: &[KeyValue]| -> Value {
+        if !wants_resource {
+            return Value::Null;
+        }
         match &cache.1 {
             Some(v) if cache.0 == attrs => v.clone(),
             _ => {
@@ -193,19 +214,19 @@ pub(crate) fn each(batch: Batch, mut f: impl FnMut(Value, Rec<'_>) -> Fate) -> B
     match batch.into_payload() {
         Payload::Logs(mut req) => {
             walk::logs(&mut req, |a, s, r| {
-                f(record::log(&res(a), s, r), Rec::Log(r))
+                f(record::log(need, &res(a), s, r), Rec::Log(r))
             });
             Batch::logs(req)
         }
         Payload::Traces(mut req) => {
             walk::spans(&mut req, |a, s, r| {
-                f(record::span(&res(a), s, r), Rec::Span(r))
+                f(record::span(need, &res(a), s, r), Rec::Span(r))
             });
             Batch::traces(req)
         }
         Payload::Metrics(mut req) => {
             walk::metrics(&mut req, |a, s, r| {
-                f(record::metric(&res(a), s, r), Rec::Metric(r))
+                f(record::metric(need, &res(a), s, r), Rec::Metric(r))
             });
             Batch::metrics(req)
         }

@@ -186,41 +186,87 @@ fn hex(bytes: &[u8]) -> Value {
     Value::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-/// The fields every record has: its resource's attributes and its scope.
-fn common(resource: &Value, scope: Option<&InstrumentationScope>) -> ObjectMap {
-    let mut m = ObjectMap::new();
-    let mut res = BTreeMap::new();
-    res.insert(KeyString::from("attributes"), resource.clone());
-    m.insert("resource".into(), Value::Object(res));
-    let mut sc = BTreeMap::new();
-    if let Some(s) = scope {
-        sc.insert(KeyString::from("name"), Value::from(s.name.as_str()));
-        sc.insert(KeyString::from("version"), Value::from(s.version.as_str()));
-        sc.insert(KeyString::from("attributes"), attributes(&s.attributes));
+/// Which top-level fields of a record a program reads: only those are built.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Need(Option<Vec<String>>);
+
+impl Need {
+    /// Every field (a program that writes the record back, or reads `.` whole).
+    pub(crate) fn all() -> Self {
+        Self(None)
     }
-    m.insert("scope".into(), Value::Object(sc));
-    m
+
+    /// Only these fields.
+    pub(crate) fn only(fields: Vec<String>) -> Self {
+        Self(Some(fields))
+    }
+
+    pub(crate) fn has(&self, field: &str) -> bool {
+        self.0.as_ref().is_none_or(|f| f.iter().any(|x| x == field))
+    }
+}
+
+/// A record's object, holding only the fields its program needs.
+struct Obj<'n> {
+    m: ObjectMap,
+    need: &'n Need,
+}
+
+impl<'n> Obj<'n> {
+    /// The fields every record has: its resource's attributes and its scope.
+    fn new(need: &'n Need, resource: &Value, scope: Option<&InstrumentationScope>) -> Self {
+        let mut o = Self {
+            m: ObjectMap::new(),
+            need,
+        };
+        o.put("resource", || {
+            let mut res = BTreeMap::new();
+            res.insert(KeyString::from("attributes"), resource.clone());
+            Value::Object(res)
+        });
+        o.put("scope", || {
+            let mut sc = BTreeMap::new();
+            if let Some(s) = scope {
+                sc.insert(KeyString::from("name"), Value::from(s.name.as_str()));
+                sc.insert(KeyString::from("version"), Value::from(s.version.as_str()));
+                sc.insert(KeyString::from("attributes"), attributes(&s.attributes));
+            }
+            Value::Object(sc)
+        });
+        o
+    }
+
+    fn put(&mut self, k: &str, v: impl FnOnce() -> Value) {
+        if self.need.has(k) {
+            self.m.insert(k.into(), v());
+        }
+    }
+
+    fn done(self) -> Value {
+        Value::Object(self.m)
+    }
 }
 
 /// A log record; `resource` is [`attributes`] of its resource's.
-pub(crate) fn log(resource: &Value, scope: Option<&InstrumentationScope>, r: &LogRecord) -> Value {
-    let mut m = common(resource, scope);
-    m.insert("attributes".into(), attributes(&r.attributes));
-    m.insert("body".into(), r.body.as_ref().map_or(Value::Null, value));
-    m.insert("event_name".into(), Value::from(r.event_name.as_str()));
-    m.insert(
-        "severity_text".into(),
-        Value::from(r.severity_text.as_str()),
-    );
-    m.insert(
-        "severity_number".into(),
-        Value::Integer(i64::from(r.severity_number)),
-    );
-    m.insert("time".into(), timestamp(r.time_unix_nano));
-    m.insert("observed_time".into(), timestamp(r.observed_time_unix_nano));
-    m.insert("trace_id".into(), hex(&r.trace_id));
-    m.insert("span_id".into(), hex(&r.span_id));
-    Value::Object(m)
+pub(crate) fn log(
+    need: &Need,
+    resource: &Value,
+    scope: Option<&InstrumentationScope>,
+    r: &LogRecord,
+) -> Value {
+    let mut o = Obj::new(need, resource, scope);
+    o.put("attributes", || attributes(&r.attributes));
+    o.put("body", || r.body.as_ref().map_or(Value::Null, value));
+    o.put("event_name", || Value::from(r.event_name.as_str()));
+    o.put("severity_text", || Value::from(r.severity_text.as_str()));
+    o.put("severity_number", || {
+        Value::Integer(i64::from(r.severity_number))
+    });
+    o.put("time", || timestamp(r.time_unix_nano));
+    o.put("observed_time", || timestamp(r.observed_time_unix_nano));
+    o.put("trace_id", || hex(&r.trace_id));
+    o.put("span_id", || hex(&r.span_id));
+    o.done()
 }
 
 /// Writes a program's log record back; returns the resource attributes it now has.
@@ -259,28 +305,34 @@ fn status_code(c: i32) -> &'static str {
 }
 
 /// A span; `resource` is [`attributes`] of its resource's.
-pub(crate) fn span(resource: &Value, scope: Option<&InstrumentationScope>, s: &Span) -> Value {
-    let mut m = common(resource, scope);
-    m.insert("attributes".into(), attributes(&s.attributes));
-    m.insert("name".into(), Value::from(s.name.as_str()));
-    m.insert(
-        "kind".into(),
-        Value::from(span_kind(s.kind).trim_start_matches("SPAN_KIND_")),
-    );
-    m.insert("start_time".into(), timestamp(s.start_time_unix_nano));
-    m.insert("end_time".into(), timestamp(s.end_time_unix_nano));
-    m.insert("trace_id".into(), hex(&s.trace_id));
-    m.insert("span_id".into(), hex(&s.span_id));
-    m.insert("parent_span_id".into(), hex(&s.parent_span_id));
-    let (code, message) = s
-        .status
-        .as_ref()
-        .map_or((0, ""), |st| (st.code, st.message.as_str()));
-    let mut st = ObjectMap::new();
-    st.insert("code".into(), Value::from(status_code(code)));
-    st.insert("message".into(), Value::from(message));
-    m.insert("status".into(), Value::Object(st));
-    Value::Object(m)
+pub(crate) fn span(
+    need: &Need,
+    resource: &Value,
+    scope: Option<&InstrumentationScope>,
+    s: &Span,
+) -> Value {
+    let mut o = Obj::new(need, resource, scope);
+    o.put("attributes", || attributes(&s.attributes));
+    o.put("name", || Value::from(s.name.as_str()));
+    o.put("kind", || {
+        Value::from(span_kind(s.kind).trim_start_matches("SPAN_KIND_"))
+    });
+    o.put("start_time", || timestamp(s.start_time_unix_nano));
+    o.put("end_time", || timestamp(s.end_time_unix_nano));
+    o.put("trace_id", || hex(&s.trace_id));
+    o.put("span_id", || hex(&s.span_id));
+    o.put("parent_span_id", || hex(&s.parent_span_id));
+    o.put("status", || {
+        let (code, message) = s
+            .status
+            .as_ref()
+            .map_or((0, ""), |st| (st.code, st.message.as_str()));
+        let mut st = ObjectMap::new();
+        st.insert("code".into(), Value::from(status_code(code)));
+        st.insert("message".into(), Value::from(message));
+        Value::Object(st)
+    });
+    o.done()
 }
 
 /// Writes a program's span back; returns the resource attributes it now has.
@@ -327,13 +379,18 @@ fn metric_type(m: &Metric) -> &'static str {
 
 /// A metric (its data points are not part of it); `resource` is [`attributes`] of its
 /// resource's.
-pub(crate) fn metric(resource: &Value, scope: Option<&InstrumentationScope>, m: &Metric) -> Value {
-    let mut o = common(resource, scope);
-    o.insert("name".into(), Value::from(m.name.as_str()));
-    o.insert("description".into(), Value::from(m.description.as_str()));
-    o.insert("unit".into(), Value::from(m.unit.as_str()));
-    o.insert("type".into(), Value::from(metric_type(m)));
-    Value::Object(o)
+pub(crate) fn metric(
+    need: &Need,
+    resource: &Value,
+    scope: Option<&InstrumentationScope>,
+    m: &Metric,
+) -> Value {
+    let mut o = Obj::new(need, resource, scope);
+    o.put("name", || Value::from(m.name.as_str()));
+    o.put("description", || Value::from(m.description.as_str()));
+    o.put("unit", || Value::from(m.unit.as_str()));
+    o.put("type", || Value::from(metric_type(m)));
+    o.done()
 }
 
 /// Writes a program's metric back; returns the resource attributes it now has.

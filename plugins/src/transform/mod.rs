@@ -117,7 +117,9 @@ impl Consumer for Transform {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let mut rt = Runtime::default();
         let mut t = Tally::default();
-        let out = crate::remap::each(batch, |v, rec| self.run(&mut rt, v, rec, &mut t));
+        // The whole record: what the program does not touch is written back as it was.
+        let all = crate::remap::record::Need::all();
+        let out = crate::remap::each(batch, &all, |v, rec| self.run(&mut rt, v, rec, &mut t));
         self.transformed.increment(t.transformed);
         self.aborted.increment(t.aborted);
         self.errors.increment(t.failed.count);

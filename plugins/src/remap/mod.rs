@@ -18,11 +18,11 @@ use lumina_sdk::proto::common::v1::KeyValue;
 use lumina_sdk::{Batch, Payload};
 use serde::Deserialize;
 use vrl::compiler::runtime::{Runtime, Terminate};
+use vrl::compiler::{TargetValue, TimeZone};
+use vrl::value::{Secrets, Value};
 
 use self::record::Need;
 use self::walk::Fate;
-use vrl::compiler::{TargetValue, TimeZone};
-use vrl::value::{Secrets, Value};
 
 /// What a runtime error in the program does to its record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

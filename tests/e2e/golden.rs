@@ -17,6 +17,11 @@ fn check_with(name: &str, args: &[&str]) {
         .args(args)
         .current_dir(&dir)
         .env_remove("LUMINA_GOLDEN_UNSET")
+        // Where the example plugins were built, for configs that load one.
+        .env(
+            "LUMINA_GOLDEN_PLUGINS",
+            crate::harness::plugin("redact_numbers.wasm").parent().unwrap(),
+        )
         .envs(crate::harness::services::AWS_ENV)
         .output()
         .unwrap();
@@ -103,4 +108,9 @@ fn validate_without_a_config_says_it_checked_the_built_in_one() {
 #[test]
 fn vrl_programs_that_do_not_compile_are_reported_at_their_lines() {
     check("vrl_programs");
+}
+
+#[test]
+fn a_wrong_host_key_and_a_wrong_plugin_value_of_one_plugin_are_both_reported() {
+    check("plugin_mistakes");
 }

@@ -16,7 +16,7 @@ use crate::harness::{
 };
 
 /// A logs request of `n` records (`seq` from `first`) that carry a caller number.
-fn calls(first: usize, n: usize) -> ExportLogsServiceRequest {
+pub(crate) fn calls(first: usize, n: usize) -> ExportLogsServiceRequest {
     let Payload::Logs(mut req) = testkit::logs_from(first, 1, n).into_payload() else {
         unreachable!()
     };
@@ -43,7 +43,12 @@ fn callers(batches: &[Batch]) -> Vec<String> {
         .collect()
 }
 
-async fn post(port: u16, path: &str, content_type: &str, body: Vec<u8>) -> (u16, String) {
+pub(crate) async fn post(
+    port: u16,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, String) {
     let r = http()
         .post(format!("http://127.0.0.1:{port}{path}"))
         .header("content-type", content_type)
@@ -228,7 +233,7 @@ async fn misbehaving_plugins_are_stopped_at_their_limits_and_the_rest_keeps_serv
   wasm/loop: {{ path: '{w}', config: {{ mode: loop }}, limits: {{ timeout: 100ms }} }}
   wasm/fuel: {{ path: '{w}', config: {{ mode: loop }}, limits: {{ fuel: 20000000, timeout: 60s }} }}
   wasm/alloc: {{ path: '{w}', config: {{ mode: alloc }}, limits: {{ memory: 16MiB }} }}
-  wasm/trap: {{ path: '{w}', config: {{ mode: trap }}, quarantine: {{ after: 3, backoff: 60s }} }}
+  wasm/trap: {{ path: '{w}', config: {{ mode: trap }}, quarantine: {{ after: 3, backoff: 60s }}, on_fault: retry }}
   wasm/panic: {{ path: '{w}', config: {{ mode: panic }} }}
   wasm/ok: {{ path: '{w}', config: {{ mode: pass }} }}
 exporters:
@@ -315,7 +320,8 @@ service:
         1.0
     );
 
-    // Three traps in a row quarantine the plugin: calls are refused without running it.
+    // Three traps in a row quarantine the plugin: with `on_fault: retry`, calls are refused
+    // (retryably) without running it. (`plugin_faults` tests the other policies.)
     for _ in 0..2 {
         assert_eq!(
             post(ports["trap"], "/v1/logs", "application/x-protobuf", body())
@@ -419,7 +425,7 @@ fn a_plugin_s_config_errors_point_at_the_yaml() {
         "{err}"
     );
     assert!(
-        err.contains("--> p.yaml:7:7") && err.contains("must be one character"),
+        err.contains("--> p.yaml:7:13") && err.contains("must be one character"),
         "{err}"
     );
 }

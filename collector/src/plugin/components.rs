@@ -22,7 +22,7 @@ use lumina_sdk::{Batch, Signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{PluginConfig, problem_to_error};
+use super::config::{OnFault, PluginConfig, problem_to_error};
 use super::supervise::{CallError, Kind, Supervised};
 use super::wasm::LoadError;
 use super::{Form, PluginHost};
@@ -55,6 +55,15 @@ const PLUGIN_METRICS: &[MetricDoc] = &[
         "lumina_plugin_call_duration_seconds",
         "Seconds one call into the plugin took.",
     ),
+    MetricDoc::counter_by(
+        FAULT_ITEMS,
+        "Items of batches given up on after plugin faults (on_fault), by what became of them (dead_letter, drop, pass_through).",
+        &[
+            &[("action", "dead_letter")],
+            &[("action", "drop")],
+            &[("action", "pass_through")],
+        ],
+    ),
 ];
 
 /// The same for a WebAssembly plugin, with its fuel.
@@ -79,6 +88,7 @@ const WASM_METRICS: &[MetricDoc] = &[
     ),
     PLUGIN_METRICS[2],
     PLUGIN_METRICS[3],
+    PLUGIN_METRICS[4],
     MetricDoc::counter(
         "lumina_plugin_fuel_consumed_total",
         "Fuel (WebAssembly instructions, roughly) the plugin used.",
@@ -119,9 +129,52 @@ impl PluginFactory {
         .with_metrics(metrics)
     }
 
-    /// Checks the host's keys, then loads the plugin and lets it check its own config.
+    /// Checks the host's keys, and loads the plugin to let it check its own config: both,
+    /// so that every error is reported in one pass, even when a host key is wrong.
     fn check(&self, value: &ConfigValue) -> Result<PluginConfig, ConfigErrors> {
-        let cfg: PluginConfig = config::parse(value)?;
+        let (cfg, mut errors) = match config::parse::<PluginConfig>(value) {
+            Ok(cfg) => {
+                let errors = self.host_checks(value, &cfg);
+                (Some(cfg), errors)
+            }
+            Err(e) => (None, e),
+        };
+        // With host keys that do not parse, the plugin is still loaded from `path` to check
+        // `config`.
+        let probe = cfg.clone().or_else(|| {
+            let only = |k: &str| k == "path" || k == "config";
+            let entries = value.as_mapping()?.iter().filter(|e| only(&e.key)).cloned();
+            let v = ConfigValue {
+                kind: lumina_sdk::config::ValueKind::Mapping(entries.collect()),
+                location: value.location.clone(),
+            };
+            config::parse::<PluginConfig>(&v).ok()
+        });
+        if let Some(probe) = probe {
+            match self.host.metadata_for(self.form, self.kind, value, &probe) {
+                Ok(_) => {}
+                Err(LoadError::Config(problems)) => {
+                    errors.extend(
+                        problems
+                            .iter()
+                            .map(|p| problem_to_error(value, p))
+                            .collect(),
+                    );
+                }
+                Err(LoadError::Other(m)) => {
+                    let at = ConfigPath::parse("path");
+                    errors.push(ConfigError::new(at.clone(), m).at_opt(value.location_of(&at)));
+                }
+            }
+        }
+        match cfg {
+            Some(cfg) if errors.is_empty() => Ok(cfg),
+            _ => Err(errors.rebase(&ConfigPath::root(), value).sorted()),
+        }
+    }
+
+    /// The checks of the host's keys that their types do not make.
+    fn host_checks(&self, value: &ConfigValue, cfg: &PluginConfig) -> ConfigErrors {
         let mut errors = ConfigErrors::new();
         let at = |p: &str| ConfigPath::parse(p);
         match (self.kind, &cfg.endpoint) {
@@ -166,20 +219,25 @@ impl PluginFactory {
         {
             errors.push(ConfigError::new(at("limits"), "memory and fuel limits apply to WebAssembly plugins only; native plugins are trusted code"));
         }
-        if !errors.is_empty() {
-            return Err(errors.rebase(&ConfigPath::root(), value).sorted());
+        match (self.kind, cfg.on_fault) {
+            (Kind::Processor, _) | (Kind::Exporter, OnFault::DeadLetter | OnFault::Retry | OnFault::Drop) => {}
+            (Kind::Exporter, _) => errors.push(ConfigError::new(
+                at("on_fault"),
+                "an exporter has nothing to hand a batch on to: `retry`, `dead_letter` or `drop`",
+            )),
+            (Kind::Receiver, _) if value.get("on_fault").is_some() => errors.push(ConfigError::new(
+                at("on_fault"),
+                "a receiver plugin's failed request is refused retryably, and its sender keeps it; only processors and exporters take `on_fault`",
+            )),
+            (Kind::Receiver, _) => {}
         }
-        match self.host.metadata_for(self.form, self.kind, value, &cfg) {
-            Ok(_) => Ok(cfg),
-            Err(LoadError::Config(problems)) => Err(problems
-                .iter()
-                .map(|p| problem_to_error(value, p))
-                .collect::<Vec<_>>()
-                .into()),
-            Err(LoadError::Other(m)) => Err(ConfigError::new(at("path"), m)
-                .at_opt(value.location_of(&at("path")))
-                .into()),
+        if cfg.dead_letter.is_some() && self.kind != Kind::Processor {
+            errors.push(ConfigError::new(
+                at("dead_letter"),
+                "an exporter's dead letters go where its queue's `dead_letter` says; only processors take it here",
+            ));
         }
+        errors
     }
 
     fn signals(&self, value: &ConfigValue) -> Vec<Signal> {
@@ -244,8 +302,14 @@ impl ProcessorFactory for PluginFactory {
         _signal: Signal,
         next: DynConsumer,
     ) -> Result<Arc<dyn Processor>, ComponentError> {
-        let (sup, _) = self.supervised(config, &ctx)?;
+        let (sup, cfg) = self.supervised(config, &ctx)?;
+        let file = cfg.dead_letter.as_ref().map_or_else(
+            || crate::exporter::settings::default_dead_letter_file(&ctx.id),
+            |d| super::config::resolve_path(config, &d.path),
+        );
         Ok(Arc::new(PluginProcessor {
+            faults: FaultPolicy::new(&cfg, &ctx.telemetry),
+            dead_letters: crate::exporter::dead_letter::DeadLetters::file(&ctx.id, file),
             sup,
             next,
             id: Arc::from(ctx.id.to_string()),
@@ -263,8 +327,11 @@ impl ExporterFactory for PluginFactory {
         config: &ConfigValue,
         ctx: CreateContext,
     ) -> Result<Arc<dyn Exporter>, ComponentError> {
-        let (sup, _) = self.supervised(config, &ctx)?;
-        Ok(Arc::new(PluginExporter { sup }))
+        let (sup, cfg) = self.supervised(config, &ctx)?;
+        Ok(Arc::new(PluginExporter {
+            faults: FaultPolicy::new(&cfg, &ctx.telemetry),
+            sup,
+        }))
     }
 }
 
@@ -304,12 +371,117 @@ fn consume_error(id: &Arc<str>, e: CallError) -> ConsumeError {
     }
 }
 
+/// What a processor or exporter does with a batch its plugin keeps failing on
+/// (`on_fault`, `fault_attempts`), and the counts of it.
+struct FaultPolicy {
+    on_fault: OnFault,
+    attempts: u32,
+    given_up: lumina_sdk::telemetry::ComponentTelemetry,
+    log: lumina_sdk::telemetry::RateLimit,
+}
+
+impl FaultPolicy {
+    fn new(cfg: &PluginConfig, telemetry: &lumina_sdk::telemetry::ComponentTelemetry) -> Self {
+        Self {
+            on_fault: cfg.on_fault,
+            attempts: cfg.fault_attempts,
+            given_up: telemetry.clone(),
+            log: lumina_sdk::telemetry::RateLimit::per_10s(),
+        }
+    }
+
+    /// After a failed call on `batch`: `Some(reason)` if it is to be given up on now (its
+    /// fault came `attempts` times, or the plugin is quarantined), `None` to refuse it
+    /// retryably.
+    fn judge(&self, sup: &Supervised, batch: &Batch, e: &CallError) -> Option<String> {
+        if self.on_fault == OnFault::Retry {
+            return None;
+        }
+        match e {
+            CallError::Plugin(_) => None,
+            CallError::Quarantined(m) => Some(m.clone()),
+            CallError::Fault { .. } => {
+                let key = super::supervise::batch_key(&batch.encode_protobuf());
+                let n = sup.note_fault(key);
+                (n >= self.attempts).then(|| {
+                    sup.forgive(key, n);
+                    format!("{e} ({n} times on this batch)")
+                })
+            }
+        }
+    }
+
+    /// Counts and logs a batch given up on.
+    fn gave_up(&self, batch: &Batch, reason: &str, went: &str) {
+        let n = batch.len() as u64;
+        self.given_up
+            .counter(FAULT_ITEMS, &[("action", self.on_fault.label().to_owned())])
+            .increment(n);
+        if self.on_fault == OnFault::Drop {
+            self.given_up
+                .counter(
+                    lumina_sdk::telemetry::names::DROPPED,
+                    &[
+                        ("signal", batch.signal().to_string()),
+                        ("reason", "plugin_fault".to_owned()),
+                    ],
+                )
+                .increment(n);
+        }
+        if let Some(suppressed) = self.log.check() {
+            tracing::warn!(component = %self.given_up.id(), items = n, on_fault = self.on_fault.label(), suppressed_since_last_log = suppressed,
+                "A batch the plugin keeps failing on was given up on ({went}): {reason}");
+        }
+    }
+}
+
+/// Items of batches given up on after plugin faults, by what became of them.
+const FAULT_ITEMS: &str = "lumina_plugin_fault_items_total";
+
 /// A processor plugin in a pipeline.
 struct PluginProcessor {
     sup: Arc<Supervised>,
     next: DynConsumer,
     id: Arc<str>,
     telemetry: lumina_sdk::telemetry::ComponentTelemetry,
+    faults: FaultPolicy,
+    dead_letters: Arc<crate::exporter::dead_letter::DeadLetters>,
+}
+
+impl PluginProcessor {
+    /// What `on_fault` says to do with `batch`, given up on for `reason`.
+    async fn give_up(&self, batch: Batch, reason: String) -> Result<Accepted, ConsumeError> {
+        match self.faults.on_fault {
+            OnFault::DeadLetter => {
+                let kept = self
+                    .dead_letters
+                    .send(batch.clone(), &reason, &self.telemetry)
+                    .await;
+                match kept {
+                    Ok(went) => {
+                        self.faults.gave_up(&batch, &reason, &went);
+                        Ok(Accepted::all())
+                    }
+                    // Not kept: the sender keeps it.
+                    Err(e) => Err(ConsumeError::Failed {
+                        component: self.id.clone(),
+                        message: format!("{reason}; and it could not be dead-lettered: {e}"),
+                        retryable: true,
+                    }),
+                }
+            }
+            OnFault::Drop => {
+                self.faults.gave_up(&batch, &reason, "dropped");
+                Ok(Accepted::all())
+            }
+            OnFault::PassThrough => {
+                self.faults
+                    .gave_up(&batch, &reason, "handed on unprocessed");
+                self.next.consume(batch).await
+            }
+            OnFault::Retry => Err(consume_error(&self.id, CallError::Quarantined(reason))),
+        }
+    }
 }
 
 #[async_trait]
@@ -319,12 +491,16 @@ impl Consumer for PluginProcessor {
         if !self.sup.metadata().signals.contains(&signal) {
             return self.next.consume(batch).await;
         }
-        match self
-            .sup
-            .process(signal, batch.encode_protobuf())
-            .await
-            .map_err(|e| consume_error(&self.id, e))?
-        {
+        let outcome = match self.sup.process(signal, batch.encode_protobuf()).await {
+            Ok(o) => o,
+            Err(e) => {
+                return match self.faults.judge(&self.sup, &batch, &e) {
+                    Some(reason) => self.give_up(batch, reason).await,
+                    None => Err(consume_error(&self.id, e)),
+                };
+            }
+        };
+        match outcome {
             EncodedOutcome::Unchanged => self.next.consume(batch).await,
             EncodedOutcome::Dropped => {
                 self.telemetry
@@ -355,20 +531,38 @@ impl Processor for PluginProcessor {}
 /// An exporter plugin.
 struct PluginExporter {
     sup: Arc<Supervised>,
+    faults: FaultPolicy,
 }
 
 #[async_trait]
 impl Exporter for PluginExporter {
     async fn export(&self, batch: &Batch) -> Result<(), ExportError> {
-        match self
+        let e = match self
             .sup
             .export(batch.signal(), batch.encode_protobuf())
             .await
         {
-            Ok(()) => Ok(()),
-            Err(CallError::Plugin(PluginError::Permanent(m))) => Err(ExportError::permanent(m)),
-            Err(CallError::Plugin(PluginError::Retryable(m))) => Err(ExportError::retryable(m)),
-            Err(e) => Err(ExportError::retryable(e.to_string())),
+            Ok(()) => return Ok(()),
+            Err(CallError::Plugin(PluginError::Permanent(m))) => {
+                return Err(ExportError::permanent(m));
+            }
+            Err(CallError::Plugin(PluginError::Retryable(m))) => {
+                return Err(ExportError::retryable(m));
+            }
+            Err(e) => e,
+        };
+        match self.faults.judge(&self.sup, batch, &e) {
+            // The queue dead-letters what is refused for good, with the reason.
+            Some(reason) if self.faults.on_fault == OnFault::DeadLetter => {
+                self.faults
+                    .gave_up(batch, &reason, "refused for good, to the dead-letter sink");
+                Err(ExportError::permanent(reason))
+            }
+            Some(reason) => {
+                self.faults.gave_up(batch, &reason, "dropped");
+                Ok(())
+            }
+            None => Err(ExportError::retryable(e.to_string())),
         }
     }
 }

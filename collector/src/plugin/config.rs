@@ -46,6 +46,17 @@ pub struct PluginConfig {
     /// When a plugin that keeps failing is set aside.
     #[serde(default)]
     pub quarantine: QuarantineConfig,
+    /// What becomes of a batch the plugin keeps failing on, and of batches while it is
+    /// quarantined (processors and exporters).
+    #[serde(default)]
+    pub on_fault: OnFault,
+    /// Faults on the same batch before `on_fault` applies to it. Default 3.
+    #[serde(default = "default_fault_attempts")]
+    pub fault_attempts: u32,
+    /// Processors: where `on_fault: dead_letter` keeps batches. Default
+    /// `lumina-data/dead_letters/<type>_<name>.jsonl`.
+    #[serde(default)]
+    pub dead_letter: Option<PluginDeadLetter>,
     /// Receivers: the `host:port` the host listens on for the plugin.
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -58,6 +69,47 @@ pub struct PluginConfig {
     /// Receivers: require a bearer token or API key.
     #[serde(default)]
     pub auth: Option<lumina_net::server_tls::ServerAuthConfig>,
+}
+
+fn default_fault_attempts() -> u32 {
+    3
+}
+
+/// What becomes of a batch the plugin failed on (a trap, a panic, a limit) `fault_attempts`
+/// times, and of every batch while the plugin is quarantined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFault {
+    /// Refused retryably, every time: the sender keeps it and tries again.
+    Retry,
+    /// Kept as a dead letter with the fault: a processor's in its dead-letter file, an
+    /// exporter's through its queue's dead-letter sink. The default.
+    #[default]
+    DeadLetter,
+    /// Dropped, counted in `lumina_dropped_items_total{reason="plugin_fault"}`.
+    Drop,
+    /// Processors: handed on as it came, as if the plugin were not there.
+    PassThrough,
+}
+
+impl OnFault {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            OnFault::Retry => "retry",
+            OnFault::DeadLetter => "dead_letter",
+            OnFault::Drop => "drop",
+            OnFault::PassThrough => "pass_through",
+        }
+    }
+}
+
+/// Where a processor plugin's dead letters go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginDeadLetter {
+    /// The file (OTLP/JSON lines, as an exporter's dead letters).
+    pub path: PathBuf,
 }
 
 fn default_body() -> ByteSize {
@@ -171,6 +223,12 @@ impl Validate for PluginConfig {
                     ));
                 }
             }
+        }
+        if self.fault_attempts == 0 {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("fault_attempts"),
+                "must be at least 1",
+            ));
         }
         if self.quarantine.after == 0 {
             errors.push(ConfigError::new(

@@ -82,6 +82,17 @@ struct GuardState {
     backoff: Duration,
 }
 
+/// How many failing batches the supervisor remembers, to tell one that always fails.
+const POISON_MEMORY: usize = 64;
+
+/// A key of a batch's bytes, to tell the same batch sent again.
+pub(crate) fn batch_key(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
 /// A backend with its call limit, accounting and quarantine.
 pub(crate) struct Supervised {
     backend: Arc<dyn Backend>,
@@ -92,6 +103,8 @@ pub(crate) struct Supervised {
     board: Arc<StatusBoard>,
     log_limit: RateLimit,
     form: &'static str,
+    /// The batches that failed lately (by [`batch_key`]) and how many times.
+    faulted: Mutex<std::collections::VecDeque<(u64, u32)>>,
 }
 
 impl Supervised {
@@ -117,6 +130,43 @@ impl Supervised {
             board,
             log_limit: RateLimit::per_10s(),
             form,
+            faulted: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Notes one more fault on the batch of key `key`; returns how many it has had.
+    pub(crate) fn note_fault(&self, key: u64) -> u32 {
+        let mut seen = self.faulted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = seen.iter().position(|(k, _)| *k == key) {
+            let (_, n) = seen.remove(i).unwrap_or((key, 0));
+            seen.push_back((key, n + 1));
+            return n + 1;
+        }
+        if seen.len() == POISON_MEMORY {
+            seen.pop_front();
+        }
+        seen.push_back((key, 1));
+        1
+    }
+
+    /// A batch that failed `faults` times was given up on: its faults say nothing of the
+    /// plugin, so they no longer count toward (or keep it in) quarantine.
+    pub(crate) fn forgive(&self, key: u64, faults: u32) {
+        self.faulted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(k, _)| *k != key);
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.consecutive = s.consecutive.saturating_sub(faults);
+        if s.until.is_some() && s.consecutive < self.quarantine.after {
+            let id = self.telemetry.id().to_owned();
+            tracing::info!(component = %id, "The faults were one batch's, now given up on; the plugin is out of quarantine.");
+            s.until = None;
+            s.backoff = self.quarantine.backoff.get();
+            self.board.set(&id, None);
+            self.telemetry
+                .gauge("lumina_plugin_quarantined", &[])
+                .set(0.0);
         }
     }
 

@@ -254,10 +254,10 @@ mod tests {
     }
 
     #[test]
-    fn the_plugin_s_config_problems_are_config_errors_at_their_key() {
+    fn the_plugin_s_config_problems_are_config_errors_at_their_value() {
         let factory = plugin_processor::<Counting>("counting", "counts");
         let tree = crate::config::parse_yaml("bad: 1\n", "c.yaml").unwrap();
         let e = factory.validate(&tree).unwrap_err().to_string();
-        assert_eq!(e, "c.yaml:1:1: bad: is not a setting");
+        assert_eq!(e, "c.yaml:1:6: bad: is not a setting");
     }
 }

@@ -70,8 +70,9 @@ pub struct ConfigProblem {
 
 impl ConfigProblem {
     /// This problem as a config error under `under` in `component` (a plugin component's
-    /// `config`, or the root for a plugin compiled in as a built-in), located at its key (or
-    /// at the value, for list items) when the tree knows where that was written.
+    /// `config`, or the root for a plugin compiled in as a built-in), located as the host's
+    /// own errors are when the tree knows where that was written: an unknown key at the key,
+    /// anything else at the value.
     pub fn to_error(&self, component: &ConfigValue, under: &ConfigPath) -> ConfigError {
         let mut path = under.clone();
         for seg in parse_problem_path(&self.path) {
@@ -80,9 +81,13 @@ impl ConfigProblem {
                 PathSegment::Index(i) => path.index(i),
             };
         }
-        let location = component
-            .key_location_of(&path)
-            .or_else(|| component.location_of(&path));
+        let location = if self.message.starts_with("unknown") {
+            component
+                .key_location_of(&path)
+                .or_else(|| component.location_of(&path))
+        } else {
+            component.location_of(&path)
+        };
         ConfigError::new(path, self.message.clone()).at_opt(location)
     }
 }

@@ -20,7 +20,9 @@ fn check_with(name: &str, args: &[&str]) {
         // Where the example plugins were built, for configs that load one.
         .env(
             "LUMINA_GOLDEN_PLUGINS",
-            crate::harness::plugin("redact_numbers.wasm").parent().unwrap(),
+            crate::harness::plugin("redact_numbers.wasm")
+                .parent()
+                .unwrap(),
         )
         .envs(crate::harness::services::AWS_ENV)
         .output()

@@ -139,3 +139,58 @@ async fn a_poison_batch_is_given_up_on_as_on_fault_says_and_the_good_ones_are_de
         .unwrap()
         .assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refused_for_its_config_is_logged_as_validate_shows_it_and_the_old_version_stays()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("swap.wasm");
+    std::fs::copy(plugin("redact_numbers.wasm"), &live).unwrap();
+    let config = format!(
+        "receivers: {{ otlp: {{ protocols: {{ http: {{ endpoint: '127.0.0.1:{{port:http}}' }} }} }} }}
+processors:
+  wasm/swap:
+    path: '{}'
+    config:
+      keep_last: 2
+exporters: {{ file: {{ path: '{{dir}}/out.jsonl', sending_queue: {{ enabled: false }} }} }}
+service: {{ pipelines: {{ logs: {{ receivers: [otlp], processors: [wasm/swap], exporters: [file] }} }} }}
+",
+        live.display()
+    );
+    let c = Collector::start(&config).await;
+    // A new version that does not know `keep_last`.
+    std::fs::copy(plugin("misbehave.wasm"), &live).unwrap();
+    c.signal("HUP");
+    crate::harness::wait_until(
+        Duration::from_secs(30),
+        "the refused reload in the log",
+        || c.log().contains("the new version refused the config"),
+    )
+    .await;
+    let log = c.log();
+    let at = format!("--> {}:6:7", c.path("config.yaml").display());
+    assert!(
+        log.contains(&at)
+            && log.contains("keep_last: 2")
+            && log.contains("unknown key `keep_last`"),
+        "{log}"
+    );
+    // The running version still masks.
+    let port = c.port("http");
+    let (status, text) = post(
+        port,
+        "/v1/logs",
+        "application/x-protobuf",
+        Batch::logs(calls(0, 1)).encode_protobuf(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let out = read_jsonl(&c.path("out.jsonl"));
+    let caller = testkit::attr(
+        &out[0].as_logs().unwrap().resource_logs[0].scope_logs[0].log_records[0].attributes,
+        "voice.caller.number",
+    );
+    assert_eq!(caller.as_deref(), Some("+**********78"));
+    c.stop().await.assert_clean();
+}

@@ -83,7 +83,9 @@ impl Form {
 pub struct PluginHost {
     wasm: Arc<WasmRuntime>,
     board: Arc<StatusBoard>,
-    live: Mutex<Vec<(String, Weak<WasmBackend>)>>,
+    /// Running WebAssembly plugins, each with its component's config (to show a reload's
+    /// config problems at their lines).
+    live: Mutex<Vec<(String, ConfigValue, Weak<WasmBackend>)>>,
     described: Mutex<HashMap<String, Metadata>>,
 }
 
@@ -154,16 +156,40 @@ impl PluginHost {
     /// Reloads every running WebAssembly plugin whose file changed. Returns one line per plugin
     /// that was reloaded or could not be.
     pub fn reload(&self) -> Vec<String> {
-        let live: Vec<(String, Arc<WasmBackend>)> = {
+        let live: Vec<(String, ConfigValue, Arc<WasmBackend>)> = {
             let mut l = self.live.lock().unwrap_or_else(|p| p.into_inner());
-            l.retain(|(_, w)| w.strong_count() > 0);
+            l.retain(|(_, _, w)| w.strong_count() > 0);
             l.iter()
-                .filter_map(|(id, w)| w.upgrade().map(|b| (id.clone(), b)))
+                .filter_map(|(id, v, w)| w.upgrade().map(|b| (id.clone(), v.clone(), b)))
                 .collect()
         };
         let mut report = Vec::new();
-        for (id, b) in live {
-            match b.reload() {
+        for (id, value, b) in live {
+            let result = b.reload().map_err(|e| match e {
+                LoadError::Other(m) => m,
+                // As `lumina validate` shows them: file, line and the problem.
+                LoadError::Config(problems) => {
+                    let errors: lumina_sdk::config::ConfigErrors = problems
+                        .iter()
+                        .map(|p| config::problem_to_error(&value, p))
+                        .collect();
+                    let sources: Vec<crate::config::ConfigSource> = errors
+                        .iter()
+                        .filter_map(|e| e.location.as_ref())
+                        .map(|l| l.source.to_string())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .filter_map(|f| {
+                            crate::config::ConfigSource::file(std::path::Path::new(&f)).ok()
+                        })
+                        .collect();
+                    format!(
+                        "the new version refused the config:\n{}",
+                        crate::diagnostics::render(&errors, &sources)
+                    )
+                }
+            });
+            match result {
                 Ok(true) => {
                     tracing::info!(component = %id, path = %b.path().display(), "Reloaded the plugin; new calls use the new version.");
                     report.push(format!("{id}: reloaded"));
@@ -280,10 +306,11 @@ impl PluginHost {
         let id = telemetry.id().to_owned();
         let (backend, wasm) = self.load(form, kind, value, cfg, telemetry.clone())?;
         if let Some(w) = wasm {
-            self.live
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((id, Arc::downgrade(&w)));
+            self.live.lock().unwrap_or_else(|p| p.into_inner()).push((
+                id,
+                value.clone(),
+                Arc::downgrade(&w),
+            ));
         }
         let instances = cfg
             .instances

@@ -50,6 +50,12 @@ pub(crate) enum LoadError {
     Other(String),
 }
 
+impl From<String> for LoadError {
+    fn from(m: String) -> Self {
+        LoadError::Other(m)
+    }
+}
+
 /// Engines and compiled components, shared by every WebAssembly plugin of the process.
 #[derive(Default)]
 pub(crate) struct WasmRuntime {
@@ -470,7 +476,7 @@ impl WasmBackend {
 
     /// Loads the file again; if it changed, starts the new version with the same config and
     /// swaps it in. `Ok(false)`: unchanged.
-    pub(crate) fn reload(&self) -> Result<bool, String> {
+    pub(crate) fn reload(&self) -> Result<bool, LoadError> {
         let bytes = std::fs::read(&self.path)
             .map_err(|e| format!("cannot read `{}`: {e}", self.path.display()))?;
         if content_hash(&bytes) == self.current.read().unwrap_or_else(|p| p.into_inner()).hash {
@@ -485,20 +491,17 @@ impl WasmBackend {
             hash,
             pre,
         });
-        let (slot, metadata) = self.start_instance(&generation).map_err(|e| match e {
-            LoadError::Config(p) => format!("the new version refused the config: {p:?}"),
-            LoadError::Other(m) => m,
-        })?;
+        let (slot, metadata) = self.start_instance(&generation)?;
         if !self
             .metadata
             .signals
             .iter()
             .all(|s| metadata.signals.contains(s))
         {
-            return Err(format!(
+            return Err(LoadError::Other(format!(
                 "the new version handles {:?}, not all of {:?}; restart to change a plugin's signals",
                 metadata.signals, self.metadata.signals
-            ));
+            )));
         }
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = generation;
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());

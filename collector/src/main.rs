@@ -60,6 +60,38 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Run or describe a built plugin, for its author.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Feed a processor plugin batches from JSON under the limits it would get in a
+    /// collector (`--config`: the component's settings, `limits`, `allow`, `config`, as in a
+    /// pipeline's YAML), print what came out with the time and fuel each call took, and fail
+    /// on a fault or, with `--expect`, on a batch that differs.
+    Test {
+        /// The plugin: a `.wasm` component or a shared library.
+        #[arg(long, value_name = "FILE")]
+        plugin: PathBuf,
+        /// Input batches: JSON lines, each a voice event, an array of them or an OTLP/JSON
+        /// request (or one JSON document of those forms).
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// What each batch should give, in the same forms, one per input batch (`[]` for
+        /// nothing). Records are compared; their resources and scopes are not.
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+    },
+    /// What a plugin file is: the kinds it runs as, its name, version and signals, and a
+    /// WebAssembly component's exports with their WIT versions.
+    Inspect {
+        /// The plugin: a `.wasm` component or a shared library.
+        plugin: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -251,6 +283,7 @@ fn main() -> ExitCode {
             },
             Err(e) => report(&e, &srcs),
         },
+        Command::Plugin { command } => plugin_command(&cli, &host, command),
         Command::Run => match config::load_plan(&srcs, &ProcessEnv, registry) {
             Ok((_, plan)) => match run(&cli, &plan, &host) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -261,6 +294,68 @@ fn main() -> ExitCode {
             },
             Err(e) => report(&e, &srcs),
         },
+    }
+}
+
+/// `lumina plugin test` / `inspect`.
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command's report"
+)]
+fn plugin_command(cli: &Cli, host: &Host, command: &PluginCommand) -> ExitCode {
+    use lumina_collector::cli::plugin;
+    let result = match command {
+        PluginCommand::Inspect { plugin: file } => {
+            plugin::inspect(&host.plugins, file).map(|text| (text, true))
+        }
+        PluginCommand::Test {
+            plugin: file,
+            input,
+            expect,
+        } => (|| {
+            let settings = match cli.config.as_slice() {
+                [] => None,
+                [one] => {
+                    let text = plugin::read(one)?;
+                    let v = lumina_sdk::config::parse_yaml(&text, &one.display().to_string())
+                        .map_err(|e| e.to_string())?;
+                    Some(v)
+                }
+                _ => return Err("give the plugin's settings in one --config file".to_owned()),
+            };
+            let component = plugin::component(file, settings.as_ref())?;
+            let inputs = plugin::batches(&plugin::read(input)?, &input.display().to_string())?;
+            let expected = match expect {
+                Some(e) => Some(plugin::batches(
+                    &plugin::read(e)?,
+                    &e.display().to_string(),
+                )?),
+                None => None,
+            };
+            let report = plugin::test(
+                &host.plugins,
+                file,
+                &component,
+                &inputs,
+                expected.as_deref(),
+            )?;
+            Ok((report.text, report.passed))
+        })(),
+    };
+    match result {
+        Ok((text, passed)) => {
+            print!("{text}");
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -194,3 +194,145 @@ service: {{ pipelines: {{ logs: {{ receivers: [otlp], processors: [wasm/swap], e
     assert_eq!(caller.as_deref(), Some("+**********78"));
     c.stop().await.assert_clean();
 }
+
+/// `lumina plugin ...` in `dir`.
+fn lumina_plugin(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(crate::harness::lumina_bin())
+        .arg("plugin")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plugin_test_runs_a_built_plugin_on_json_batches_and_fails_on_a_mismatch_or_a_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let event = |id: &str, caller: &str| {
+        format!(
+            r#"{{"eventId":"{id}","eventType":"CALL_STARTED","timestamp":"2026-12-01T10:00:00Z","organizationId":"org-1","accountId":"a","callGuid":"c1","legGuid":"l1","callerNumber":"{caller}"}}"#
+        )
+    };
+    std::fs::write(
+        d.join("settings.yaml"),
+        "limits: { fuel: 100000000 }\nconfig: { keep_last: 2 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("in.jsonl"),
+        format!(
+            "[{}]\n{}\n",
+            event("e1", "+442071234567"),
+            event("e2", "withheld")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("want.jsonl"),
+        format!(
+            "[{}]\n[{}]\n",
+            event("e1", "+**********67"),
+            event("e2", "withheld")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("wrong.jsonl"),
+        format!(
+            "[{}]\n[{}]\n",
+            event("e1", "+442071234567"),
+            event("e2", "withheld")
+        ),
+    )
+    .unwrap();
+    let wasm = plugin("redact_numbers.wasm");
+    let wasm = wasm.to_str().unwrap();
+    let args = |expect: &str| {
+        vec![
+            "test",
+            "--plugin",
+            wasm,
+            "--config",
+            "settings.yaml",
+            "--input",
+            "in.jsonl",
+            "--expect",
+            expect,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| lumina_plugin(d, &a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // What the plugin gives is what is expected: each call's time and fuel are shown.
+    let (code, out, err) = run(args("want.jsonl"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("redact-numbers 0.1.0 (wasm)"), "{out}");
+    assert!(
+        out.contains("batch 1: 1 logs item(s) in, 1 out (") && out.contains(", fuel "),
+        "{out}"
+    );
+    assert!(
+        out.contains("batch 2: 1 logs item(s) in, unchanged"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+**********67") && out.ends_with("ok: 2 batch(es)\n"),
+        "{out}"
+    );
+
+    // A batch that differs fails the run, and says where.
+    let (code, out, _) = run(args("wrong.jsonl"));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("batch 1: MISMATCH") && out.contains("record 1:"),
+        "{out}"
+    );
+    assert!(!out.contains("batch 2: MISMATCH"), "{out}");
+
+    // A fault fails it too, named.
+    std::fs::write(d.join("trap.yaml"), "config: { mode: trap }\n").unwrap();
+    let misbehave = plugin("misbehave.wasm");
+    let (code, out, _) = lumina_plugin(
+        d,
+        &[
+            "test",
+            "--plugin",
+            misbehave.to_str().unwrap(),
+            "--config",
+            "trap.yaml",
+            "--input",
+            "in.jsonl",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("batch 1: FAILED") && out.contains("trap"),
+        "{out}"
+    );
+
+    // `inspect` tells what the file is.
+    let (code, out, err) = lumina_plugin(d, &["inspect", wasm]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("exports lumina:plugin/processor@0.2.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("runs as a processor plugin: redact-numbers 0.1.0"),
+        "{out}"
+    );
+    let (code, _, err) = lumina_plugin(d, &["inspect", "settings.yaml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("a plugin is a `.wasm` component or a shared library"),
+        "{err}"
+    );
+}

@@ -1,4 +1,5 @@
 //! What the `lumina` command line does beyond running a collector: `dlq replay` sends dead
-//! letters again. `main.rs` parses the command line and calls these.
+//! letters again; `plugin test` / `plugin inspect` run a built plugin for its author. `main.rs` parses the command line and calls these.
 
 pub mod dlq;
+pub mod plugin;

@@ -57,6 +57,11 @@ impl LoadedProcessor {
     pub fn metadata(&self) -> &Metadata {
         self.backend.metadata()
     }
+
+    /// Fuel the plugin has used in all (0 unless `limits.fuel` meters it).
+    pub fn fuel_consumed(&self) -> u64 {
+        self.backend.fuel_consumed()
+    }
 }
 
 /// How a plugin is built.
@@ -151,6 +156,78 @@ impl PluginHost {
     /// Quarantined plugin components and why.
     pub fn quarantined(&self) -> BTreeMap<String, String> {
         self.board.snapshot()
+    }
+
+    /// What a plugin file is: for each kind (processor, exporter, receiver) it can run as,
+    /// its name, version and signals (from loading it with no config), and a WebAssembly
+    /// component's exports (whose names carry the WIT version).
+    pub fn inspect(&self, form: &str, path: &std::path::Path) -> Result<String, String> {
+        use std::fmt::Write as _;
+        let form = match form {
+            "wasm" => Form::Wasm,
+            "native" => Form::Native,
+            other => return Err(format!("unknown plugin form `{other}`")),
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "{} ({})", path.display(), form.type_name());
+        if form == Form::Wasm {
+            for e in wasm::exports(&self.wasm, path)? {
+                let _ = writeln!(out, "  exports {e}");
+            }
+        }
+        let mut runs_as = 0;
+        let mut refusals = Vec::new();
+        if form == Form::Native {
+            let _ = writeln!(
+                out,
+                "  built for the C ABI version {}",
+                lumina_sdk::plugin::native::ABI_VERSION
+            );
+        }
+        for (kind, name) in [
+            (Kind::Processor, "a processor"),
+            (Kind::Exporter, "an exporter"),
+            (Kind::Receiver, "a receiver"),
+        ] {
+            let value = ConfigValue::from(serde_json::json!({
+                "path": path.display().to_string(),
+                "instances": 1,
+            }));
+            let cfg: PluginConfig = lumina_sdk::config::parse(&value).map_err(|e| e.to_string())?;
+            let telemetry =
+                ComponentTelemetry::new(lumina_sdk::component::ComponentKind::Processor, "inspect");
+            match self.load(form, kind, &value, &cfg, telemetry) {
+                Ok((b, _)) => {
+                    runs_as += 1;
+                    let m = b.metadata();
+                    let _ = writeln!(
+                        out,
+                        "  runs as {name} plugin: {} {}, signals {:?}",
+                        m.name, m.version, m.signals
+                    );
+                }
+                Err(LoadError::Config(p)) => {
+                    runs_as += 1;
+                    let problems: Vec<String> = p
+                        .iter()
+                        .map(|p| format!("{}: {}", p.path, p.message))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "  runs as {name} plugin; with no config it refuses: {}",
+                        problems.join("; ")
+                    );
+                }
+                Err(LoadError::Other(m)) => refusals.push(m),
+            }
+        }
+        if runs_as == 0 {
+            return Err(format!(
+                "not a Lumina plugin of any kind: {}",
+                refusals.join("; ")
+            ));
+        }
+        Ok(out)
     }
 
     /// Reloads every running WebAssembly plugin whose file changed. Returns one line per plugin

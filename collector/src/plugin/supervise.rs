@@ -55,6 +55,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn process(&self, signal: Signal, batch: &[u8]) -> Result<EncodedOutcome, CallError>;
     fn export(&self, signal: Signal, batch: &[u8]) -> Result<(), CallError>;
     fn receive(&self, request: &Request) -> Result<ReceivedBatches, CallError>;
+    /// Fuel the plugin has used in all, when fuel is metered (WebAssembly with `limits.fuel`).
+    fn fuel_consumed(&self) -> u64 {
+        0
+    }
 }
 
 /// Plugin components that are quarantined, for `/health`.

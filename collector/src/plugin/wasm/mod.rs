@@ -132,6 +132,20 @@ impl WasmRuntime {
     }
 }
 
+/// The names a component exports (each with its package and WIT version, such as
+/// `lumina:plugin/processor@0.2.0`).
+pub(crate) fn exports(runtime: &WasmRuntime, path: &Path) -> Result<Vec<String>, String> {
+    let engine = runtime.engine(false)?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let (component, _) = runtime.compile(&engine, false, &bytes, path)?;
+    Ok(component
+        .component_type()
+        .exports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect())
+}
+
 fn content_hash(bytes: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
@@ -186,6 +200,8 @@ pub(crate) struct WasmBackend {
     next_generation: AtomicU64,
     pool: Mutex<Vec<Slot>>,
     metadata: Metadata,
+    /// Fuel used by every call so far.
+    fuel_used: AtomicU64,
 }
 
 fn signal_out(s: Signal) -> types::Signal {
@@ -304,6 +320,7 @@ impl WasmBackend {
             current: RwLock::new(generation.clone()),
             next_generation: AtomicU64::new(1),
             pool: Mutex::new(Vec::new()),
+            fuel_used: AtomicU64::new(0),
             metadata: Metadata {
                 name: String::new(),
                 version: String::new(),
@@ -452,10 +469,12 @@ impl WasmBackend {
         if let Some(fuel) = self.limits.fuel
             && let Ok(left) = slot.store.get_fuel()
         {
+            let used = fuel.saturating_sub(left);
+            self.fuel_used.fetch_add(used, Ordering::Relaxed);
             self.host
                 .telemetry
                 .counter("lumina_plugin_fuel_consumed_total", &[])
-                .increment(fuel.saturating_sub(left));
+                .increment(used);
         }
         match result {
             Ok(r) => {
@@ -567,6 +586,10 @@ fn make_pre(
 impl Backend for WasmBackend {
     fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    fn fuel_consumed(&self) -> u64 {
+        self.fuel_used.load(Ordering::Relaxed)
     }
 
     fn process(&self, signal: Signal, batch: &[u8]) -> Result<EncodedOutcome, CallError> {

@@ -158,14 +158,18 @@ service:
         posts.lock().unwrap().len() >= 4
     })
     .await;
-    assert_eq!(
-        c.metric(
-            "lumina_plugin_redacted_values_total",
-            &[("component", "wasm/redact")]
-        )
-        .await,
-        4.0
-    );
+    // The plugin's own label beside `component`, from either form.
+    for id in ["wasm/redact", "native/redact"] {
+        assert_eq!(
+            c.metric(
+                "lumina_plugin_redacted_values_total",
+                &[("component", id), ("signal", "logs")]
+            )
+            .await,
+            4.0,
+            "{id}"
+        );
+    }
     assert_eq!(
         c.metric("lumina_plugin_cdr_rows_total", &[("component", "wasm/cdr")])
             .await,

@@ -156,6 +156,8 @@ impl NativeBackend {
             now_unix_nanos: host_now,
             http_send: host_http_send,
             free_buf: host_free_buf,
+            counter_add_labelled: Some(host_counter_add_labelled),
+            histogram_record_labelled: Some(host_histogram_record_labelled),
         });
         let backend = Self {
             table,
@@ -372,6 +374,39 @@ extern "C" fn host_histogram_record(c: *const c_void, name: *const u8, len: usiz
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as in `host_log`.
         unsafe { ctx(c) }.histogram_record(&text(name, len), value, &[]);
+    }));
+}
+
+/// Labels a plugin sent as a JSON array of pairs; none if they do not parse.
+fn labels(ptr: *const u8, len: usize) -> Vec<(String, String)> {
+    serde_json::from_str(&text(ptr, len)).unwrap_or_default()
+}
+
+extern "C" fn host_counter_add_labelled(
+    c: *const c_void,
+    name: *const u8,
+    len: usize,
+    value: u64,
+    l: *const u8,
+    l_len: usize,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as in `host_log`.
+        unsafe { ctx(c) }.counter_add(&text(name, len), value, &labels(l, l_len));
+    }));
+}
+
+extern "C" fn host_histogram_record_labelled(
+    c: *const c_void,
+    name: *const u8,
+    len: usize,
+    value: f64,
+    l: *const u8,
+    l_len: usize,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as in `host_log`.
+        unsafe { ctx(c) }.histogram_record(&text(name, len), value, &labels(l, l_len));
     }));
 }
 

@@ -173,7 +173,8 @@ impl ProcessorPlugin for RedactNumbers {
         if masked == 0 {
             return Ok(Outcome::Unchanged);
         }
-        host::counter_add("redacted_values", masked);
+        let signal = payload.signal().to_string();
+        host::counter_add_labelled("redacted_values", masked, &[("signal", &signal)]);
         Ok(Outcome::Replaced(Batch::new(payload)))
     }
 
@@ -196,7 +197,12 @@ impl ProcessorPlugin for RedactNumbers {
             }
         }
         if !edits.is_empty() {
-            host::counter_add("redacted_values", edits.len() as u64);
+            let signal = view.signal().to_string();
+            host::counter_add_labelled(
+                "redacted_values",
+                edits.len() as u64,
+                &[("signal", &signal)],
+            );
         }
         Ok(ViewOutcome::Edited(edits))
     }

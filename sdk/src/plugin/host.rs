@@ -91,30 +91,61 @@ pub fn log(level: Level, message: &str) {
 
 /// Adds `value` to the counter `lumina_plugin_<name>_total` (labelled with the component id).
 pub fn counter_add(name: &str, value: u64) {
+    counter_add_labelled(name, value, &[]);
+}
+
+/// [`counter_add`] with labels of the plugin's own beside `component` (the WIT's
+/// `counter-add` with its `labels`). Keep their values few: each combination is a series.
+pub fn counter_add_labelled(name: &str, value: u64, labels: &[(&str, &str)]) {
     #[cfg(target_arch = "wasm32")]
-    super::wasm::counter_add(name, value);
+    super::wasm::counter_add(name, value, labels);
     #[cfg(not(target_arch = "wasm32"))]
     {
         #[cfg(feature = "host")]
-        if in_process::with(|t| t.plugin_counter_add(name, value, &[])).is_some() {
+        if in_process::with(|t| t.plugin_counter_add(name, value, &owned(labels))).is_some() {
             return;
         }
-        super::native::with_host(|h| (h.counter_add)(h.ctx, name.as_ptr(), name.len(), value));
+        super::native::with_host(|h| match (labels, h.counter_add_labelled) {
+            ([], _) | (_, None) => (h.counter_add)(h.ctx, name.as_ptr(), name.len(), value),
+            (_, Some(f)) => {
+                let l = super::native::labels_json(labels);
+                f(h.ctx, name.as_ptr(), name.len(), value, l.as_ptr(), l.len());
+            }
+        });
     }
 }
 
 /// Records `value` in the histogram `lumina_plugin_<name>` (labelled with the component id).
 pub fn histogram_record(name: &str, value: f64) {
+    histogram_record_labelled(name, value, &[]);
+}
+
+/// [`histogram_record`] with labels of the plugin's own, as [`counter_add_labelled`].
+pub fn histogram_record_labelled(name: &str, value: f64, labels: &[(&str, &str)]) {
     #[cfg(target_arch = "wasm32")]
-    super::wasm::histogram_record(name, value);
+    super::wasm::histogram_record(name, value, labels);
     #[cfg(not(target_arch = "wasm32"))]
     {
         #[cfg(feature = "host")]
-        if in_process::with(|t| t.plugin_histogram_record(name, value, &[])).is_some() {
+        if in_process::with(|t| t.plugin_histogram_record(name, value, &owned(labels))).is_some() {
             return;
         }
-        super::native::with_host(|h| (h.histogram_record)(h.ctx, name.as_ptr(), name.len(), value));
+        super::native::with_host(|h| match (labels, h.histogram_record_labelled) {
+            ([], _) | (_, None) => (h.histogram_record)(h.ctx, name.as_ptr(), name.len(), value),
+            (_, Some(f)) => {
+                let l = super::native::labels_json(labels);
+                f(h.ctx, name.as_ptr(), name.len(), value, l.as_ptr(), l.len());
+            }
+        });
     }
+}
+
+#[cfg(all(not(target_arch = "wasm32"), feature = "host"))]
+fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// Wall-clock nanoseconds since the Unix epoch, as the host sees it.

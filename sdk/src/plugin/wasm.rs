@@ -63,12 +63,19 @@ pub(crate) fn log(level: Level, message: &str) {
     wit_host::log(l, message);
 }
 
-pub(crate) fn counter_add(name: &str, value: u64) {
-    wit_host::counter_add(name, value, &[]);
+fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
-pub(crate) fn histogram_record(name: &str, value: f64) {
-    wit_host::histogram_record(name, value, &[]);
+pub(crate) fn counter_add(name: &str, value: u64, labels: &[(&str, &str)]) {
+    wit_host::counter_add(name, value, &owned(labels));
+}
+
+pub(crate) fn histogram_record(name: &str, value: f64, labels: &[(&str, &str)]) {
+    wit_host::histogram_record(name, value, &owned(labels));
 }
 
 pub(crate) fn now_unix_nanos() -> u64 {

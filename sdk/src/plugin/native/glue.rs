@@ -121,7 +121,13 @@ fn create<P>(
         return status::PERMANENT;
     }
     // SAFETY: checked non-null; the host passes a valid `Host` for the duration of the call.
-    let host = unsafe { *host };
+    let Some(host) = (unsafe { super::read_host(host) }) else {
+        write(
+            err,
+            b"the host's table is smaller than ABI version 1's".to_vec(),
+        );
+        return status::PERMANENT;
+    };
     let Ok(config) = std::str::from_utf8(bytes(config, len)) else {
         write(
             err,

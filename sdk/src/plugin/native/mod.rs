@@ -147,6 +147,60 @@ pub struct Host {
         extern "C" fn(ctx: *const c_void, request: *const u8, len: usize, out: *mut Buf) -> i32,
     /// Frees a buffer the host returned.
     pub free_buf: extern "C" fn(buf: Buf),
+    // Added within ABI version 1: present when `size` covers them (a plugin reads the
+    // table only as far as the host's `size` says, the rest as `None`).
+    /// Adds to a counter with labels: `labels` is a JSON array of `[key, value]` pairs.
+    pub counter_add_labelled: Option<
+        extern "C" fn(
+            ctx: *const c_void,
+            name: *const u8,
+            len: usize,
+            value: u64,
+            labels: *const u8,
+            labels_len: usize,
+        ),
+    >,
+    /// Records a histogram value with labels, as `counter_add_labelled`.
+    pub histogram_record_labelled: Option<
+        extern "C" fn(
+            ctx: *const c_void,
+            name: *const u8,
+            len: usize,
+            value: f64,
+            labels: *const u8,
+            labels_len: usize,
+        ),
+    >,
+}
+
+/// The size of the host table as ABI version 1 first had it (before the labelled calls).
+pub const HOST_V1_SIZE: usize = std::mem::offset_of!(Host, counter_add_labelled);
+
+/// Labels as the labelled host calls take them: a JSON array of `[key, value]` pairs.
+pub fn labels_json(labels: &[(&str, &str)]) -> Vec<u8> {
+    serde_json::to_vec(labels).unwrap_or_default()
+}
+
+/// Reads a host's table as far as its `size` says; later fields stay `None`. `None` if the
+/// table is smaller than version 1's.
+///
+/// # Safety
+/// `host` must point to a host table of at least `HOST_V1_SIZE` bytes (its `size` says how
+/// many), valid for the call.
+pub unsafe fn read_host(host: *const Host) -> Option<Host> {
+    // SAFETY: `size` is within the version-1 prefix every host table has.
+    let size = unsafe { std::ptr::addr_of!((*host).size).read_unaligned() };
+    if size < HOST_V1_SIZE {
+        return None;
+    }
+    let n = size.min(std::mem::size_of::<Host>());
+    let mut out = std::mem::MaybeUninit::<Host>::zeroed();
+    // SAFETY: the host's table holds `size >= n` bytes; `out` has room for `n`. The bytes not
+    // copied stay zero, which is `None` for the optional function pointers past the prefix.
+    unsafe {
+        std::ptr::copy_nonoverlapping(host.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), n);
+        Some(out.assume_init())
+    }
 }
 
 /// A plugin's function table.

@@ -519,6 +519,16 @@ impl Consumer for PluginProcessor {
                         retryable: false,
                     }
                 })?;
+                // Items the replacement no longer holds were filtered out, as by `Dropped`.
+                self.telemetry
+                    .counter(
+                        lumina_sdk::telemetry::names::PROCESSOR_FILTERED,
+                        &[("signal", signal.to_string())],
+                    )
+                    .increment(batch.len().saturating_sub(replaced.len()) as u64);
+                if replaced.is_empty() {
+                    return Ok(Accepted::all());
+                }
                 self.next.consume(replaced).await
             }
         }

@@ -134,8 +134,16 @@ impl<P: ProcessorPlugin + Send> Consumer for PluginProcessor<P> {
         // `Unchanged` passes the batch it was given on; the clone shares it (an `Arc`).
         match self.process(batch.clone()) {
             Ok(Outcome::Unchanged) => self.next.consume(batch).await,
-            Ok(Outcome::Replaced(b)) if !b.is_empty() => self.next.consume(b).await,
-            Ok(Outcome::Replaced(_)) => Ok(Accepted::all()),
+            Ok(Outcome::Replaced(b)) => {
+                // Items the replacement no longer holds were filtered out, as by `Dropped`.
+                self.telemetry
+                    .counter(FILTERED, &[("signal", signal.to_string())])
+                    .increment(batch.len().saturating_sub(b.len()) as u64);
+                if b.is_empty() {
+                    return Ok(Accepted::all());
+                }
+                self.next.consume(b).await
+            }
             Ok(Outcome::Dropped) => {
                 self.telemetry
                     .counter(FILTERED, &[("signal", signal.to_string())])
@@ -159,7 +167,8 @@ mod tests {
     use crate::plugin::{ConfigProblem, host};
     use crate::testkit::{self, CollectingConsumer};
 
-    /// Counts the records it sees through the host, logs, and drops batches of one record.
+    /// Counts the records it sees through the host, logs, drops batches of one record and
+    /// keeps two of a batch of five.
     struct Counting;
 
     impl ProcessorPlugin for Counting {
@@ -180,10 +189,10 @@ mod tests {
         fn process(&mut self, batch: Batch) -> Result<Outcome, PluginError> {
             host::counter_add("seen", batch.len() as u64);
             host::log(host::Level::Info, "processed a batch");
-            if batch.len() == 1 {
-                Ok(Outcome::Dropped)
-            } else {
-                Ok(Outcome::Unchanged)
+            match batch.len() {
+                1 => Ok(Outcome::Dropped),
+                5 => Ok(Outcome::Replaced(testkit::logs(1, 2))),
+                _ => Ok(Outcome::Unchanged),
             }
         }
     }
@@ -213,6 +222,7 @@ mod tests {
                     .unwrap();
                 p.consume(testkit::logs(1, 3)).await.unwrap();
                 p.consume(testkit::logs(1, 1)).await.unwrap();
+                p.consume(testkit::logs(1, 5)).await.unwrap();
                 p.consume(testkit::traces(1, 2)).await.unwrap();
             });
         });
@@ -238,17 +248,25 @@ mod tests {
             .map(|(_, labels, v)| (labels.clone(), *v));
         assert_eq!(
             seen,
-            Some((vec![("component".into(), "counting".into())], 4)),
+            Some((vec![("component".into(), "counting".into())], 9)),
             "the plugin's counter, labelled with its component: {snapshot:?}"
         );
         let filtered = snapshot
             .iter()
             .find(|(n, _, _)| n == crate::telemetry::names::PROCESSOR_FILTERED)
             .map(|(_, _, v)| *v);
-        assert_eq!(filtered, Some(1), "the dropped one-record batch is counted");
+        assert_eq!(
+            filtered,
+            Some(1 + 3),
+            "the dropped one-record batch is counted, and the three records a replacement left out"
+        );
         assert_eq!(
             out.batches(),
-            vec![testkit::logs(1, 3), testkit::traces(1, 2)],
+            vec![
+                testkit::logs(1, 3),
+                testkit::logs(1, 2),
+                testkit::traces(1, 2)
+            ],
             "unchanged batches and signals it does not handle pass on"
         );
     }

@@ -126,9 +126,11 @@ pub struct Metadata {
 pub enum Outcome {
     /// Pass it on unchanged (cheapest: nothing is copied back).
     Unchanged,
-    /// Drop it on purpose.
+    /// Drop it on purpose: the sender is told it was taken, and its items are counted in
+    /// `lumina_processor_filtered_items_total`. The same as `Replaced` with an empty batch.
     Dropped,
-    /// Pass this batch on instead.
+    /// Pass this batch on instead. Items it holds fewer than the input are counted as
+    /// filtered, as for `Dropped`; an empty batch is not handed on.
     Replaced(Batch),
 }
 

@@ -75,39 +75,7 @@ pub fn kv_int(key: &str, value: i64) -> KeyValue {
     }
 }
 
-/// One logs batch (one resource, one scope) of `records`.
-pub fn logs_of(records: Vec<LogRecord>) -> Batch {
-    Batch::logs(ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
-}
-
-/// A voice event of organization `org-1`, account `acc-1`, leg `leg-1`: `id` of `event_type`
-/// in call `call`, `secs` seconds after a fixed start (2026-11-18).
-pub fn voice_event(id: &str, call: &str, event_type: &str, secs: i64) -> crate::voice::VoiceEvent {
-    let json = serde_json::json!({
-        "eventId": id,
-        "eventType": event_type,
-        "timestamp": crate::voice::format_time(1_795_000_000_000_000_000 + secs * 1_000_000_000),
-        "organizationId": "org-1",
-        "accountId": "acc-1",
-        "callGuid": call,
-        "legGuid": "leg-1",
-        "callerNumber": "+441",
-        "calledNumber": "+442",
-        "direction": "INBOUND",
-    });
-    match crate::voice::VoiceEvent::from_json(&json) {
-        Ok(e) => e,
-        Err(e) => panic!("voice_event({id}, {event_type}): {e}"),
-    }
-}
+pub use crate::plugin::testing::{log_records, logs_of, voice_event, voice_events};
 
 /// A completed dialogue `id` of organization `org-1` from `+442071234567` to `+15551234567`,
 /// holding `events` (their `dialogueId` set to `id`).
@@ -132,16 +100,6 @@ pub fn dialogue(id: &str, events: &[crate::voice::VoiceEvent]) -> crate::voice::
         Ok(d) => d,
         Err(e) => panic!("dialogue({id}): {e}"),
     }
-}
-
-/// The voice events as one logs batch.
-pub fn voice_events(events: &[crate::voice::VoiceEvent]) -> Batch {
-    logs_of(
-        events
-            .iter()
-            .map(crate::voice::VoiceEvent::to_log_record)
-            .collect(),
-    )
 }
 
 /// The string or integer value of attribute `key`, as text.
@@ -339,20 +297,6 @@ pub fn item_ids(batch: &Batch) -> Vec<String> {
             .map(Option::unwrap_or_default)
             .collect(),
     }
-}
-
-/// The log records of a batch, in order (none for another signal).
-pub fn log_records(batch: &Batch) -> Vec<LogRecord> {
-    batch
-        .as_logs()
-        .map(|req| {
-            req.resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .flat_map(|s| s.log_records.iter().cloned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Builds processor `C` of `signal` from `yaml`, with id `id`, handing what it sends to a

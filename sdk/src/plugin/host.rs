@@ -81,6 +81,10 @@ pub fn log(level: Level, message: &str) {
     super::wasm::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     {
+        #[cfg(any(test, feature = "plugin-testkit"))]
+        if super::testing::log(level, message).is_some() {
+            return;
+        }
         #[cfg(feature = "host")]
         if in_process::with(|t| t.plugin_log(level, message)).is_some() {
             return;
@@ -101,6 +105,10 @@ pub fn counter_add_labelled(name: &str, value: u64, labels: &[(&str, &str)]) {
     super::wasm::counter_add(name, value, labels);
     #[cfg(not(target_arch = "wasm32"))]
     {
+        #[cfg(any(test, feature = "plugin-testkit"))]
+        if super::testing::counter(name, value, labels).is_some() {
+            return;
+        }
         #[cfg(feature = "host")]
         if in_process::with(|t| t.plugin_counter_add(name, value, &owned(labels))).is_some() {
             return;
@@ -126,6 +134,10 @@ pub fn histogram_record_labelled(name: &str, value: f64, labels: &[(&str, &str)]
     super::wasm::histogram_record(name, value, labels);
     #[cfg(not(target_arch = "wasm32"))]
     {
+        #[cfg(any(test, feature = "plugin-testkit"))]
+        if super::testing::histogram(name, value, labels).is_some() {
+            return;
+        }
         #[cfg(feature = "host")]
         if in_process::with(|t| t.plugin_histogram_record(name, value, &owned(labels))).is_some() {
             return;

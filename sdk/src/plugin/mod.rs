@@ -38,6 +38,8 @@ pub mod http;
 #[doc(hidden)]
 pub mod macros;
 pub mod native;
+#[cfg(any(test, feature = "plugin-testkit"))]
+pub mod testing;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod wasm;

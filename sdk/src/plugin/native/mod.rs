@@ -14,7 +14,9 @@
 //! Native plugins run in the collector's process with its privileges: they are trusted code,
 //! not sandboxed. Use WebAssembly for code you do not trust.
 //!
-//! This layout is released: it is never changed in place. A change is a new `ABI_VERSION`.
+//! This layout is released: no field is ever changed, moved or removed; that would be a new
+//! `ABI_VERSION`. The host's table may gain fields at its end, which a plugin reads only when
+//! the host's `size` covers them ([`read_host`]).
 #![expect(unsafe_code, reason = "the C ABI between the host and native plugins")]
 
 use std::ffi::c_void;

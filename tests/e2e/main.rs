@@ -16,6 +16,7 @@ mod kinesis_errors;
 mod leases;
 mod loadgen;
 mod operator;
+mod plugin_authors;
 mod plugin_faults;
 mod plugins;
 mod query;

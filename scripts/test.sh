@@ -41,6 +41,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "cargo package -p lumina-sdk (the SDK builds on its own, from what it ships, WIT included)"
+cargo package -p lumina-sdk --locked --allow-dirty
+tar -tzf "$target/package/lumina-sdk-$(cargo pkgid -p lumina-sdk | sed 's/.*[#@]//').crate" | grep -q 'wit/v0.2.0/plugin.wit'
+
 step "Fuzz targets (a short bounded run each; scripts/fuzz.sh)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" "$root/scripts/fuzz.sh"
 

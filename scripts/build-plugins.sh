@@ -24,7 +24,7 @@ cargo build --locked --quiet -p redact-numbers -p native-bad-abi --profile plugi
 cp "$target/plugin/libredact_numbers.so" "$target/plugin/libnative_bad_abi.so" "$out/"
 
 python="$("$root/scripts/setup-python.sh")"
-"$(dirname "$python")/componentize-py" -d "$root/sdk/wit/v0.1.0" -w processor-plugin \
+"$(dirname "$python")/componentize-py" -d "$root/sdk/wit/v0.2.0" -w processor-plugin \
   componentize app -p "$root/examples/py-sampler" -o "$out/py_sampler.wasm" >/dev/null
 
 ls -1 "$out"

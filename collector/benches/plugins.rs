@@ -113,5 +113,44 @@ fn redaction(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, redaction);
+/// A plugin that reads every record's attributes through the attribute index and answers
+/// "unchanged", in Rust and in Python (both WebAssembly): `redact-numbers` on the batch
+/// without numbers, and `py-sampler` (keeping every batch, after reading each record's
+/// `voice.event.type`).
+fn python(c: &mut Criterion) {
+    let host = PluginHost::new();
+    let rust = host
+        .load_processor("wasm", &component("redact_numbers.wasm"))
+        .expect("load the Rust plugin");
+    let path = plugins_dir().join("py_sampler.wasm");
+    let py = host
+        .load_processor(
+            "wasm",
+            &ConfigValue::from(serde_json::json!({
+                "path": path.display().to_string(),
+                "instances": 1,
+                "config": { "keep_one_in": 1 },
+                "limits": { "memory": "128MiB", "timeout": "10s" },
+            })),
+        )
+        .expect("load the Python plugin");
+    let input = batch(false);
+    for p in [&rust, &py] {
+        assert_eq!(
+            p.process(Signal::Logs, &input).unwrap(),
+            EncodedOutcome::Unchanged
+        );
+    }
+    let mut g = c.benchmark_group("read_1000_records_unchanged");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("rust_wasm_plugin", |b| {
+        b.iter(|| rust.process(Signal::Logs, black_box(&input)).unwrap())
+    });
+    g.bench_function("python_wasm_plugin", |b| {
+        b.iter(|| py.process(Signal::Logs, black_box(&input)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, redaction, python);
 criterion_main!(benches);

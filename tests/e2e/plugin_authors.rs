@@ -252,3 +252,64 @@ fn a_crate_made_from_the_template_passes_its_unit_tests_and_plugin_test() {
         "{out}"
     );
 }
+
+#[test]
+fn the_python_example_reads_the_records_of_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let event = |id: &str, t: &str| {
+        format!(
+            r#"{{"eventId":"{id}","eventType":"{t}","timestamp":"2026-12-01T10:00:00Z","organizationId":"org-1","accountId":"a","callGuid":"c1","legGuid":"l1"}}"#
+        )
+    };
+    let batches = [
+        format!("[{}]", event("e1", "CALL_STARTED")),
+        format!(
+            "[{},{}]",
+            event("e2", "CALL_ANSWERED"),
+            event("e3", "DTMF_RECEIVED")
+        ),
+        format!("[{}]", event("e4", "CALL_HELD")),
+        format!(
+            "[{},{}]",
+            event("e5", "CALL_RESUMED"),
+            event("e6", "CALL_ENDED")
+        ),
+    ];
+    std::fs::write(d.join("in.jsonl"), batches.join("\n")).unwrap();
+    // One batch in two is kept, and the fourth too: it holds a CALL_ENDED, which the plugin
+    // finds by reading its records' `voice.event.type`.
+    let want = [
+        batches[0].clone(),
+        "[]".into(),
+        batches[2].clone(),
+        batches[3].clone(),
+    ];
+    std::fs::write(d.join("want.jsonl"), want.join("\n")).unwrap();
+    std::fs::write(
+        d.join("settings.yaml"),
+        "config: { keep_one_in: 2, always_keep: [CALL_ENDED] }\nlimits: { memory: 128MiB, timeout: 10s }\n",
+    )
+    .unwrap();
+    let py = plugin("py_sampler.wasm");
+    let (code, out, err) = lumina_plugin(
+        d,
+        &[
+            "test",
+            "--plugin",
+            py.to_str().unwrap(),
+            "--config",
+            "settings.yaml",
+            "--input",
+            "in.jsonl",
+            "--expect",
+            "want.jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("batch 2: 2 logs item(s) in, dropped")
+            && out.contains("batch 4: 2 logs item(s) in, unchanged"),
+        "{out}"
+    );
+}

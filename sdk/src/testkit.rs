@@ -299,6 +299,21 @@ pub fn item_ids(batch: &Batch) -> Vec<String> {
     }
 }
 
+/// The errors config type `C` reports for `yaml` (its own checks included), as text; empty
+/// if it takes it.
+pub fn config_errors<C: serde::de::DeserializeOwned + crate::config::Validate>(
+    yaml: &str,
+) -> String {
+    let tree = match crate::config::parse_yaml(yaml, "test") {
+        Ok(t) => t,
+        Err(e) => return e.to_string(),
+    };
+    crate::config::parse::<C>(&tree)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
 /// Builds processor `C` of `signal` from `yaml`, with id `id`, handing what it sends to a
 /// [`CollectingConsumer`]; panics if the config is refused.
 pub async fn processor<C: crate::component::ProcessorConfig>(

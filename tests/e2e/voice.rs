@@ -84,6 +84,14 @@ pub(crate) fn target(c: &Collector, wire: Wire) -> Target {
     }
 }
 
+/// Sends the whole plan over `wire`; every event must be taken.
+pub(crate) async fn send_all(c: &Collector, plan: &Plan, wire: Wire) {
+    let report = lumina_callsim::send(plan, &target(c, wire), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+}
+
 /// The newest version (highest revision) of every dialogue in the file, as ground-truth JSON.
 pub(crate) fn dialogues(path: &Path) -> HashMap<String, Value> {
     newest_dialogues(path)
@@ -188,14 +196,7 @@ async fn thousands_of_disordered_duplicated_calls_assemble_into_the_ground_truth
         .map(|d| d.organization_id.as_str())
         .collect();
     assert_eq!(orgs.len(), 40);
-    let report = lumina_callsim::send(
-        &plan,
-        &target(&c, Wire::Otlp),
-        Arc::new(Progress::default()),
-    )
-    .await
-    .unwrap();
-    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    send_all(&c, &plan, Wire::Otlp).await;
     assert_matches_truth(&c, &plan, Duration::from_secs(60)).await;
     // The calls that never ended were closed by the idle timeout.
     assert!(
@@ -212,14 +213,7 @@ async fn native_json_events_assemble_like_otlp_ones() {
     let mut cfg = sim(300, 11);
     cfg.never_end = 0.0;
     let plan = generate(&cfg);
-    let report = lumina_callsim::send(
-        &plan,
-        &target(&c, Wire::Json),
-        Arc::new(Progress::default()),
-    )
-    .await
-    .unwrap();
-    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    send_all(&c, &plan, Wire::Json).await;
     assert_matches_truth(&c, &plan, Duration::from_secs(60)).await;
     c.stop().await.assert_clean();
 }

@@ -4,10 +4,9 @@
 //! every dialogue still matches the ground truth.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
-use lumina_callsim::{Plan, Progress, Wire, generate};
+use lumina_callsim::{Plan, Wire, generate};
 use lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest;
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use lumina_sdk::testkit::{attr, voice_event};
@@ -15,7 +14,7 @@ use lumina_sdk::voice::{VoiceEvent, attr as va};
 use serde_json::{Value, json};
 
 use crate::harness::{Collector, logs_client, read_jsonl, wait_for};
-use crate::voice::{compare, dialogues, sim, target, truth};
+use crate::voice::{compare, dialogues, send_all, sim, truth};
 
 const PROGRAMS: &str = r#"
 receivers:
@@ -263,14 +262,7 @@ async fn no_phone_number_of_a_call_stream_reaches_the_file_and_dialogues_are_oth
     let mut cfg = sim(300, 31);
     cfg.never_end = 0.0;
     let plan = generate(&cfg);
-    let report = lumina_callsim::send(
-        &plan,
-        &target(&c, Wire::Otlp),
-        Arc::new(Progress::default()),
-    )
-    .await
-    .unwrap();
-    assert_eq!((report.rejected, report.failed), (0, 0), "{report:?}");
+    send_all(&c, &plan, Wire::Otlp).await;
     let raw = numbers(&plan);
     assert!(raw.len() > 300, "{}", raw.len());
     let expected = truth(&plan);

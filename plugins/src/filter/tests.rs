@@ -1,4 +1,3 @@
-use lumina_sdk::config;
 use lumina_sdk::testkit::{CollectingConsumer, voice_event, voice_events};
 
 use super::*;
@@ -48,12 +47,7 @@ async fn drop_and_keep_select_records_by_a_condition_on_their_attributes() {
 
 #[test]
 fn a_program_that_does_not_compile_is_refused_with_vrl_s_diagnostic() {
-    let check = |yaml: &str| {
-        config::parse::<FilterConfig>(&lumina_sdk::config::parse_yaml(yaml, "t").unwrap())
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-    };
+    let check = lumina_sdk::testkit::config_errors::<FilterConfig>;
     let syntax = check("keep: '.attributes.x ==== 1'");
     assert!(
         syntax.contains("keep") && syntax.contains("does not compile"),
@@ -174,12 +168,7 @@ async fn spans_and_metrics_are_judged_too() {
 
 #[test]
 fn a_condition_that_cannot_give_a_boolean_is_refused_at_compile_time() {
-    let e = config::parse::<FilterConfig>(
-        &lumina_sdk::config::parse_yaml("keep: '\"text\"'", "t").unwrap(),
-    )
-    .err()
-    .map(|e| e.to_string())
-    .unwrap_or_default();
+    let e = lumina_sdk::testkit::config_errors::<FilterConfig>("keep: '\"text\"'");
     assert!(e.contains("must give a boolean"), "{e}");
 }
 

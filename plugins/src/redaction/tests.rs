@@ -1,5 +1,5 @@
 use lumina_sdk::component::{ComponentId, ComponentKind};
-use lumina_sdk::config::{self, ConfigValue};
+use lumina_sdk::config::ConfigValue;
 use lumina_sdk::testkit::{CollectingConsumer, attr, voice_event};
 use lumina_sdk::voice::{Dialogue, DialogueRecordKind, VoiceEvent};
 use serde_json::json;
@@ -167,12 +167,7 @@ async fn configured_keys_and_patterns_are_masked_and_text_scanning_can_be_off() 
 
 #[test]
 fn a_pattern_that_does_not_compile_is_refused_at_its_index() {
-    let e = config::parse::<RedactionConfig>(
-        &lumina_sdk::config::parse_yaml("patterns: ['ok', '(']", "t").unwrap(),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let e = lumina_sdk::testkit::config_errors::<RedactionConfig>("patterns: ['ok', '(']");
     assert!(
         e.contains("patterns[1]") && e.contains("not a regular expression"),
         "{e}"

@@ -1,4 +1,3 @@
-use lumina_sdk::config;
 use lumina_sdk::proto::common::v1::{AnyValue, KeyValue, any_value};
 use lumina_sdk::testkit::{CollectingConsumer, attr, voice_event, voice_events};
 
@@ -208,12 +207,7 @@ async fn spans_and_metrics_are_rewritten() {
 
 #[test]
 fn programs_that_do_not_compile_are_refused_with_vrl_s_diagnostic() {
-    let check = |yaml: &str| {
-        config::parse::<TransformConfig>(&lumina_sdk::config::parse_yaml(yaml, "t").unwrap())
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-    };
+    let check = lumina_sdk::testkit::config_errors::<TransformConfig>;
     let syntax = check("source: '.attributes.x = '");
     assert!(
         syntax.contains("source") && syntax.contains("does not compile"),

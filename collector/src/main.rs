@@ -24,7 +24,8 @@ struct Cli {
     command: Option<Command>,
 
     /// Config file; repeat to merge several (maps merge key by key, later files win).
-    /// Without any, the built-in configs/local.yaml is used.
+    /// Without any, /etc/lumina/config.yaml when it exists, else the built-in
+    /// configs/local.yaml.
     #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
@@ -65,6 +66,29 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Print a shell completion script (`lumina completions bash > /etc/bash_completion.d/lumina`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `lumina man > /usr/share/man/man1/lumina.1`.
+    Man,
+}
+
+/// The config read when none is given, if it exists; `LUMINA_DEFAULT_CONFIG` names another
+/// (an image or package that installs its config elsewhere).
+fn system_config() -> PathBuf {
+    std::env::var_os("LUMINA_DEFAULT_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/lumina/config.yaml"))
+}
+
+/// What a run without `--config` reads, for the messages that say so.
+fn default_config_name(srcs: &[ConfigSource]) -> String {
+    match srcs {
+        [one] if !one.name.starts_with('<') => one.name.clone(),
+        _ => "the built-in configuration (configs/local.yaml)".to_owned(),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,6 +172,10 @@ fn disable_transparent_huge_pages() {
 
 fn sources(cli: &Cli) -> Result<Vec<ConfigSource>, lumina_sdk::config::ConfigErrors> {
     if cli.config.is_empty() {
+        let system = system_config();
+        if system.exists() {
+            return ConfigSource::file(&system).map(|s| vec![s]);
+        }
         return Ok(vec![ConfigSource::embedded_default()]);
     }
     let mut out = Vec::new();
@@ -192,9 +220,7 @@ fn main() -> ExitCode {
                     let names: Vec<String> =
                         plan.pipelines.iter().map(|p| p.id.to_string()).collect();
                     if cli.config.is_empty() {
-                        println!(
-                            "No --config given: checked the built-in configuration (configs/local.yaml)."
-                        );
+                        println!("No --config given: checked {}.", default_config_name(&srcs));
                     }
                     println!(
                         "The configuration is valid: {} pipeline(s): {}.",
@@ -284,8 +310,23 @@ fn main() -> ExitCode {
             Err(e) => report(&e, &srcs),
         },
         Command::Plugin { command } => plugin_command(&cli, &host, command),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "lumina", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "Could not write the man page.");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run => match config::load_plan(&srcs, &ProcessEnv, registry) {
-            Ok((_, plan)) => match run(&cli, &plan, &host) {
+            Ok((_, plan)) => match run(&cli, &plan, &host, &default_config_name(&srcs)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{}", lumina_sdk::util::error_chain(e.as_ref()));
@@ -570,10 +611,10 @@ fn replay(
     Ok(())
 }
 
-fn run(cli: &Cli, plan: &config::Plan, host: &Host) -> anyhow::Result<()> {
+fn run(cli: &Cli, plan: &config::Plan, host: &Host, default: &str) -> anyhow::Result<()> {
     init_logs(cli, plan);
     if cli.config.is_empty() {
-        tracing::info!("No --config given: running the built-in configs/local.yaml.");
+        tracing::info!("No --config given: running {default}.");
     }
     for w in &plan.warnings {
         tracing::warn!("{w}.");

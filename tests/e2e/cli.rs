@@ -171,3 +171,72 @@ fn the_readme_example_config_is_valid() {
         "{out}"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, bash, err) = lumina(&["completions", "bash"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(dir.path().join("lumina.bash"), &bash).unwrap();
+    // The script is valid bash, and completes every subcommand.
+    let check = Command::new("bash")
+        .args(["-n", "lumina.bash"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for sub in [
+        "validate",
+        "dlq",
+        "replay",
+        "plugin",
+        "inspect",
+        "completions",
+        "print-config",
+    ] {
+        assert!(bash.contains(sub), "{sub} is not completed");
+    }
+    let (code, man, _) = lumina(&["man"], dir.path());
+    assert_eq!(code, 0);
+    assert!(man.contains(".TH lumina 1"), "{man}");
+    assert!(
+        man.contains("validate") && man.contains("dead letters"),
+        "{man}"
+    );
+}
+
+#[test]
+fn without_config_the_system_config_is_read_when_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = dir.path().join("config.yaml");
+    std::fs::write(
+        &sys,
+        "receivers: { nop: {} }\nexporters: { nop: {} }\nservice: { pipelines: { logs/system: { receivers: [nop], exporters: [nop] } } }\n",
+    )
+    .unwrap();
+    let out = Command::new(lumina_bin())
+        .arg("validate")
+        .env("LUMINA_DEFAULT_CONFIG", &sys)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("No --config given: checked {}.", sys.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("logs/system"), "{stdout}");
+    // Absent, the built-in one is used.
+    let out = Command::new(lumina_bin())
+        .arg("validate")
+        .env("LUMINA_DEFAULT_CONFIG", dir.path().join("missing.yaml"))
+        .current_dir(crate::harness::workspace())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("checked the built-in configuration"));
+}

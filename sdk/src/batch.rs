@@ -160,6 +160,20 @@ impl Batch {
         Self::new(Payload::Logs(req))
     }
 
+    /// A logs batch of `records` under one resource and one scope, both empty.
+    pub fn from_log_records(records: Vec<crate::proto::logs::v1::LogRecord>) -> Self {
+        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
+        Self::logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
     /// A traces batch.
     pub fn traces(req: ExportTraceServiceRequest) -> Self {
         Self::new(Payload::Traces(req))

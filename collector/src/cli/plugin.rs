@@ -93,17 +93,7 @@ fn batch(v: &serde_json::Value) -> Result<Batch, String> {
                 .map_err(|err| format!("event {i}: {err}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Batch::logs(
-        lumina_sdk::proto::collector::logs::v1::ExportLogsServiceRequest {
-            resource_logs: vec![lumina_sdk::proto::logs::v1::ResourceLogs {
-                scope_logs: vec![lumina_sdk::proto::logs::v1::ScopeLogs {
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        },
-    ))
+    Ok(Batch::from_log_records(records))
 }
 
 /// Records of a batch, for comparing: each record as JSON, whatever the grouping of the

@@ -110,7 +110,9 @@ pub fn counter_add_labelled(name: &str, value: u64, labels: &[(&str, &str)]) {
             return;
         }
         #[cfg(feature = "host")]
-        if in_process::with(|t| t.plugin_counter_add(name, value, &owned(labels))).is_some() {
+        if in_process::with(|t| t.plugin_counter_add(name, value, &super::owned_labels(labels)))
+            .is_some()
+        {
             return;
         }
         super::native::with_host(|h| match (labels, h.counter_add_labelled) {
@@ -139,7 +141,11 @@ pub fn histogram_record_labelled(name: &str, value: f64, labels: &[(&str, &str)]
             return;
         }
         #[cfg(feature = "host")]
-        if in_process::with(|t| t.plugin_histogram_record(name, value, &owned(labels))).is_some() {
+        if in_process::with(|t| {
+            t.plugin_histogram_record(name, value, &super::owned_labels(labels))
+        })
+        .is_some()
+        {
             return;
         }
         super::native::with_host(|h| match (labels, h.histogram_record_labelled) {
@@ -150,14 +156,6 @@ pub fn histogram_record_labelled(name: &str, value: f64, labels: &[(&str, &str)]
             }
         });
     }
-}
-
-#[cfg(all(not(target_arch = "wasm32"), feature = "host"))]
-fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
 }
 
 /// Wall-clock nanoseconds since the Unix epoch, as the host sees it.

@@ -46,6 +46,18 @@ pub mod wasm;
 
 use serde::de::DeserializeOwned;
 
+/// A plugin's labels as the host calls take them.
+#[allow(
+    dead_code,
+    reason = "used by the host calls of some targets and features only"
+)]
+fn owned_labels(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 use crate::config::{ConfigError, ConfigPath, ConfigValue, PathSegment, Validate, parse};
 use crate::view::{BatchView, Edits};
 use crate::{Batch, Signal};

@@ -28,8 +28,7 @@ use std::rc::Rc;
 use super::host::Level;
 use super::http::{HttpError, Request, Response};
 use crate::Batch;
-use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
-use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::proto::logs::v1::LogRecord;
 use crate::voice::VoiceEvent;
 
 /// One counter or histogram call.
@@ -64,13 +63,6 @@ fn with<R>(f: impl FnOnce(&Recorder) -> R) -> Option<R> {
     Some(f(&r))
 }
 
-fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 pub(crate) fn log(level: Level, message: &str) -> Option<()> {
     with(|r| r.logs.borrow_mut().push((level, message.to_owned())))
 }
@@ -79,7 +71,7 @@ pub(crate) fn counter(name: &str, value: u64, labels: &[(&str, &str)]) -> Option
     with(|r| {
         r.counters.borrow_mut().push(Recorded {
             name: name.to_owned(),
-            labels: owned(labels),
+            labels: super::owned_labels(labels),
             value,
         })
     })
@@ -89,7 +81,7 @@ pub(crate) fn histogram(name: &str, value: f64, labels: &[(&str, &str)]) -> Opti
     with(|r| {
         r.histograms.borrow_mut().push(Recorded {
             name: name.to_owned(),
-            labels: owned(labels),
+            labels: super::owned_labels(labels),
             value,
         })
     })
@@ -170,15 +162,7 @@ impl Drop for RecordingHost {
 
 /// One logs batch (one resource, one scope) of `records`.
 pub fn logs_of(records: Vec<LogRecord>) -> Batch {
-    Batch::logs(ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
+    Batch::from_log_records(records)
 }
 
 /// A voice event of organization `org-1`, account `acc-1`, leg `leg-1`: `id` of `event_type`

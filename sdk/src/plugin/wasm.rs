@@ -63,19 +63,12 @@ pub(crate) fn log(level: Level, message: &str) {
     wit_host::log(l, message);
 }
 
-fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 pub(crate) fn counter_add(name: &str, value: u64, labels: &[(&str, &str)]) {
-    wit_host::counter_add(name, value, &owned(labels));
+    wit_host::counter_add(name, value, &super::owned_labels(labels));
 }
 
 pub(crate) fn histogram_record(name: &str, value: f64, labels: &[(&str, &str)]) {
-    wit_host::histogram_record(name, value, &owned(labels));
+    wit_host::histogram_record(name, value, &super::owned_labels(labels));
 }
 
 pub(crate) fn now_unix_nanos() -> u64 {

@@ -142,6 +142,17 @@ fn plugin_test_runs_a_built_plugin_on_json_batches_and_fails_on_a_mismatch_or_a_
         out.contains("runs as a processor plugin: redact-numbers 0.1.0"),
         "{out}"
     );
+    let so = plugin("libredact_numbers.so");
+    let (code, out, err) = lumina_plugin(d, &["inspect", so.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("(native)") && out.contains("built for the C ABI version 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("runs as a processor plugin: redact-numbers 0.1.0"),
+        "{out}"
+    );
     let (code, _, err) = lumina_plugin(d, &["inspect", "settings.yaml"]);
     assert_eq!(code, 2);
     assert!(

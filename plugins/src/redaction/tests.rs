@@ -173,3 +173,56 @@ fn a_pattern_that_does_not_compile_is_refused_at_its_index() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn span_attributes_and_span_event_attributes_are_masked() {
+    use lumina_sdk::proto::collector::trace::v1::ExportTraceServiceRequest;
+    use lumina_sdk::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+    let out = Arc::new(CollectingConsumer::new());
+    let p = lumina_sdk::component::processor::<RedactionConfig>()
+        .create(
+            &lumina_sdk::config::parse_yaml("{}", "t").unwrap(),
+            CreateContext::new(
+                ComponentId::new("redaction/spans"),
+                ComponentKind::Processor,
+            ),
+            Signal::Traces,
+            out.clone() as DynConsumer,
+        )
+        .await
+        .unwrap();
+    let span = Span {
+        name: "answer".into(),
+        attributes: vec![lumina_sdk::testkit::kv(
+            attr::CALLER_NUMBER,
+            "+442071234567",
+        )],
+        events: vec![span::Event {
+            name: "transfer".into(),
+            attributes: vec![lumina_sdk::testkit::kv("note", "to +441611234567 now")],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    p.consume(Batch::traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }))
+    .await
+    .unwrap();
+    let b = &out.batches()[0];
+    let s = &b.as_traces().unwrap().resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(
+        attr(&s.attributes, attr::CALLER_NUMBER).as_deref(),
+        Some("+********4567")
+    );
+    assert_eq!(
+        attr(&s.events[0].attributes, "note").as_deref(),
+        Some("to +********4567 now")
+    );
+}

@@ -18,6 +18,17 @@
 //!
 //! See `docs/architecture.md` for how a batch travels from a receiver to an exporter.
 
+/// The version, and the commit it was built from: `0.1.0 (commit 1a2b3c4d5e6f)`.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LUMINA_COMMIT"),
+    ")"
+);
+
+/// The commit the binary was built from (`unknown` when that could not be told).
+pub const COMMIT: &str = env!("LUMINA_COMMIT");
+
 pub mod cli;
 pub mod config;
 pub mod diagnostics;

@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Lumina: an OpenTelemetry-Collector-style collector for voice-call observability.
 #[derive(Parser, Debug)]
-#[command(name = "lumina", version, about, long_about = None)]
+#[command(name = "lumina", version = lumina_collector::LONG_VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -53,7 +53,12 @@ enum Command {
         check_destinations: bool,
     },
     /// List the built-in component types.
-    Components,
+    Components {
+        /// List instead every metric the collector can report about itself: name, kind and
+        /// help (a dashboard or an alert should name only these).
+        #[arg(long)]
+        metrics: bool,
+    },
     /// Print the resolved configuration (files merged, variables expanded, secrets redacted).
     PrintConfig,
     /// Work with dead letters (what exporters gave up on).
@@ -242,7 +247,14 @@ fn main() -> ExitCode {
             }
             Err(e) => report(&e, &srcs),
         },
-        Command::Components => {
+        Command::Components { metrics: true } => {
+            let mut out = std::io::stdout().lock();
+            for (name, kind, help) in telemetry::all_metrics(registry) {
+                let _ = writeln!(out, "{name}\t{kind}\t{help}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Components { metrics: false } => {
             let mut rows: Vec<[String; 5]> = vec![[
                 "KIND".into(),
                 "TYPE".into(),

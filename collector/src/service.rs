@@ -87,6 +87,7 @@ impl Service {
                 &t.address,
                 crate::telemetry::metrics_handle(),
                 health.clone(),
+                t.otelcol_names,
             )
             .await
             .map_err(|source| StartError::Endpoint {

@@ -712,17 +712,8 @@ async fn the_analytics_config_gives_the_contract_metrics_in_s3_and_prometheus_an
         if !close {
             return Err(format!("queue_wait_time: expected {wait:?}\ngot {got:?}"));
         }
-        for name in [
-            "call_answer_rate",
-            "call_abandon_rate",
-            "call_wait_time",
-            "call_duration",
-            "queue_abandon_rate",
-            "queue_service_level",
-            "queue_depth",
-            "agent_handle_time",
-            "agent_busy_count",
-        ] {
+        // Every call metric the dashboard and alerts in deploy/ read.
+        for name in crate::deploy::CALL_METRICS {
             if scraped(&text, name).is_empty() {
                 return Err(format!("no {name} in:\n{text}"));
             }

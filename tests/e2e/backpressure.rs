@@ -162,6 +162,41 @@ service:
         .await,
         total as f64
     );
+    // The same counts under the OpenTelemetry Collector's names, with its labels.
+    for (name, labels, want) in [
+        (
+            "otelcol_receiver_refused_log_records_total",
+            [("receiver", "otlp"), ("transport", "grpc")],
+            refused_items,
+        ),
+        (
+            "otelcol_receiver_accepted_log_records_total",
+            [("receiver", "otlp"), ("transport", "grpc")],
+            (ok * RECORDS) as f64,
+        ),
+    ] {
+        assert_eq!(c.metric(name, &labels).await, want, "{name}");
+    }
+    for (name, exporter, want) in [
+        (
+            "otelcol_exporter_enqueue_failed_log_records_total",
+            "otlp/dead",
+            refused_items,
+        ),
+        ("otelcol_exporter_queue_size", "otlp/dead", 4.0),
+        ("otelcol_exporter_queue_capacity", "otlp/dead", 4.0),
+        (
+            "otelcol_exporter_sent_log_records_total",
+            "otlp/alive",
+            total as f64,
+        ),
+    ] {
+        assert_eq!(
+            c.metric(name, &[("exporter", exporter)]).await,
+            want,
+            "{name}"
+        );
+    }
 
     // ~400 MB went through; the collector held a few batches of it at a time.
     let growth_mib = peak.saturating_sub(baseline) / 1024;

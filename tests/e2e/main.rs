@@ -9,6 +9,7 @@ mod aws;
 mod backpressure;
 mod cli;
 mod clients;
+mod deploy;
 mod durable;
 mod golden;
 mod graph;

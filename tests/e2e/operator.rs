@@ -465,6 +465,25 @@ service:
             assert!(value > 0.0, "{v}");
         }
     }
+    // The build, as `--version` tells it.
+    let out = std::process::Command::new(crate::harness::lumina_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    let commit = version
+        .split("(commit ")
+        .nth(1)
+        .and_then(|r| r.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(commit.len() >= 7, "{version}");
+    assert!(
+        text.contains(&format!(
+            "lumina_build_info{{version=\"{}\",commit=\"{commit}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{version}\n{text}"
+    );
     c.stop().await.assert_clean();
 }
 

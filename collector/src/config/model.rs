@@ -182,6 +182,9 @@ pub struct MetricsTelemetry {
     pub level: MetricsLevel,
     /// Where `/metrics` (Prometheus) and `/health` are served. Default `127.0.0.1:8888`.
     pub address: String,
+    /// Also show the metrics under the OpenTelemetry Collector's names
+    /// (`otelcol_receiver_accepted_log_records_total`, ...). Default true.
+    pub otelcol_names: bool,
 }
 
 impl Default for MetricsTelemetry {
@@ -189,6 +192,7 @@ impl Default for MetricsTelemetry {
         Self {
             level: MetricsLevel::Normal,
             address: "127.0.0.1:8888".into(),
+            otelcol_names: true,
         }
     }
 }

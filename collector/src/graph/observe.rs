@@ -5,23 +5,25 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lumina_sdk::component::{Accepted, ConsumeError, Consumer, DynConsumer};
-use lumina_sdk::telemetry::{ComponentTelemetry, names};
+use lumina_sdk::telemetry::{self, ComponentTelemetry, names};
 use lumina_sdk::{Batch, Signal};
 use metrics::Counter;
 
-/// Counts what a receiver hands to its pipelines: accepted, and refused by reason.
+/// Counts what a receiver hands to its pipelines: accepted, and refused by reason, labelled
+/// with the transport the receiver took it in on when it said (`grpc`, `http`).
 pub struct ReceiverOutput {
     inner: DynConsumer,
     telemetry: ComponentTelemetry,
     signal: Signal,
-    accepted: Counter,
+    /// Accepted, without a transport, over gRPC and over HTTP.
+    accepted: [Counter; 3],
 }
 
 impl ReceiverOutput {
     /// Wraps `inner` for the receiver `telemetry` names, for `signal`.
     pub fn wrap(inner: DynConsumer, telemetry: ComponentTelemetry, signal: Signal) -> DynConsumer {
-        let accepted =
-            telemetry.counter(names::RECEIVER_ACCEPTED, &[("signal", signal.to_string())]);
+        let accepted = [None, Some("grpc"), Some("http")]
+            .map(|t| telemetry.counter(names::RECEIVER_ACCEPTED, &labels(signal, None, t)));
         Arc::new(Self {
             inner,
             telemetry,
@@ -30,33 +32,61 @@ impl ReceiverOutput {
         })
     }
 
-    fn refused(&self, reason: &'static str, n: u64) {
+    fn accepted(&self, transport: Option<&'static str>, n: u64) {
+        match transport {
+            None => self.accepted[0].increment(n),
+            Some("grpc") => self.accepted[1].increment(n),
+            Some("http") => self.accepted[2].increment(n),
+            Some(t) => self
+                .telemetry
+                .counter(
+                    names::RECEIVER_ACCEPTED,
+                    &labels(self.signal, None, Some(t)),
+                )
+                .increment(n),
+        }
+    }
+
+    fn refused(&self, reason: &'static str, transport: Option<&'static str>, n: u64) {
         self.telemetry
             .counter(
                 names::RECEIVER_REFUSED,
-                &[
-                    ("signal", self.signal.to_string()),
-                    ("reason", reason.to_owned()),
-                ],
+                &labels(self.signal, Some(reason), transport),
             )
             .increment(n);
     }
+}
+
+fn labels(
+    signal: Signal,
+    reason: Option<&'static str>,
+    transport: Option<&'static str>,
+) -> Vec<(&'static str, String)> {
+    let mut v = vec![("signal", signal.to_string())];
+    if let Some(r) = reason {
+        v.push(("reason", r.to_owned()));
+    }
+    if let Some(t) = transport {
+        v.push(("transport", t.to_owned()));
+    }
+    v
 }
 
 #[async_trait]
 impl Consumer for ReceiverOutput {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let n = batch.len() as u64;
+        let transport = telemetry::current_transport();
         let r = self.inner.consume(batch).await;
         match &r {
             Ok(a) => {
                 let rejected = a.rejected.min(n);
-                self.accepted.increment(n - rejected);
+                self.accepted(transport, n - rejected);
                 if rejected > 0 {
-                    self.refused("invalid", rejected);
+                    self.refused("invalid", transport, rejected);
                 }
             }
-            Err(e) => self.refused(e.reason(), n),
+            Err(e) => self.refused(e.reason(), transport, n),
         }
         r
     }

@@ -2,6 +2,7 @@
 //! facade) and the HTTP endpoint that serves `/metrics` and `/health`.
 
 pub mod health;
+pub mod otelcol;
 pub mod server;
 
 use std::sync::OnceLock;
@@ -111,6 +112,10 @@ pub const PROCESS_METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
         "lumina_process_uptime_seconds",
         "Seconds since the collector process started.",
     ),
+    lumina_sdk::telemetry::MetricDoc::gauge(
+        "lumina_build_info",
+        "Always 1; its labels say the version and the commit the binary was built from.",
+    ),
 ];
 
 /// Describes (`# HELP`) the host's metrics, the process metrics and those of every component
@@ -127,6 +132,33 @@ pub fn describe(registry: &lumina_sdk::component::Registry) {
             d.describe();
         }
     }
+}
+
+/// Every metric the collector can report about itself, sorted by name: the host's, the
+/// process's, every component type's, and their OpenTelemetry Collector names. Plugins'
+/// own metrics (`lumina_plugin_<name>_total`) are named by the plugin and not listed.
+pub fn all_metrics(
+    registry: &lumina_sdk::component::Registry,
+) -> Vec<(String, &'static str, String)> {
+    use lumina_sdk::telemetry::MetricKind;
+    let kind = |k: MetricKind| match k {
+        MetricKind::Counter => "counter",
+        MetricKind::Gauge => "gauge",
+        MetricKind::Histogram => "histogram",
+    };
+    let mut v: Vec<(String, &'static str, String)> = lumina_sdk::telemetry::HOST_METRICS
+        .iter()
+        .chain(PROCESS_METRICS)
+        .chain(registry.all_infos().iter().flat_map(|i| i.metrics.iter()))
+        .map(|d| (d.name.to_owned(), kind(d.kind), d.help.to_owned()))
+        .collect();
+    for (n, counter, help) in otelcol::docs() {
+        let k = if counter { "counter" } else { "gauge" };
+        v.push((n, k, help.to_owned()));
+    }
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.dedup_by(|a, b| a.0 == b.0);
+    v
 }
 
 /// Shows every component's counters at 0 from the start: the host's for each signal it
@@ -220,7 +252,15 @@ pub fn zero_series(plan: &crate::config::Plan, registry: &lumina_sdk::component:
 /// Samples the process metrics (Linux: from `/proc/self`).
 pub fn sample_process() {
     static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
-    let started = STARTED.get_or_init(std::time::Instant::now);
+    let started = STARTED.get_or_init(|| {
+        metrics::gauge!(
+            "lumina_build_info",
+            "version" => env!("CARGO_PKG_VERSION"),
+            "commit" => crate::COMMIT
+        )
+        .set(1.0);
+        std::time::Instant::now()
+    });
     metrics::gauge!("lumina_process_uptime_seconds").set(started.elapsed().as_secs_f64());
     #[cfg(target_os = "linux")]
     {

@@ -79,16 +79,19 @@ pub async fn start_telemetry(
     address: &str,
     metrics: &'static PrometheusHandle,
     health: Health,
+    otelcol_names: bool,
 ) -> Result<Server, ComponentError> {
     let router = axum::Router::new()
         .route(
             "/metrics",
             get(move || async move {
                 super::sample_process();
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    metrics.render(),
-                )
+                let mut text = metrics.render();
+                if otelcol_names {
+                    text.push('\n');
+                    text.push_str(&super::otelcol::translate(&text));
+                }
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
             }),
         )
         .route(

@@ -30,6 +30,7 @@ use tonic::{Request, Response, Status};
 
 use super::config::GrpcServerConfig;
 use lumina_net::status::grpc_status;
+use lumina_sdk::telemetry::over_transport;
 
 /// Holds a request to its sender's organisation, hands the rest to the pipeline and turns the
 /// outcome into a reply.
@@ -38,7 +39,9 @@ async fn consume<T>(svc: &Service, req: &Request<T>, batch: Batch) -> Result<Acc
     let Some(batch) = batch else {
         return Ok(ours);
     };
-    let theirs = svc.out.consume(batch).await.map_err(|e| grpc_status(&e))?;
+    let theirs = over_transport("grpc", svc.out.consume(batch))
+        .await
+        .map_err(|e| grpc_status(&e))?;
     Ok(ours.plus(theirs))
 }
 

@@ -252,7 +252,7 @@ async fn export(
     let Some(batch) = batch else {
         return success(signal, &ours, encoding);
     };
-    match out.consume(batch).await {
+    match lumina_sdk::telemetry::over_transport("http", out.consume(batch)).await {
         Ok(accepted) => success(signal, &ours.plus(accepted), encoding),
         Err(e) => {
             let (status, retry_after) = http_status(&e);

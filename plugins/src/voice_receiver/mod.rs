@@ -426,7 +426,7 @@ async fn post_events(
                 ..Default::default()
             }],
         });
-        match st.next.consume(batch).await {
+        match lumina_sdk::telemetry::over_transport("http", st.next.consume(batch)).await {
             Ok(a) => accepted -= (a.rejected as usize).min(accepted),
             Err(e) => {
                 let (status, _) = http_status(&e);

@@ -51,6 +51,23 @@ pub mod names {
     pub const EXPORT_DURATION: &str = "lumina_exporter_send_duration_seconds";
 }
 
+tokio::task_local! {
+    /// The transport (`grpc`, `http`) a receiver took the request in on, while it hands the
+    /// request's data downstream. The host labels what a receiver accepts and refuses with it
+    /// (`transport`), as the OpenTelemetry Collector does.
+    pub static TRANSPORT: &'static str;
+}
+
+/// Runs `f` (a receiver handing data downstream) as received over `transport`.
+pub async fn over_transport<F: std::future::Future>(transport: &'static str, f: F) -> F::Output {
+    TRANSPORT.scope(transport, f).await
+}
+
+/// The transport the current task's data came in on, if its receiver said.
+pub fn current_transport() -> Option<&'static str> {
+    TRANSPORT.try_with(|t| *t).ok()
+}
+
 /// What kind of metric a [`MetricDoc`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {

@@ -34,6 +34,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod exporter;
 pub mod graph;
+pub mod notify;
 pub mod plugin;
 pub mod service;
 pub mod telemetry;

@@ -154,7 +154,11 @@ impl Service {
             return Err(e.into());
         }
         health.set_phase(Phase::Running);
-        tracing::info!(pipelines = ?graph.pipeline_ids(), "Lumina is running.");
+        tracing::info!(pipelines = ?graph.pipeline_ids(), version = crate::LONG_VERSION, "Lumina is running.");
+        crate::notify::notify(&format!(
+            "READY=1\nSTATUS=Running {} pipelines",
+            graph.pipeline_ids().len()
+        ));
         Ok(Service {
             graph,
             health,
@@ -173,6 +177,7 @@ impl Service {
     pub async fn shutdown(self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         self.health.set_phase(Phase::Stopping);
+        crate::notify::notify("STOPPING=1\nSTATUS=Draining pipelines and exporters");
         tracing::info!(timeout = ?timeout, "Shutting down: receivers stop first, then pipelines and exporters drain.");
         self.graph.shutdown(deadline).await;
         self.health.set_phase(Phase::Stopped);

@@ -12,7 +12,7 @@
 //! let sources = [ConfigSource::embedded_default()];
 //! let (_tree, plan) = config::load_plan(&sources, &ProcessEnv, &host.registry)?;
 //! let service = Service::start(&plan, &host).await?;
-//! service.run_until(termination_signal(), std::time::Duration::from_secs(20)).await;
+//! service.run_until(&host, None, termination_signal(), std::time::Duration::from_secs(20)).await;
 //! # Ok(()) }
 //! ```
 //!

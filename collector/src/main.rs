@@ -38,6 +38,11 @@ struct Cli {
     /// written to the exporters' dead letters.
     #[arg(long, global = true, default_value = "20s", value_name = "DURATION")]
     shutdown_timeout: Duration,
+
+    /// Reload the configuration when one of its files changes, as on SIGHUP (checked every
+    /// second).
+    #[arg(long, global = true)]
+    watch_config: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,7 +181,12 @@ fn disable_transparent_huge_pages() {
 }
 
 fn sources(cli: &Cli) -> Result<Vec<ConfigSource>, lumina_sdk::config::ConfigErrors> {
-    if cli.config.is_empty() {
+    sources_of(&cli.config)
+}
+
+/// The config files `paths` (or, with none, the system config or the embedded default), read.
+fn sources_of(paths: &[PathBuf]) -> Result<Vec<ConfigSource>, lumina_sdk::config::ConfigErrors> {
+    if paths.is_empty() {
         let system = system_config();
         if system.exists() {
             return ConfigSource::file(&system).map(|s| vec![s]);
@@ -185,7 +195,7 @@ fn sources(cli: &Cli) -> Result<Vec<ConfigSource>, lumina_sdk::config::ConfigErr
     }
     let mut out = Vec::new();
     let mut errors = lumina_sdk::config::ConfigErrors::new();
-    for p in &cli.config {
+    for p in paths {
         match ConfigSource::file(p) {
             Ok(s) => out.push(s),
             Err(e) => errors.extend(e),
@@ -641,8 +651,32 @@ fn run(cli: &Cli, plan: &config::Plan, host: &Host, default: &str) -> anyhow::Re
         let service = Service::start(plan, host)
             .await
             .context("Lumina could not start")?;
+        let paths = cli.config.clone();
+        let watch = if cli.watch_config {
+            if paths.is_empty() {
+                vec![system_config()]
+            } else {
+                paths.clone()
+            }
+        } else {
+            Vec::new()
+        };
+        let reload = lumina_collector::service::Reload {
+            load: std::sync::Arc::new(move |registry| {
+                let srcs = sources_of(&paths).map_err(|e| diagnostics::render(&e, &[]))?;
+                config::load_plan(&srcs, &ProcessEnv, registry)
+                    .map(|(_, plan)| plan)
+                    .map_err(|e| diagnostics::render(&e, &srcs))
+            }),
+            watch,
+        };
         service
-            .run_until(termination_signal(), cli.shutdown_timeout.get())
+            .run_until(
+                host,
+                Some(reload),
+                termination_signal(),
+                cli.shutdown_timeout.get(),
+            )
             .await;
         Ok(())
     })

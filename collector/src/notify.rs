@@ -16,14 +16,12 @@ pub fn notify(state: &str) {
         return;
     };
     let target = target.to_string_lossy().into_owned();
-    let sent = UnixDatagram::unbound().and_then(|sock| {
-        match target.strip_prefix('@') {
-            Some(name) => {
-                let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
-                sock.send_to_addr(state.as_bytes(), &addr)
-            }
-            None => sock.send_to(state.as_bytes(), &target),
+    let sent = UnixDatagram::unbound().and_then(|sock| match target.strip_prefix('@') {
+        Some(name) => {
+            let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+            sock.send_to_addr(state.as_bytes(), &addr)
         }
+        None => sock.send_to(state.as_bytes(), &target),
     });
     if let Err(e) = sent {
         tracing::debug!(socket = %target, error = %e, "Could not notify systemd.");
@@ -40,7 +38,9 @@ pub fn reloading() {
     let usec = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1_000)
         .unwrap_or(0);
-    notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=Reloading the configuration"));
+    notify(&format!(
+        "RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=Reloading the configuration"
+    ));
 }
 
 /// Elsewhere there is no systemd to tell.

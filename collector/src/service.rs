@@ -60,6 +60,7 @@ impl Host {
 /// A running collector.
 pub struct Service {
     graph: Graph,
+    plan: Plan,
     health: Health,
     servers: Vec<Server>,
     plugins: Arc<PluginHost>,
@@ -136,16 +137,7 @@ impl Service {
         for id in graph.pipeline_ids() {
             health.add_pipeline(&id);
         }
-        let exporters = graph.exporters();
-        health.set_graph(
-            graph.receiver_ids(),
-            Arc::new(move || {
-                exporters
-                    .iter()
-                    .map(|(id, q)| (id.clone(), q.report()))
-                    .collect()
-            }),
-        );
+        show_graph(&health, &graph);
         if let Err(e) = graph.start().await {
             graph
                 .shutdown(tokio::time::Instant::now() + Duration::from_secs(5))
@@ -161,6 +153,7 @@ impl Service {
         ));
         Ok(Service {
             graph,
+            plan: plan.clone(),
             health,
             servers,
             plugins,
@@ -185,24 +178,200 @@ impl Service {
         tracing::info!("Lumina stopped.");
     }
 
-    /// Runs until `stop` resolves, then shuts down within `timeout`. On SIGHUP, WebAssembly
-    /// plugins whose files changed are reloaded.
-    pub async fn run_until(self, stop: impl Future<Output = ()>, timeout: Duration) {
+    /// Runs until `stop` resolves, then shuts down within `timeout`. On SIGHUP (and, when
+    /// `reload` watches files, when one of them changes), WebAssembly plugins whose files
+    /// changed are reloaded and, with `reload`, the config is loaded again and the graph
+    /// rebuilt where it changed ([`Graph::reload`]); a config that does not validate is
+    /// refused with its errors and the running one stays.
+    pub async fn run_until(
+        mut self,
+        host: &Host,
+        reload: Option<Reload>,
+        stop: impl Future<Output = ()>,
+        timeout: Duration,
+    ) {
         tokio::pin!(stop);
         let mut hangups = hangup_signals();
+        let watch = reload.as_ref().map(|r| r.watch.clone()).unwrap_or_default();
+        let mut changes = watch_files(watch);
         loop {
-            tokio::select! {
+            let why = tokio::select! {
                 _ = &mut stop => break,
-                Some(()) = hangups.recv() => {
-                    let plugins = self.plugins.clone();
-                    // Loading and compiling blocks; keep it off the async workers.
-                    let report = tokio::task::spawn_blocking(move || plugins.reload()).await.unwrap_or_default();
-                    tracing::info!(changes = report.len(), "SIGHUP: checked plugins for changes.");
-                }
+                Some(()) = hangups.recv() => "SIGHUP",
+                Some(()) = changes.recv() => "a config file changed",
+            };
+            crate::notify::reloading();
+            let plugins = self.plugins.clone();
+            // Loading and compiling blocks; keep it off the async workers.
+            let report = tokio::task::spawn_blocking(move || plugins.reload())
+                .await
+                .unwrap_or_default();
+            tracing::info!(
+                changes = report.len(),
+                "{why}: checked plugins for changes."
+            );
+            if let Some(r) = &reload {
+                self.reload_config(host, r, why, timeout).await;
             }
+            crate::notify::notify(&format!(
+                "READY=1\nSTATUS=Running {} pipelines",
+                self.graph.pipeline_ids().len()
+            ));
         }
         self.shutdown(timeout).await;
     }
+
+    async fn reload_config(&mut self, host: &Host, reload: &Reload, why: &str, timeout: Duration) {
+        let outcome = |o: &'static str| {
+            metrics::counter!(RELOADS, "outcome" => o).increment(1);
+        };
+        // Reading and checking the files blocks (a plugin's settings are checked by loading
+        // it); let the runtime move other work off this thread meanwhile.
+        let plan = match tokio::task::block_in_place(|| (reload.load)(&host.registry)) {
+            Ok(plan) => plan,
+            Err(errors) => {
+                outcome("invalid");
+                tracing::error!(
+                    "{why}: the new configuration is not valid; the running one stays.\n{errors}"
+                );
+                return;
+            }
+        };
+        for w in &plan.warnings {
+            tracing::warn!("{w}.");
+        }
+        if restart_only_changed(&self.plan, &plan) {
+            tracing::warn!(
+                "{why}: service.telemetry and service.extensions changes take effect at the next restart; the rest is applied now."
+            );
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        match self.graph.reload(&plan, &host.registry, deadline).await {
+            Ok(report) => {
+                crate::telemetry::zero_series(&plan, &host.registry);
+                self.health.set_pipelines(&self.graph.pipeline_ids());
+                show_graph(&self.health, &self.graph);
+                for e in &report.failed {
+                    tracing::error!("{why}: {e}; the rest of the new configuration runs.");
+                }
+                outcome(if report.failed.is_empty() {
+                    "ok"
+                } else {
+                    "partial"
+                });
+                tracing::info!(
+                    kept = report.kept.len(),
+                    stopped = report.stopped.len(),
+                    pipelines = ?self.graph.pipeline_ids(),
+                    "{why}: the configuration was reloaded. Kept running: {}. Stopped or replaced: {}.",
+                    list(&report.kept),
+                    list(&report.stopped),
+                );
+                self.plan = plan;
+            }
+            Err(e) => {
+                outcome("failed");
+                tracing::error!(
+                    "{why}: the new configuration could not be built ({e}); the running one stays."
+                );
+            }
+        }
+    }
+}
+
+/// Counts config reloads by `outcome`: `ok`, `partial` (a new receiver did not start),
+/// `invalid` (refused: the config does not validate) and `failed` (a component could not be
+/// built; nothing changed).
+pub const RELOADS: &str = "lumina_config_reloads_total";
+
+/// Whether what only a restart applies changed: the telemetry endpoint and logs, and the
+/// extensions.
+fn restart_only_changed(a: &Plan, b: &Plan) -> bool {
+    let extensions = |p: &Plan| -> Vec<(String, lumina_sdk::config::ConfigValue)> {
+        p.extensions
+            .iter()
+            .map(|(id, e)| (id.to_string(), e.config.clone()))
+            .collect()
+    };
+    let (ea, eb) = (extensions(a), extensions(b));
+    format!("{:?}", a.service.telemetry) != format!("{:?}", b.service.telemetry)
+        || a.service.extensions != b.service.extensions
+        || ea.len() != eb.len()
+        || ea
+            .iter()
+            .zip(&eb)
+            .any(|((ia, ca), (ib, cb))| ia != ib || !ca.same_as(cb))
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Tells `health` the receivers and exporters of `graph`.
+fn show_graph(health: &Health, graph: &Graph) {
+    let exporters = graph.exporters();
+    health.set_graph(
+        graph.receiver_ids(),
+        Arc::new(move || {
+            exporters
+                .iter()
+                .map(|(id, q)| (id.clone(), q.report()))
+                .collect()
+        }),
+    );
+}
+
+/// Reads, merges and checks the config files again; the error is the report as
+/// `lumina validate` prints it.
+pub type LoadPlan = Arc<dyn Fn(&Registry) -> Result<Plan, String> + Send + Sync>;
+
+/// How to load the configuration again.
+pub struct Reload {
+    /// Reads, merges and checks the config files again; the error is the report as
+    /// `lumina validate` prints it.
+    pub load: LoadPlan,
+    /// Files to watch (`--watch-config`): a change to one reloads as SIGHUP does.
+    pub watch: Vec<std::path::PathBuf>,
+}
+
+/// A channel that yields when one of `files` changes (their contents, checked every
+/// second; a file being rewritten is taken once it has stayed the same for a check).
+fn watch_files(files: Vec<std::path::PathBuf>) -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    if files.is_empty() {
+        return rx;
+    }
+    let read =
+        move || -> Vec<Option<Vec<u8>>> { files.iter().map(|f| std::fs::read(f).ok()).collect() };
+    tokio::spawn(async move {
+        let mut seen = read();
+        let mut pending: Option<Vec<Option<Vec<u8>>>> = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = read();
+            if now == seen {
+                pending = None;
+                continue;
+            }
+            // Changed: wait until it holds still for one tick, so a half-written file is
+            // not loaded.
+            if pending.as_ref() == Some(&now) {
+                seen = now;
+                pending = None;
+                if tx.send(()).await.is_err() {
+                    return;
+                }
+            } else {
+                pending = Some(now);
+            }
+        }
+    });
+    rx
 }
 
 async fn stop_all(servers: Vec<Server>) {
@@ -226,7 +395,7 @@ fn hangup_signals() -> tokio::sync::mpsc::Receiver<()> {
             });
         }
         Err(e) => {
-            tracing::warn!(error = %e, "Cannot listen for SIGHUP; plugins cannot be reloaded.")
+            tracing::warn!(error = %e, "Cannot listen for SIGHUP; the configuration and plugins cannot be reloaded by signal.")
         }
     }
     #[cfg(not(unix))]

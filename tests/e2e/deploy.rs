@@ -181,3 +181,33 @@ fn the_dashboard_and_the_alerts_query_only_metrics_the_collector_reports() {
         );
     }
 }
+
+#[test]
+fn the_systemd_unit_verifies_with_the_built_binary() {
+    let unit = std::fs::read_to_string(workspace().join("deploy/systemd/lumina.service")).unwrap();
+    for needed in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.contains(needed), "{needed}");
+    }
+    // `verify` checks that the programs exist: point it at the binary under test (and drop
+    // the man page reference, not installed here).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lumina.service");
+    let text: String = unit
+        .replace("/usr/bin/lumina", lumina_bin().to_str().unwrap())
+        .lines()
+        .filter(|l| !l.starts_with("Documentation="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze: {e}"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}

@@ -21,6 +21,7 @@ mod plugin_authors;
 mod plugin_faults;
 mod plugins;
 mod query;
+mod reload;
 mod security;
 mod shutdown;
 mod three_forms;

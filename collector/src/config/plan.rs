@@ -30,6 +30,9 @@ pub struct ExporterEntry {
     pub settings: ExporterSettings,
     /// The exporter that takes this one's dead letters, when not a file.
     pub dead_letter: Option<ComponentId>,
+    /// The host's keys as written (queue, retry, timeout, dead letters), to tell on a reload
+    /// whether they changed.
+    pub host_config: ConfigValue,
 }
 
 /// A pipeline, resolved.

@@ -91,6 +91,7 @@ pub fn build_plan(root: &ConfigValue, registry: &Registry) -> Result<Plan, Confi
                 entry: ComponentEntry { config: own, ..e },
                 settings,
                 dead_letter: None,
+                host_config: host,
             },
         );
     }

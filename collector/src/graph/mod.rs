@@ -7,25 +7,29 @@
 //! `async` calls down to the first queue, so a receiver's `consume` returns when the data is
 //! queued, and waits when a queue is full.
 
+mod assemble;
 pub mod fanout;
 pub mod observe;
+mod reload;
+pub mod slot;
+
+pub use reload::Reloaded;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lumina_sdk::Signal;
 use lumina_sdk::component::{
-    ComponentError, ComponentId, ComponentKind, Connector, ConnectorOutputs, CreateContext,
-    DynConsumer, Processor, Receiver, ReceiverOutputs, Registry,
+    ComponentError, ComponentId, ComponentKind, Connector, DynConsumer, Processor, Receiver,
+    ReceiverOutputs, Registry,
 };
-use lumina_sdk::telemetry::names;
-use tracing::Instrument;
+use lumina_sdk::config::ConfigValue;
 
 use crate::config::Plan;
 use crate::config::model::PipelineId;
 use crate::exporter::QueuedExporter;
-use fanout::Fanout;
-use observe::{Counted, ReceiverOutput};
+use assemble::assemble;
+use slot::Slot;
 
 /// A component that failed to build or start.
 #[derive(Debug, thiserror::Error)]
@@ -50,199 +54,122 @@ fn fail(kind: ComponentKind, id: &ComponentId) -> impl FnOnce(ComponentError) ->
 
 type ConnectorKey = (ComponentId, Signal, Signal);
 
+/// A processor instance of one pipeline, with the slot its output goes through.
+#[derive(Clone)]
+struct LiveProcessor {
+    id: ComponentId,
+    config: ConfigValue,
+    processor: Arc<dyn Processor>,
+    out: Arc<Slot>,
+}
+
 struct BuiltPipeline {
     id: PipelineId,
     /// In data order (first processor first).
-    processors: Vec<(ComponentId, Arc<dyn Processor>)>,
+    processors: Vec<LiveProcessor>,
+}
+
+#[derive(Clone)]
+struct LiveConnector {
+    config: ConfigValue,
+    /// The pipelines it feeds, sorted.
+    downstream: Vec<PipelineId>,
+    connector: Arc<dyn Connector>,
+}
+
+struct LiveReceiver {
+    id: ComponentId,
+    config: ConfigValue,
+    /// `None` only while a reload is being assembled: the running receiver is then moved
+    /// over from the graph before.
+    receiver: Option<Box<dyn Receiver>>,
+    /// Its output per signal it feeds.
+    slots: BTreeMap<Signal, Arc<Slot>>,
+    outputs: ReceiverOutputs,
+    started: bool,
+}
+
+#[derive(Clone)]
+struct LiveExporter {
+    config: ConfigValue,
+    host_config: ConfigValue,
+    dead_letter: Option<ComponentId>,
+    queue: Arc<QueuedExporter>,
 }
 
 /// Everything built from a plan.
 pub struct Graph {
-    receivers: Vec<(ComponentId, Box<dyn Receiver>, ReceiverOutputs)>,
-    started: usize,
+    receivers: Vec<LiveReceiver>,
     /// Upstream first.
     pipelines: Vec<BuiltPipeline>,
-    connectors: BTreeMap<ConnectorKey, Arc<dyn Connector>>,
+    /// Each pipeline's entry.
+    entries: BTreeMap<PipelineId, Arc<Slot>>,
+    connectors: BTreeMap<ConnectorKey, LiveConnector>,
     /// The pipelines that feed each connector.
     upstreams: BTreeMap<ConnectorKey, Vec<PipelineId>>,
-    exporters: BTreeMap<ComponentId, Arc<QueuedExporter>>,
+    exporters: BTreeMap<ComponentId, LiveExporter>,
     /// Exporters that serve as another's dead-letter sink.
     dead_letter_sinks: Vec<ComponentId>,
+}
+
+/// What a rebuild may reuse of the graph before: its parts, shared (receivers by their
+/// settings and outputs only; the running receiver is moved over when the new graph is
+/// committed).
+#[derive(Default)]
+struct Pool {
+    receivers: BTreeMap<ComponentId, ReceiverSeed>,
+    processors: BTreeMap<(PipelineId, ComponentId), LiveProcessor>,
+    entries: BTreeMap<PipelineId, Arc<Slot>>,
+    connectors: BTreeMap<ConnectorKey, LiveConnector>,
+    exporters: BTreeMap<ComponentId, LiveExporter>,
+}
+
+/// A running receiver as a rebuild sees it.
+struct ReceiverSeed {
+    config: ConfigValue,
+    slots: BTreeMap<Signal, Arc<Slot>>,
+    outputs: ReceiverOutputs,
+}
+
+/// A graph being built: its parts, the edges to point once it is committed, and what of the
+/// pool it reused.
+struct Assembly {
+    graph: Graph,
+    /// Slots and the targets they take when the graph is committed.
+    wiring: Vec<(Arc<Slot>, DynConsumer)>,
+    /// How many of each kind were kept from before.
+    kept: Vec<String>,
 }
 
 impl Graph {
     /// Creates every component the plan's pipelines use. Exporter queues start at once;
     /// receivers start with [`Graph::start`].
     pub async fn build(plan: &Plan, registry: &Registry) -> Result<Graph, GraphError> {
-        let exporters =
-            crate::exporter::build::all(plan, registry)
-                .await
-                .map_err(|(id, source)| GraphError {
-                    kind: ComponentKind::Exporter,
-                    id,
-                    source,
-                })?;
-
-        let mut entries: BTreeMap<PipelineId, DynConsumer> = BTreeMap::new();
-        let mut connectors: BTreeMap<ConnectorKey, Arc<dyn Connector>> = BTreeMap::new();
-        let mut upstreams: BTreeMap<ConnectorKey, Vec<PipelineId>> = BTreeMap::new();
-        let mut pipelines = Vec::new();
-        // Downstream pipelines first, so a connector's targets exist when it is created.
-        for p in plan.pipelines.iter().rev() {
-            let signal = p.id.signal;
-            let mut targets: Vec<DynConsumer> = Vec::new();
-            for id in &p.exporters {
-                if let Some(q) = exporters.get(id) {
-                    targets.push(q.clone());
-                    continue;
-                }
-                let entry = plan
-                    .connectors
-                    .get(id)
-                    .ok_or_else(|| unknown(ComponentKind::Connector, id))?;
-                let downstream = plan.downstream_of(id);
-                let mut to_signals: Vec<Signal> = downstream.iter().map(|d| d.id.signal).collect();
-                to_signals.sort();
-                to_signals.dedup();
-                for to in to_signals {
-                    let key = (id.clone(), signal, to);
-                    upstreams.entry(key.clone()).or_default().push(p.id.clone());
-                    if let Some(c) = connectors.get(&key) {
-                        targets.push(c.clone());
-                        continue;
-                    }
-                    let outs: Vec<(String, DynConsumer)> = downstream
-                        .iter()
-                        .filter(|d| d.id.signal == to)
-                        .filter_map(|d| entries.get(&d.id).map(|e| (d.id.to_string(), e.clone())))
-                        .collect();
-                    let outputs = ConnectorOutputs {
-                        all: Fanout::of(outs.iter().map(|(_, c)| c.clone()).collect()),
-                        pipelines: outs,
-                    };
-                    let factory = registry
-                        .connector(id.type_name())
-                        .ok_or_else(|| unknown(ComponentKind::Connector, id))?;
-                    let mut ctx = CreateContext::new(id.clone(), ComponentKind::Connector);
-                    ctx.pipeline = Some(p.id.to_string());
-                    let c = factory
-                        .create(&entry.config, ctx, signal, to, outputs)
-                        .instrument(tracing::warn_span!("connector", component = %id))
-                        .await
-                        .map_err(fail(ComponentKind::Connector, id))?;
-                    connectors.insert(key, c.clone());
-                    targets.push(c);
-                }
-            }
-            let mut next = Fanout::of(targets);
-            let mut processors = Vec::new();
-            for id in p.processors.iter().rev() {
-                let entry = plan
-                    .processors
-                    .get(id)
-                    .ok_or_else(|| unknown(ComponentKind::Processor, id))?;
-                let factory = registry
-                    .processor(id.type_name())
-                    .ok_or_else(|| unknown(ComponentKind::Processor, id))?;
-                let mut ctx = CreateContext::new(id.clone(), ComponentKind::Processor);
-                ctx.pipeline = Some(p.id.to_string());
-                let labels = [
-                    ("signal", signal.to_string()),
-                    ("pipeline", p.id.to_string()),
-                ];
-                let out = Counted::wrap(
-                    next,
-                    ctx.telemetry.counter(names::PROCESSOR_OUTGOING, &labels),
-                );
-                let incoming = ctx.telemetry.counter(names::PROCESSOR_INCOMING, &labels);
-                let proc = factory
-                    .create(&entry.config, ctx, signal, out)
-                    .instrument(tracing::warn_span!("processor", component = %id))
-                    .await
-                    .map_err(fail(ComponentKind::Processor, id))?;
-                next = Counted::wrap(proc.clone(), incoming);
-                processors.push((id.clone(), proc));
-            }
-            processors.reverse();
-            entries.insert(p.id.clone(), next);
-            pipelines.push(BuiltPipeline {
-                id: p.id.clone(),
-                processors,
-            });
+        let mut pool = Pool::default();
+        let a = assemble(plan, registry, &mut pool).await?;
+        for (slot, target) in a.wiring {
+            slot.set(target);
         }
-        pipelines.reverse();
-
-        let mut receivers = Vec::new();
-        for (id, entry) in &plan.receivers {
-            let feeds: Vec<_> = plan
-                .pipelines
-                .iter()
-                .filter(|p| p.receivers.contains(id))
-                .collect();
-            if feeds.is_empty() {
-                continue;
-            }
-            let factory = registry
-                .receiver(id.type_name())
-                .ok_or_else(|| unknown(ComponentKind::Receiver, id))?;
-            let ctx = CreateContext::new(id.clone(), ComponentKind::Receiver);
-            let mut outputs = ReceiverOutputs::default();
-            for signal in Signal::ALL {
-                let targets: Vec<DynConsumer> = feeds
-                    .iter()
-                    .filter(|p| p.id.signal == signal)
-                    .filter_map(|p| entries.get(&p.id).cloned())
-                    .collect();
-                if !targets.is_empty() {
-                    outputs.set(
-                        signal,
-                        ReceiverOutput::wrap(Fanout::of(targets), ctx.telemetry.clone(), signal),
-                    );
-                }
-            }
-            let receiver = factory
-                .create(&entry.config, ctx)
-                .instrument(tracing::warn_span!("receiver", component = %id))
-                .await
-                .map_err(fail(ComponentKind::Receiver, id))?;
-            receivers.push((id.clone(), receiver, outputs));
-        }
-        Ok(Graph {
-            receivers,
-            started: 0,
-            pipelines,
-            connectors,
-            upstreams,
-            dead_letter_sinks: plan
-                .exporters
-                .values()
-                .filter_map(|e| e.dead_letter.clone())
-                .collect(),
-            exporters,
-        })
+        Ok(a.graph)
     }
-
     /// The input of connector `id` for `signal` (what its upstream pipelines hand it).
     pub fn connector_input(&self, id: &ComponentId, signal: Signal) -> Option<DynConsumer> {
         self.connectors
             .iter()
             .find(|((c, from, _), _)| c == id && *from == signal)
-            .map(|(_, c)| c.clone() as DynConsumer)
+            .map(|(_, c)| c.connector.clone() as DynConsumer)
     }
 
     /// The receivers' ids.
     pub fn receiver_ids(&self) -> Vec<String> {
-        self.receivers
-            .iter()
-            .map(|(id, _, _)| id.to_string())
-            .collect()
+        self.receivers.iter().map(|r| r.id.to_string()).collect()
     }
 
     /// Every exporter, by id.
     pub fn exporters(&self) -> Vec<(String, Arc<QueuedExporter>)> {
         self.exporters
             .iter()
-            .map(|(id, q)| (id.to_string(), q.clone()))
+            .map(|(id, e)| (id.to_string(), e.queue.clone()))
             .collect()
     }
 
@@ -251,31 +178,29 @@ impl Graph {
         self.pipelines.iter().map(|p| p.id.to_string()).collect()
     }
 
-    /// Starts every receiver. On failure the receivers already started are stopped again.
+    /// Starts every receiver not started yet. On failure the receivers this call started are
+    /// stopped again.
     pub async fn start(&mut self) -> Result<(), GraphError> {
-        for (id, receiver, outputs) in self.receivers.iter_mut() {
-            let span = tracing::warn_span!("receiver", component = %id);
-            if let Err(e) = receiver.start(outputs.clone()).instrument(span).await {
-                let err = GraphError {
-                    kind: ComponentKind::Receiver,
-                    id: id.clone(),
-                    source: e,
-                };
-                self.stop_receivers().await;
-                return Err(err);
+        let mut now = Vec::new();
+        for (i, r) in self.receivers.iter_mut().enumerate() {
+            if r.started {
+                continue;
             }
-            self.started += 1;
+            if let Err(e) = reload::start_one(r).await {
+                for j in now {
+                    stop_receiver(&mut self.receivers[j]).await;
+                }
+                return Err(e);
+            }
+            now.push(i);
         }
         Ok(())
     }
 
     async fn stop_receivers(&mut self) {
-        for (id, receiver, _) in self.receivers.iter_mut().take(self.started) {
-            if let Err(e) = receiver.shutdown().await {
-                tracing::error!(component = %id, error = %e, "A receiver did not stop cleanly.");
-            }
+        for r in self.receivers.iter_mut() {
+            stop_receiver(r).await;
         }
-        self.started = 0;
     }
 
     /// Stops receivers, then flushes processors and connectors upstream first, then drains
@@ -289,16 +214,8 @@ impl Graph {
         }
         let mut done: Vec<&PipelineId> = Vec::new();
         for p in &self.pipelines {
-            for (id, proc) in &p.processors {
-                match tokio::time::timeout_at(deadline, proc.shutdown()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(component = %id, pipeline = %p.id, error = %e, "A processor did not stop cleanly.")
-                    }
-                    Err(_) => {
-                        tracing::warn!(component = %id, pipeline = %p.id, "A processor did not flush before the shutdown deadline.")
-                    }
-                }
+            for lp in &p.processors {
+                stop_processor(&lp.id, &p.id, &lp.processor, deadline).await;
             }
             done.push(&p.id);
             // A connector is flushed once every pipeline that feeds it has been.
@@ -306,26 +223,61 @@ impl Graph {
                 if ups.contains(&p.id)
                     && ups.iter().all(|u| done.contains(&u))
                     && let Some(c) = self.connectors.get(key)
-                    && let Err(e) = c.shutdown().await
+                    && let Err(e) = c.connector.shutdown().await
                 {
                     tracing::error!(component = %key.0, error = %e, "A connector did not stop cleanly.");
                 }
             }
         }
-        // Exporters that feed a dead-letter exporter first, so what they give up at the
-        // deadline still reaches it.
-        let (sinks, feeders): (Vec<_>, Vec<_>) = self
-            .exporters
-            .iter()
-            .partition(|(id, _)| self.dead_letter_sinks.contains(*id));
-        for group in [feeders, sinks] {
-            let stops = group.into_iter().map(|(id, q)| async move {
-                if let Err(e) = q.shutdown(deadline).await {
-                    tracing::error!(component = %id, error = %e, "An exporter did not stop cleanly.");
-                }
-            });
-            futures::future::join_all(stops).await;
+        let exporters = std::mem::take(&mut self.exporters);
+        stop_exporters(exporters, &self.dead_letter_sinks, deadline).await;
+    }
+}
+
+async fn stop_receiver(r: &mut LiveReceiver) {
+    let Some(receiver) = r.receiver.as_mut().filter(|_| r.started) else {
+        return;
+    };
+    if let Err(e) = receiver.shutdown().await {
+        tracing::error!(component = %r.id, error = %e, "A receiver did not stop cleanly.");
+    }
+    r.started = false;
+}
+
+async fn stop_processor(
+    id: &ComponentId,
+    pipeline: &PipelineId,
+    processor: &Arc<dyn Processor>,
+    deadline: tokio::time::Instant,
+) {
+    match tokio::time::timeout_at(deadline, processor.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(component = %id, %pipeline, error = %e, "A processor did not stop cleanly.")
         }
+        Err(_) => {
+            tracing::warn!(component = %id, %pipeline, "A processor did not flush before the shutdown deadline.")
+        }
+    }
+}
+
+/// Drains `exporters` until `deadline`: those that feed a dead-letter exporter first, so
+/// what they give up at the deadline still reaches it.
+async fn stop_exporters(
+    exporters: BTreeMap<ComponentId, LiveExporter>,
+    sinks: &[ComponentId],
+    deadline: tokio::time::Instant,
+) {
+    let (sinks, feeders): (Vec<_>, Vec<_>) = exporters
+        .into_iter()
+        .partition(|(id, _)| sinks.contains(id));
+    for group in [feeders, sinks] {
+        let stops = group.into_iter().map(|(id, e)| async move {
+            if let Err(err) = e.queue.shutdown(deadline).await {
+                tracing::error!(component = %id, error = %err, "An exporter did not stop cleanly.");
+            }
+        });
+        futures::future::join_all(stops).await;
     }
 }
 

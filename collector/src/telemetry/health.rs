@@ -141,6 +141,18 @@ impl Health {
             .insert(id.to_owned(), PipelineState::Starting);
     }
 
+    /// Replaces the pipelines (after a reload): each of `ids` is in the collector's phase.
+    pub fn set_pipelines(&self, ids: &[String]) {
+        let mut g = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let state = match g.0 {
+            Phase::Starting => PipelineState::Starting,
+            Phase::Running => PipelineState::Running,
+            Phase::Stopping => PipelineState::Stopping,
+            Phase::Stopped => PipelineState::Stopped,
+        };
+        g.1 = ids.iter().map(|id| (id.clone(), state)).collect();
+    }
+
     /// Registers the built graph's receivers and where its exporters' states come from.
     pub fn set_graph(&self, receivers: Vec<String>, exporters: ExporterSource) {
         let mut g = self.graph.write().unwrap_or_else(|p| p.into_inner());

@@ -94,7 +94,8 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// The process metrics, sampled at each scrape.
+/// The collector's own metrics that belong to no component: the process (sampled at each
+/// scrape), the build and config reloads.
 pub const PROCESS_METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
     lumina_sdk::telemetry::MetricDoc::gauge(
         "lumina_process_resident_memory_bytes",
@@ -111,6 +112,16 @@ pub const PROCESS_METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
     lumina_sdk::telemetry::MetricDoc::gauge(
         "lumina_process_uptime_seconds",
         "Seconds since the collector process started.",
+    ),
+    lumina_sdk::telemetry::MetricDoc::counter_by(
+        crate::service::RELOADS,
+        "Configuration reloads (SIGHUP, --watch-config) by outcome: ok, partial (a new receiver did not start), invalid (refused), failed (nothing changed).",
+        &[
+            &[("outcome", "ok")],
+            &[("outcome", "partial")],
+            &[("outcome", "invalid")],
+            &[("outcome", "failed")],
+        ],
     ),
     lumina_sdk::telemetry::MetricDoc::gauge(
         "lumina_build_info",
@@ -239,6 +250,15 @@ pub fn zero_series(plan: &crate::config::Plan, registry: &lumina_sdk::component:
         }
         if let Some(f) = registry.exporter(id.type_name()) {
             t.zero(f.info().metrics);
+        }
+    }
+    for d in PROCESS_METRICS {
+        for labels in d.zero {
+            let labels: Vec<metrics::Label> = labels
+                .iter()
+                .map(|(k, v)| metrics::Label::new(*k, *v))
+                .collect();
+            metrics::counter!(d.name, labels).increment(0);
         }
     }
     for (id, _) in plan.connectors.iter() {

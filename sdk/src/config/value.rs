@@ -162,6 +162,28 @@ impl Default for ConfigValue {
 }
 
 impl ConfigValue {
+    /// Whether `other` says the same as this value, wherever each was written: kinds, keys
+    /// in order, scalar text and quoting are compared, locations are not. A config reload
+    /// keeps a component whose settings are the same in this sense.
+    pub fn same_as(&self, other: &ConfigValue) -> bool {
+        match (&self.kind, &other.kind) {
+            (ValueKind::Null, ValueKind::Null) => true,
+            (ValueKind::Scalar(a), ValueKind::Scalar(b)) => {
+                a.text == b.text && a.quoted == b.quoted
+            }
+            (ValueKind::Sequence(a), ValueKind::Sequence(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
+            }
+            (ValueKind::Mapping(a), ValueKind::Mapping(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x.key == y.key && x.value.same_as(&y.value))
+            }
+            _ => false,
+        }
+    }
+
     /// A null value with no location.
     pub fn null() -> Self {
         Self {

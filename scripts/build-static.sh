@@ -20,6 +20,8 @@ CC_x86_64_unknown_linux_musl=musl-gcc \
   cargo build --release --locked -p lumina-collector --bin lumina --target "$triple"
 mkdir -p dist
 cp "$target/$triple/release/lumina" dist/lumina
+# The release profile keeps line tables for backtraces; a shipped binary goes without.
+strip dist/lumina
 cp /etc/ssl/certs/ca-certificates.crt dist/
 
 # Static: no program interpreter, no dynamic section.

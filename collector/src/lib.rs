@@ -37,4 +37,5 @@ pub mod graph;
 pub mod notify;
 pub mod plugin;
 pub mod service;
+pub mod tap;
 pub mod telemetry;

@@ -83,6 +83,55 @@ enum Command {
     },
     /// Print the man page (roff): `lumina man > /usr/share/man/man1/lumina.1`.
     Man,
+    /// Show the records leaving (or entering) components of a running collector, live.
+    /// Lossy by design: the pipeline never waits for a tap; what the rate limit, sampling or a
+    /// slow terminal leaves out is counted and reported.
+    Tap {
+        /// Component ids to tap, a glob (`dialogue_assembly`, `kinesis/*`, `*`).
+        #[arg(default_value = "*")]
+        component: String,
+        /// Show what enters the components instead of what leaves them.
+        #[arg(long)]
+        inputs: bool,
+        /// `debug` (as the debug exporter prints batches) or `json` (a line per batch, OTLP/JSON).
+        #[arg(long, default_value = "debug", value_parser = ["debug", "json"])]
+        format: String,
+        /// At most this many records per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// The share of batches to show, 0 to 1.
+        #[arg(long, default_value_t = 1.0)]
+        sample: f64,
+        /// Stop after this many batches.
+        #[arg(long)]
+        limit: Option<u64>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// A live view of every component: records in and out per second, refused, failed,
+    /// dropped by reason, queue fill and plugin time. `q` quits.
+    Top {
+        /// How often to refresh.
+        #[arg(long, default_value = "1s")]
+        interval: Duration,
+        /// Print one table (rates over one interval) as plain text and exit.
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Where a running collector's admin endpoint is.
+#[derive(clap::Args, Debug)]
+struct AdminArgs {
+    /// `host:port` of the admin endpoint; default: `service.telemetry.admin.address` of the
+    /// config.
+    #[arg(long, value_name = "ADDRESS")]
+    admin: Option<String>,
+    /// Its bearer token; default: the config's `service.telemetry.admin.token`.
+    #[arg(long, env = "LUMINA_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// The config read when none is given, if it exists; `LUMINA_DEFAULT_CONFIG` names another
@@ -347,6 +396,39 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Tap {
+            component,
+            inputs,
+            format,
+            rate,
+            sample,
+            limit,
+            admin,
+        } => admin_command(admin, &srcs, registry, |ep| async move {
+            let args = lumina_collector::cli::admin::TapArgs {
+                component: component.clone(),
+                inputs: *inputs,
+                format: format.clone(),
+                rate: *rate,
+                sample: *sample,
+                limit: *limit,
+            };
+            lumina_collector::cli::admin::tap(&ep, &args, &mut std::io::stdout()).await
+        }),
+        Command::Top {
+            interval,
+            once,
+            admin,
+        } => admin_command(admin, &srcs, registry, |ep| async move {
+            use lumina_collector::cli::admin;
+            if *once {
+                let rows = admin::sample(&ep, interval.get()).await?;
+                let mut out = std::io::stdout().lock();
+                write!(out, "{}", admin::table(&rows)).map_err(|e| e.to_string())
+            } else {
+                admin::top(&ep, interval.get()).await
+            }
+        }),
         Command::Run => match config::load_plan(&srcs, &ProcessEnv, registry) {
             Ok((_, plan)) => match run(&cli, &plan, &host, &default_config_name(&srcs)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -357,6 +439,55 @@ fn main() -> ExitCode {
             },
             Err(e) => report(&e, &srcs),
         },
+    }
+}
+
+/// Runs `f` against the admin endpoint `args` (or the config) names.
+#[expect(clippy::print_stderr, reason = "the command's errors")]
+fn admin_command<F, Fut>(
+    args: &AdminArgs,
+    srcs: &[ConfigSource],
+    registry: &lumina_sdk::component::Registry,
+    f: F,
+) -> ExitCode
+where
+    F: FnOnce(lumina_collector::cli::admin::Endpoint) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let configured = || {
+        config::load_plan(srcs, &ProcessEnv, registry)
+            .ok()
+            .and_then(|(_, plan)| plan.service.telemetry.admin)
+    };
+    let (address, token) = match (&args.admin, &args.token) {
+        (Some(a), t) => (a.clone(), t.clone()),
+        (None, t) => match configured() {
+            Some(a) => (a.address, t.clone().or(a.token)),
+            None => {
+                eprintln!(
+                    "error: no admin endpoint: give --admin host:port, or a --config whose service.telemetry.admin is set"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let ep = lumina_collector::cli::admin::Endpoint::new(&address, token);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f(ep)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

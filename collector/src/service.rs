@@ -97,6 +97,19 @@ impl Service {
             })?;
             servers.push(s);
         }
+        if let Some(a) = &plan.service.telemetry.admin {
+            let s = crate::telemetry::admin::start(
+                &a.address,
+                a.token.clone(),
+                crate::telemetry::metrics_handle(),
+            )
+            .await
+            .map_err(|source| StartError::Endpoint {
+                what: "service.telemetry.admin".into(),
+                source,
+            })?;
+            servers.push(s);
+        }
         for name in &plan.service.extensions {
             let Some(entry) = plan
                 .extensions

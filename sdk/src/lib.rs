@@ -77,6 +77,8 @@ mod signal;
 pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+#[cfg(feature = "host")]
+pub mod text;
 pub mod util;
 pub mod view;
 pub mod voice;

@@ -4,6 +4,7 @@
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod admin;
 mod analytics;
 mod aws;
 mod backpressure;

@@ -1,5 +1,6 @@
 //! What the `lumina` command line does beyond running a collector: `dlq replay` sends dead
-//! letters again; `plugin test` / `plugin inspect` run a built plugin for its author. `main.rs` parses the command line and calls these.
+//! letters again; `plugin test` / `plugin inspect` run a built plugin for its author; `tap` and `top` read a running collector's admin endpoint. `main.rs` parses the command line and calls these.
 
+pub mod admin;
 pub mod dlq;
 pub mod plugin;

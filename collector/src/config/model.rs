@@ -40,6 +40,18 @@ impl Validate for ServiceSection {
                 format!("is {status}; use 200 (the body says `degraded`) or 503"),
             ));
         }
+        if let Some(a) = &self.telemetry.admin
+            && !a.is_local()
+            && a.token.as_deref().is_none_or(str::is_empty)
+        {
+            errors.push(ConfigError::new(
+                ConfigPath::parse("telemetry.admin.token"),
+                format!(
+                    "is required: `{}` is reachable from other hosts, and the admin endpoint shows the records flowing through the collector",
+                    a.address
+                ),
+            ));
+        }
         if self.telemetry.logs.outage_summary_interval.is_zero() {
             errors.push(ConfigError::new(
                 ConfigPath::parse("telemetry.logs.outage_summary_interval"),
@@ -70,6 +82,8 @@ pub struct TelemetrySection {
     pub logs: LogsTelemetry,
     /// The collector's metrics.
     pub metrics: MetricsTelemetry,
+    /// The admin endpoint (`lumina tap`, `lumina top`); off unless set.
+    pub admin: Option<AdminTelemetry>,
     /// What `/health` calls degraded.
     pub health: HealthTelemetry,
 }
@@ -172,6 +186,41 @@ pub enum MetricsLevel {
     Normal,
     /// The same.
     Detailed,
+}
+
+/// `service.telemetry.admin`: the endpoint `lumina tap` and `lumina top` read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminTelemetry {
+    /// `host:port`. Default `127.0.0.1:8899`.
+    pub address: String,
+    /// A bearer token clients must send (`Authorization: Bearer ...`); required when
+    /// `address` is not a loopback address.
+    pub token: Option<String>,
+}
+
+impl Default for AdminTelemetry {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:8899".into(),
+            token: None,
+        }
+    }
+}
+
+impl AdminTelemetry {
+    /// Whether `address` listens only on the loopback interface.
+    pub fn is_local(&self) -> bool {
+        let host = self
+            .address
+            .rsplit_once(':')
+            .map_or(self.address.as_str(), |(h, _)| h)
+            .trim_matches(['[', ']']);
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 /// `service.telemetry.metrics`.

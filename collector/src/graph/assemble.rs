@@ -28,6 +28,7 @@ use crate::config::model::PipelineId;
 use crate::exporter::build::queued;
 use crate::exporter::dead_letter::DeadLetters;
 use crate::exporter::status::OutagePolicy;
+use crate::tap::{Direction, Tap, TapPoint};
 
 /// Builds the graph of `plan`, taking from `pool` what it can reuse.
 pub(super) async fn assemble(
@@ -77,10 +78,18 @@ async fn around(
     let mut pipelines = Vec::new();
     for p in plan.pipelines.iter().rev() {
         let signal = p.id.signal;
+        let pipeline = p.id.to_string();
         let mut targets: Vec<DynConsumer> = Vec::new();
         for id in &p.exporters {
             if let Some(e) = exporters.get(id) {
-                targets.push(e.queue.clone());
+                let point = TapPoint::new(
+                    id,
+                    ComponentKind::Exporter,
+                    &pipeline,
+                    Direction::Input,
+                    signal,
+                );
+                targets.push(Tap::wrap(e.queue.clone(), point));
                 continue;
             }
             let entry = plan
@@ -94,8 +103,15 @@ async fn around(
             for to in to_signals {
                 let key = (id.clone(), signal, to);
                 upstreams.entry(key.clone()).or_default().push(p.id.clone());
+                let input = TapPoint::new(
+                    id,
+                    ComponentKind::Connector,
+                    &pipeline,
+                    Direction::Input,
+                    signal,
+                );
                 if let Some(c) = connectors.get(&key) {
-                    targets.push(c.connector.clone());
+                    targets.push(Tap::wrap(c.connector.clone(), input));
                     continue;
                 }
                 let mut feeds: Vec<PipelineId> = downstream
@@ -116,7 +132,16 @@ async fn around(
                     None => {
                         let outs: Vec<(String, DynConsumer)> = feeds
                             .iter()
-                            .map(|d| (d.to_string(), entries[d].clone() as DynConsumer))
+                            .map(|d| {
+                                let point = TapPoint::new(
+                                    id,
+                                    ComponentKind::Connector,
+                                    &d.to_string(),
+                                    Direction::Output,
+                                    to,
+                                );
+                                (d.to_string(), Tap::wrap(entries[d].clone(), point))
+                            })
                             .collect();
                         let outputs = ConnectorOutputs {
                             all: Fanout::of(outs.iter().map(|(_, c)| c.clone()).collect()),
@@ -139,7 +164,7 @@ async fn around(
                         }
                     }
                 };
-                targets.push(live.connector.clone());
+                targets.push(Tap::wrap(live.connector.clone(), input));
                 connectors.insert(key, live);
             }
         }
@@ -177,6 +202,13 @@ async fn around(
                     let counted = Counted::wrap(
                         out.clone(),
                         telemetry.counter(names::PROCESSOR_OUTGOING, &labels),
+                        TapPoint::new(
+                            id,
+                            ComponentKind::Processor,
+                            &pipeline,
+                            Direction::Output,
+                            signal,
+                        ),
                     );
                     let processor = factory
                         .create(&entry.config, ctx, signal, counted)
@@ -195,6 +227,13 @@ async fn around(
             next = Counted::wrap(
                 live.processor.clone(),
                 telemetry.counter(names::PROCESSOR_INCOMING, &labels),
+                TapPoint::new(
+                    id,
+                    ComponentKind::Processor,
+                    &pipeline,
+                    Direction::Input,
+                    signal,
+                ),
             );
             processors.push(live);
         }

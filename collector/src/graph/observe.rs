@@ -9,6 +9,8 @@ use lumina_sdk::telemetry::{self, ComponentTelemetry, names};
 use lumina_sdk::{Batch, Signal};
 use metrics::Counter;
 
+use crate::tap::{self, Direction, TapPoint};
+
 /// Counts what a receiver hands to its pipelines: accepted, and refused by reason, labelled
 /// with the transport the receiver took it in on when it said (`grpc`, `http`).
 pub struct ReceiverOutput {
@@ -17,6 +19,7 @@ pub struct ReceiverOutput {
     signal: Signal,
     /// Accepted, without a transport, over gRPC and over HTTP.
     accepted: [Counter; 3],
+    tap: Arc<TapPoint>,
 }
 
 impl ReceiverOutput {
@@ -24,11 +27,19 @@ impl ReceiverOutput {
     pub fn wrap(inner: DynConsumer, telemetry: ComponentTelemetry, signal: Signal) -> DynConsumer {
         let accepted = [None, Some("grpc"), Some("http")]
             .map(|t| telemetry.counter(names::RECEIVER_ACCEPTED, &labels(signal, None, t)));
+        let tap = TapPoint::new(
+            &telemetry.id(),
+            telemetry.kind(),
+            "",
+            Direction::Output,
+            signal,
+        );
         Arc::new(Self {
             inner,
             telemetry,
             signal,
             accepted,
+            tap,
         })
     }
 
@@ -77,6 +88,7 @@ impl Consumer for ReceiverOutput {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         let n = batch.len() as u64;
         let transport = telemetry::current_transport();
+        tap::hub().offer(&self.tap, &batch);
         let r = self.inner.consume(batch).await;
         match &r {
             Ok(a) => {
@@ -92,16 +104,21 @@ impl Consumer for ReceiverOutput {
     }
 }
 
-/// Counts items going into (or out of) a processor.
+/// Counts items going into (or out of) a processor, and offers them to its taps.
 pub struct Counted {
     inner: DynConsumer,
     counter: Counter,
+    tap: Arc<TapPoint>,
 }
 
 impl Counted {
-    /// Wraps `inner`, counting every item it is given into `counter`.
-    pub fn wrap(inner: DynConsumer, counter: Counter) -> DynConsumer {
-        Arc::new(Self { inner, counter })
+    /// Wraps `inner`, counting every item it is given into `counter`; `tap` is where it is.
+    pub fn wrap(inner: DynConsumer, counter: Counter, tap: Arc<TapPoint>) -> DynConsumer {
+        Arc::new(Self {
+            inner,
+            counter,
+            tap,
+        })
     }
 }
 
@@ -109,6 +126,7 @@ impl Counted {
 impl Consumer for Counted {
     async fn consume(&self, batch: Batch) -> Result<Accepted, ConsumeError> {
         self.counter.increment(batch.len() as u64);
+        tap::hub().offer(&self.tap, &batch);
         self.inner.consume(batch).await
     }
 }

@@ -1,6 +1,7 @@
 //! The collector's own telemetry: logs (`tracing`), metrics (Prometheus via the `metrics`
 //! facade) and the HTTP endpoint that serves `/metrics` and `/health`.
 
+pub mod admin;
 pub mod health;
 pub mod otelcol;
 pub mod server;

@@ -42,7 +42,7 @@ impl Server {
     }
 }
 
-async fn serve(
+pub(crate) async fn serve(
     address: &str,
     router: axum::Router,
     what: &'static str,

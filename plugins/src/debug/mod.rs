@@ -4,8 +4,6 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-mod text;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -54,15 +52,15 @@ pub struct DebugExporter {
 #[async_trait]
 impl Exporter for DebugExporter {
     async fn export(&self, batch: &Batch) -> Result<(), ExportError> {
-        let summary = text::summary(batch);
+        let summary = lumina_sdk::text::summary(batch);
         let admitted = self
             .sampler
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .admit(self.cfg.sampling_initial, self.cfg.sampling_thereafter);
         let details = match (admitted, self.cfg.verbosity) {
-            (true, Verbosity::Normal) => Some(text::normal(batch)),
-            (true, Verbosity::Detailed) => Some(text::detailed(batch)),
+            (true, Verbosity::Normal) => Some(lumina_sdk::text::normal(batch)),
+            (true, Verbosity::Detailed) => Some(lumina_sdk::text::detailed(batch)),
             _ => None,
         };
         if self.cfg.use_internal_logger {

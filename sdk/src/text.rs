@@ -1,10 +1,11 @@
-//! Text renderings of batches for the `debug` exporter.
+//! Text renderings of batches, as the OpenTelemetry Collector's `debug` exporter prints them:
+//! the `debug` exporter writes them, `lumina tap` shows them.
 
 use std::fmt::Write;
 
-use lumina_sdk::proto::common::v1::{AnyValue, KeyValue, any_value};
-use lumina_sdk::proto::metrics::v1::{metric, number_data_point};
-use lumina_sdk::{Batch, Payload};
+use crate::proto::common::v1::{AnyValue, KeyValue, any_value};
+use crate::proto::metrics::v1::{metric, number_data_point};
+use crate::{Batch, Payload};
 
 fn hex(b: &[u8]) -> String {
     b.iter()
@@ -15,7 +16,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// An attribute value as the OpenTelemetry Collector prints it: `Str(x)`, `Int(3)`, ...
-pub(crate) fn value(v: Option<&AnyValue>) -> String {
+pub fn value(v: Option<&AnyValue>) -> String {
     match v.and_then(|v| v.value.as_ref()) {
         None => "Empty()".into(),
         Some(any_value::Value::StringValue(s)) => format!("Str({s})"),
@@ -57,7 +58,7 @@ fn attrs_block(out: &mut String, title: &str, attrs: &[KeyValue]) {
 }
 
 /// One line with counts.
-pub(crate) fn summary(batch: &Batch) -> String {
+pub fn summary(batch: &Batch) -> String {
     match batch.payload() {
         Payload::Logs(r) => format!(
             "Logs: {} resource logs, {} log records",
@@ -86,7 +87,7 @@ pub(crate) fn summary(batch: &Batch) -> String {
 }
 
 /// One line per item.
-pub(crate) fn normal(batch: &Batch) -> String {
+pub fn normal(batch: &Batch) -> String {
     let mut out = String::new();
     match batch.payload() {
         Payload::Logs(r) => {
@@ -224,7 +225,7 @@ fn resource_header(
     out: &mut String,
     title: &str,
     i: usize,
-    resource: Option<&lumina_sdk::proto::resource::v1::Resource>,
+    resource: Option<&crate::proto::resource::v1::Resource>,
 ) {
     let _ = writeln!(out, "{title} #{i}");
     attrs_block(
@@ -238,7 +239,7 @@ fn scope_header(
     out: &mut String,
     title: &str,
     j: usize,
-    scope: Option<&lumina_sdk::proto::common::v1::InstrumentationScope>,
+    scope: Option<&crate::proto::common::v1::InstrumentationScope>,
 ) {
     let _ = writeln!(
         out,
@@ -249,7 +250,7 @@ fn scope_header(
 }
 
 /// Everything, in the OpenTelemetry Collector's layout.
-pub(crate) fn detailed(batch: &Batch) -> String {
+pub fn detailed(batch: &Batch) -> String {
     let mut out = String::new();
     match batch.payload() {
         Payload::Logs(r) => {
@@ -331,7 +332,7 @@ pub(crate) fn detailed(batch: &Batch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lumina_sdk::testkit;
+    use crate::testkit;
 
     #[test]
     fn renders_each_level() {

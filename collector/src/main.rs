@@ -83,6 +83,9 @@ enum Command {
     },
     /// Print the man page (roff): `lumina man > /usr/share/man/man1/lumina.1`.
     Man,
+    /// Print the JSON Schema of a config file, for editors (`# yaml-language-server:
+    /// $schema=lumina.schema.json`) and checks in CI.
+    Schema,
     /// Show the records leaving (or entering) components of a running collector, live.
     /// Lossy by design: the pipeline never waits for a tap; what the rate limit, sampling or a
     /// slow terminal leaves out is counted and reported.
@@ -394,6 +397,15 @@ fn main() -> ExitCode {
                     tracing::error!(error = %e, "Could not write the man page.");
                     ExitCode::FAILURE
                 }
+            }
+        }
+        Command::Schema => {
+            let schema = config::schema::config_schema(registry);
+            let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{text}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
             }
         }
         Command::Tap {

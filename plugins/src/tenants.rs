@@ -28,6 +28,22 @@ pub enum Tenants {
     File(PathBuf),
 }
 
+impl schemars::JsonSchema for Tenants {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Tenants".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let region = g.subschema_for::<Region>();
+        schemars::json_schema!({
+            "description": "The tenant table: a map of tenant (organization id) to region, or `file:<path>` of a YAML file of `tenant: region` lines, reloaded when it changes.",
+            "anyOf": [
+                { "type": "object", "additionalProperties": region },
+                { "type": "string", "pattern": "^file:" }
+            ]
+        })
+    }
+}
+
 impl Default for Tenants {
     fn default() -> Self {
         Tenants::Inline(BTreeMap::new())

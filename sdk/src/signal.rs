@@ -72,3 +72,13 @@ impl<'de> serde::Deserialize<'de> for Signal {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(feature = "host")]
+impl schemars::JsonSchema for Signal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Signal".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "enum": ["logs", "traces", "metrics"] })
+    }
+}

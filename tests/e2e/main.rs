@@ -23,6 +23,7 @@ mod plugin_faults;
 mod plugins;
 mod query;
 mod reload;
+mod schema;
 mod security;
 mod shutdown;
 mod three_forms;

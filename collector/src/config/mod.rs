@@ -7,6 +7,7 @@ pub mod model;
 mod pipelines;
 pub mod plan;
 mod print;
+pub mod schema;
 pub mod validate;
 
 use std::path::Path;

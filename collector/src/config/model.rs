@@ -19,7 +19,7 @@ pub const SECTIONS: [&str; 6] = [
 ];
 
 /// `service`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceSection {
     /// Extensions to run, by id.
@@ -63,7 +63,7 @@ impl Validate for ServiceSection {
 }
 
 /// One pipeline.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineSection {
     /// Receiver (or connector) ids.
@@ -75,7 +75,7 @@ pub struct PipelineSection {
 }
 
 /// `service.telemetry`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySection {
     /// The collector's logs.
@@ -89,7 +89,7 @@ pub struct TelemetrySection {
 }
 
 /// `service.telemetry.health`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthTelemetry {
     /// An exporter failing this long (or that gave batches up this recently) makes the
@@ -109,7 +109,9 @@ impl Default for HealthTelemetry {
 }
 
 /// Log level.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     /// Everything.
@@ -139,7 +141,7 @@ impl LogLevel {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogEncoding {
     /// Human-readable text (default).
@@ -151,7 +153,7 @@ pub enum LogEncoding {
 }
 
 /// `service.telemetry.logs`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsTelemetry {
     /// `trace`, `debug`, `info` (default), `warn` or `error`. `--log-level` overrides it.
@@ -174,7 +176,7 @@ impl Default for LogsTelemetry {
 }
 
 /// How much the collector reports about itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricsLevel {
     /// No metrics endpoint.
@@ -189,7 +191,7 @@ pub enum MetricsLevel {
 }
 
 /// `service.telemetry.admin`: the endpoint `lumina tap` and `lumina top` read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminTelemetry {
     /// `host:port`. Default `127.0.0.1:8899`.
@@ -224,7 +226,7 @@ impl AdminTelemetry {
 }
 
 /// `service.telemetry.metrics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsTelemetry {
     /// `none` turns the endpoint off.
@@ -247,7 +249,7 @@ impl Default for MetricsTelemetry {
 }
 
 /// The `health_check` extension (the OpenTelemetry Collector's): serves pipeline health.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheckConfig {
     /// `host:port`. Default `localhost:13133`.

@@ -21,7 +21,7 @@ pub const DEFAULT_DEAD_LETTER_DIR: &str = "lumina-data/dead_letters";
 /// `dead_letter`: where items go that the exporter gives up on (refused for good by the
 /// destination, or still failing when retries run out). Nothing is dropped silently: by
 /// default they are appended to `lumina-data/dead_letters/<exporter id>.jsonl`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeadLetterSettings {
     /// Another exporter (of any type) that takes the dead letters instead of a file.
@@ -45,7 +45,7 @@ pub fn default_dead_letter_file(exporter: &ComponentId) -> PathBuf {
 }
 
 /// What the queue counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sizer {
     /// Batches (requests).
@@ -56,7 +56,7 @@ pub enum Sizer {
 }
 
 /// What to do when the queue is full.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
     /// Make the sender wait up to `block_timeout`, then refuse with a retryable error.
@@ -67,7 +67,7 @@ pub enum WhenFull {
 }
 
 /// When a durable queue's writes reach the disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fsync {
     /// Every enqueue is synced before the sender is answered (default): nothing acknowledged
@@ -80,7 +80,7 @@ pub enum Fsync {
 }
 
 /// `sending_queue`: the exporter's own bounded queue.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueSettings {
     /// Queue batches and send them from background workers (default). When off, the sender
@@ -120,7 +120,7 @@ impl Default for QueueSettings {
 }
 
 /// `retry_on_failure`: exponential backoff for retryable failures.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
     /// Retry retryable failures (default). When off, a failed batch is given up at once.
@@ -151,7 +151,7 @@ impl Default for RetrySettings {
 }
 
 /// All of the host's settings for one exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExporterSettings {
     /// The queue.

@@ -293,6 +293,10 @@ macro_rules! plugin_factory_checks {
 
 #[async_trait]
 impl ProcessorFactory for PluginFactory {
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(super::config::PluginConfig).to_value())
+    }
+
     plugin_factory_checks!(Processor);
 
     async fn create(
@@ -320,6 +324,10 @@ impl ProcessorFactory for PluginFactory {
 
 #[async_trait]
 impl ExporterFactory for PluginFactory {
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(super::config::PluginConfig).to_value())
+    }
+
     plugin_factory_checks!(Exporter);
 
     async fn create(
@@ -337,6 +345,10 @@ impl ExporterFactory for PluginFactory {
 
 #[async_trait]
 impl ReceiverFactory for PluginFactory {
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(super::config::PluginConfig).to_value())
+    }
+
     plugin_factory_checks!(Receiver);
 
     async fn create(

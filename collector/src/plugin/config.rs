@@ -25,7 +25,7 @@ use serde::Deserialize;
 ///     path: plugins/cdr.wasm
 ///     endpoint: 127.0.0.1:4500
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// The plugin: a `.wasm` component (`wasm/...`) or a shared library (`native/...`).
@@ -77,7 +77,7 @@ fn default_fault_attempts() -> u32 {
 
 /// What becomes of a batch the plugin failed on (a trap, a panic, a limit) `fault_attempts`
 /// times, and of every batch while the plugin is quarantined.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFault {
     /// Refused retryably, every time: the sender keeps it and tries again.
@@ -105,7 +105,7 @@ impl OnFault {
 }
 
 /// Where a processor plugin's dead letters go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginDeadLetter {
     /// The file (OTLP/JSON lines, as an exporter's dead letters).
@@ -117,7 +117,7 @@ fn default_body() -> ByteSize {
 }
 
 /// Limits on one call of a WebAssembly plugin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// The most linear memory an instance may have. Default 64MiB.
@@ -144,7 +144,7 @@ impl Default for Limits {
 }
 
 /// Capabilities.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Allow {
     /// `host:port`s an exporter may send HTTP requests to (redirects included). A host name
@@ -157,7 +157,7 @@ pub struct Allow {
 
 /// Quarantine: after `after` failures in a row (traps, timeouts, limits, panics), calls are
 /// refused for `backoff`, doubling on each further failure up to `max_backoff`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuarantineConfig {
     /// Failures in a row before quarantine. Default 5.

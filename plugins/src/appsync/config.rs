@@ -11,7 +11,7 @@ use crate::tenants::Tenants;
 use lumina_net::tls::TlsClientConfig;
 
 /// One mutation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MutationConfig {
     /// Publish these records (default true).
@@ -30,7 +30,7 @@ fn yes() -> bool {
 }
 
 /// How requests authenticate (exactly one).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppSyncAuth {
     /// An API key (`x-api-key`).
@@ -42,12 +42,12 @@ pub struct AppSyncAuth {
 }
 
 /// IAM authentication; it has no settings of its own.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IamAuth {}
 
 /// One regional API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegionalEndpoint {
     /// The region's GraphQL endpoint.
@@ -57,7 +57,7 @@ pub struct RegionalEndpoint {
 }
 
 /// Settings of the `appsync` exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppSyncConfig {
     /// The GraphQL endpoint (one API for every tenant), or leave it out and give `regions`.

@@ -30,7 +30,7 @@ pub fn http_client() -> aws_sdk_kinesis::config::SharedHttpClient {
 }
 
 /// The AWS keys every AWS exporter takes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AwsSettings {
     /// The AWS region (`eu-west-1`). Default: from the environment / profile.

@@ -4,7 +4,7 @@ use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Valida
 use serde::Deserialize;
 
 /// The `batch` processor's settings (the OpenTelemetry Collector's keys).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
     /// Send once this many items are waiting. Default 8192.

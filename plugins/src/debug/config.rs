@@ -4,7 +4,7 @@ use lumina_sdk::config::Validate;
 use serde::Deserialize;
 
 /// How much the `debug` exporter writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verbosity {
     /// One line per batch with counts.
@@ -17,7 +17,7 @@ pub enum Verbosity {
 }
 
 /// The `debug` exporter's settings (the OpenTelemetry Collector's keys).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DebugConfig {
     /// `basic` (default), `normal` or `detailed`.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 ///     grace_period: 15m
 ///     emit: [update, end]
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AssemblyConfig {
     /// Where state is kept.
@@ -42,7 +42,7 @@ pub struct AssemblyConfig {
 }
 
 /// A kind of dialogue record `dialogue_assembly` emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Emit {
     /// `lumina.dialogue.update`.
@@ -80,6 +80,29 @@ pub struct StorageConfig {
     pub dynamodb: Option<DynamoStorage>,
 }
 
+impl schemars::JsonSchema for StorageConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DialogueStorage".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let dynamodb = g.subschema_for::<DynamoStorage>();
+        schemars::json_schema!({
+            "description": "Where dialogue state is kept: a directory (one store file per pipeline), or the DynamoDB dialogue table.",
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "directory": { "type": "string" },
+                        "dynamodb": dynamodb
+                    }
+                }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for StorageConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -115,7 +138,7 @@ impl Default for StorageConfig {
 }
 
 /// The DynamoDB dialogue table.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DynamoStorage {
     /// The table (created with its indexes if absent, on demand).

@@ -6,7 +6,7 @@ use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Valida
 use serde::Deserialize;
 
 /// How requests are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     /// OTLP/JSON, one request per line.
@@ -17,7 +17,7 @@ pub enum FileFormat {
 }
 
 /// Size-based rotation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RotationConfig {
     /// Rotate when the file would grow past this many megabytes. Default 100.
@@ -36,7 +36,7 @@ impl Default for RotationConfig {
 }
 
 /// The `file` exporter's settings (the OpenTelemetry Collector's keys).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileExporterConfig {
     /// The file to write. Its directory is created if missing.

@@ -13,7 +13,7 @@ use crate::remap::{ErrorMode, Program, compile_at};
 ///     drop: '.attributes."voice.organization.id" == "org-test"'   # or keep: ...
 ///     error_mode: ignore
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
     /// A VRL condition: records for which it is true are kept, the others dropped.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::aws::AwsSettings;
 
 /// How records are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FirehoseEncoding {
     /// An OTLP/JSON request per Firehose record, ending in a newline.
@@ -20,7 +20,7 @@ pub enum FirehoseEncoding {
 
 /// `PutRecordBatch` limits. AWS documents 500 records, 1,000 KiB a record and 4 MiB a
 /// request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FirehoseLimits {
     /// Records per request. Default 500.
@@ -42,7 +42,7 @@ impl Default for FirehoseLimits {
 }
 
 /// Settings of the `firehose` exporter.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FirehoseConfig {
     /// The delivery stream's name.

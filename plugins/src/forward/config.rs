@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::nop::NopConfig;
 
 /// The `forward` connector's settings (none).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct ForwardConfig(pub NopConfig);
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::aws::AwsSettings;
 
 /// How records are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KinesisEncoding {
     /// The voice JSON: native event JSON or Dialogue JSON, one record per log record.
@@ -21,7 +21,7 @@ pub enum KinesisEncoding {
 
 /// `PutRecords` limits. AWS documents 500 records, 1 MiB per record and 5 MiB per request
 /// (partition keys included); they are settings because AWS raises them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KinesisLimits {
     /// Records per request. Default 500.
@@ -43,7 +43,7 @@ impl Default for KinesisLimits {
 }
 
 /// Settings of the `kinesis` exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KinesisConfig {
     /// The stream's name.

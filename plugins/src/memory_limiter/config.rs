@@ -4,7 +4,7 @@ use lumina_sdk::config::{ByteSize, ConfigError, ConfigErrors, ConfigPath, Durati
 use serde::Deserialize;
 
 /// Settings of `memory_limiter`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryLimiterConfig {
     /// The process's memory budget (resident set).

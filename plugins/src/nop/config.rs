@@ -4,7 +4,7 @@ use lumina_sdk::config::Validate;
 use serde::Deserialize;
 
 /// The settings of a component that takes none: any key is an error.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NopConfig {}
 

@@ -7,7 +7,7 @@ use crate::aws::AwsSettings;
 use lumina_net::tls::TlsClientConfig;
 
 /// How dialogue documents are versioned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Versioning {
     /// The revision is the external version: older revisions cannot replace newer ones.
@@ -18,7 +18,7 @@ pub enum Versioning {
 }
 
 /// Basic authentication.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     /// User name.
@@ -28,7 +28,7 @@ pub struct BasicAuth {
 }
 
 /// The SigV4 service.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SigV4Service {
     /// Amazon OpenSearch Service domains.
@@ -39,7 +39,7 @@ pub enum SigV4Service {
 }
 
 /// AWS SigV4 signing.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SigV4Auth {
     /// `es` (default) or `aoss`.
@@ -47,7 +47,7 @@ pub struct SigV4Auth {
 }
 
 /// How requests authenticate.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenSearchAuth {
     /// HTTP basic authentication.
@@ -57,7 +57,7 @@ pub struct OpenSearchAuth {
 }
 
 /// Settings of the `opensearch` exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenSearchConfig {
     /// Base URLs of the cluster; requests go to the first that answers.

@@ -18,7 +18,7 @@ use lumina_net::endpoint;
 ///       grpc: { endpoint: 127.0.0.1:4317 }
 ///       http: { endpoint: 127.0.0.1:4318 }
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpReceiverConfig {
     /// The protocols to serve; at least one.
@@ -26,7 +26,7 @@ pub struct OtlpReceiverConfig {
 }
 
 /// Which protocols to serve. A protocol is on when its key is present, even with no settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Protocols {
     /// OTLP/gRPC.
@@ -74,7 +74,7 @@ fn default_transport() -> String {
 }
 
 /// OTLP/gRPC server settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcServerConfig {
     /// `host:port` to listen on. Default `localhost:4317`.
@@ -108,7 +108,7 @@ impl Default for GrpcServerConfig {
 }
 
 /// gRPC keepalive settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeepaliveConfig {
     /// Server-side keepalive parameters.
@@ -116,7 +116,7 @@ pub struct KeepaliveConfig {
 }
 
 /// Server-side keepalive parameters, as in gRPC.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerParameters {
     /// Close connections older than this (with a GOAWAY). Default: never.
@@ -130,7 +130,7 @@ pub struct ServerParameters {
 }
 
 /// OTLP/HTTP server settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpServerConfig {
     /// `host:port` to listen on. Default `localhost:4318`.

@@ -19,7 +19,7 @@ use lumina_net::tls::TlsClientConfig;
 ///     tls: { insecure: true }
 ///     compression: gzip
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpExporterConfig {
     /// `host:port`, or a URL with `http://` (plain text) or `https://` (TLS).

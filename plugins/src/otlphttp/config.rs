@@ -10,7 +10,7 @@ use lumina_net::compression::Compression;
 use lumina_net::tls::TlsClientConfig;
 
 /// How request bodies are encoded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HttpEncoding {
     /// Binary protobuf (`application/x-protobuf`).
@@ -28,7 +28,7 @@ pub enum HttpEncoding {
 ///     endpoint: http://collector.example:4318   # /v1/logs etc. are appended
 ///     encoding: json
 /// ```
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpHttpExporterConfig {
     /// Base URL; `/v1/logs`, `/v1/traces` and `/v1/metrics` are appended per signal.

@@ -6,7 +6,7 @@ use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Valida
 use serde::Deserialize;
 
 /// `resource_to_telemetry_conversion`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResourceConversion {
     /// Copy every resource attribute onto each series as a label. Default false.
@@ -14,7 +14,7 @@ pub struct ResourceConversion {
 }
 
 /// Settings of the `prometheus` exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusConfig {
     /// Where `/metrics` is served. Default `127.0.0.1:8889`.

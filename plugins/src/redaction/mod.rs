@@ -64,7 +64,7 @@ pub const NUMBER_KEYS: &[&str] = &[
 ];
 
 /// How numbers are masked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Every digit but the last `keep_last_digits` becomes `*` (the default).
@@ -75,7 +75,7 @@ pub enum Mode {
 }
 
 /// Settings of `redaction`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactionConfig {
     /// `last_digits` (default) or `hmac`.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const ROUTE_ERROR_ATTR: &str = "lumina.route.error";
 
 /// Whether a region carried by the event wins over the tenant table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventRegion {
     /// The tenant table decides (default).
@@ -27,7 +27,7 @@ pub enum EventRegion {
 }
 
 /// What happens to events of tenants not in the table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownTenants {
     /// They go to `default_region` (default).
@@ -38,7 +38,7 @@ pub enum UnknownTenants {
 }
 
 /// Settings of `region_router`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegionRouterConfig {
     /// Tenant → home region, inline or `file:<path>`.

@@ -25,7 +25,7 @@ use self::record::Need;
 use self::walk::Fate;
 
 /// What a runtime error in the program does to its record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorMode {
     /// The record goes on unchanged (the default); the error is counted and logged.

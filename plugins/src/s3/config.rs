@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::aws::AwsSettings;
 
 /// How records are written into an object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum S3Encoding {
     /// One OTLP/JSON `Export*ServiceRequest` per line (newline-delimited JSON).
@@ -37,7 +37,7 @@ impl S3Encoding {
 }
 
 /// Compression of an object's bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum S3Compression {
     /// gzip (default): the key ends in `.gz`, which Athena reads as such.
@@ -48,7 +48,7 @@ pub enum S3Compression {
 }
 
 /// When an open object is closed and uploaded.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rollover {
     /// Close an object once its data (before compression) reaches this. Default 64MiB.
@@ -68,7 +68,7 @@ impl Default for Rollover {
 }
 
 /// Multipart uploads of large objects.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Multipart {
     /// Objects of at least this many bytes (as uploaded) go up in parts. Default 16MiB.
@@ -98,7 +98,7 @@ pub const PLACEHOLDERS: [&str; 9] = [
 ];
 
 /// Settings of the `s3` exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Config {
     /// The bucket.

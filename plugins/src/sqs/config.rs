@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::aws::AwsSettings;
 
 /// What a message's body is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SqsEncoding {
     /// The native event JSON of a voice event, the Dialogue JSON of a dialogue record.
@@ -18,7 +18,7 @@ pub enum SqsEncoding {
 
 /// `SendMessageBatch` limits: SQS documents 10 messages a request and 256 KiB for a message
 /// and for a request by default; they are settings because a queue may allow more.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqsLimits {
     /// Messages per request. Default 10.
@@ -40,7 +40,7 @@ impl Default for SqsLimits {
 }
 
 /// Settings of the `sqs` exporter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqsConfig {
     /// The queue's URL (a FIFO queue's ends in `.fifo`).

@@ -54,7 +54,7 @@ const METRICS: &[lumina_sdk::telemetry::MetricDoc] = &[
 ];
 
 /// Settings of `transform`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransformConfig {
     /// The VRL program, run on every record.

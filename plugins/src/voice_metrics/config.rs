@@ -4,7 +4,7 @@ use lumina_sdk::config::{ConfigError, ConfigErrors, ConfigPath, Duration, Valida
 use serde::Deserialize;
 
 /// Settings of `voice_metrics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoiceMetricsConfig {
     /// How often metrics are sent. Default 60s.

@@ -15,7 +15,7 @@ use crate::otlp::config::{OtlpReceiverConfig, Protocols};
 ///       http: { endpoint: 127.0.0.1:4328 }   # OTLP at /v1/logs, native JSON at /v1/events
 ///     max_event_data_size: 64KiB
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoiceReceiverConfig {
     /// The protocols to serve, with the `otlp` receiver's keys.

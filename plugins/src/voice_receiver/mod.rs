@@ -454,12 +454,12 @@ async fn post_events(
 }
 
 /// The `gp` receiver's settings: those of every voice receiver.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct GpReceiverConfig(pub VoiceReceiverConfig);
 
 /// The `rt` receiver's settings: those of every voice receiver.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct RtReceiverConfig(pub VoiceReceiverConfig);
 

@@ -6,7 +6,9 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 /// A content encoding.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     /// No compression.

@@ -35,7 +35,7 @@ use lumina_sdk::telemetry::ComponentTelemetry;
 use serde::Deserialize;
 
 /// The `jwt` setting of `auth`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// A JWKS document on disk.
@@ -74,7 +74,7 @@ fn default_reload() -> Duration {
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, schemars::JsonSchema)]
     #[serde(untagged)]
     enum V {
         One(String),

@@ -35,7 +35,7 @@ use crate::jwt::{JwtConfig, JwtVerifier};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `tls`: serve over TLS.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTlsConfig {
     /// The server's certificate chain (PEM).
@@ -118,7 +118,7 @@ impl ServerTlsConfig {
 }
 
 /// `auth`: what a client must send. Any kind of credential given is accepted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerAuthConfig {
     /// Accepted bearer tokens (`Authorization: Bearer <token>`).

@@ -6,7 +6,7 @@ use lumina_sdk::component::ComponentError;
 use serde::Deserialize;
 
 /// Client TLS settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsClientConfig {
     /// Send in plain text (no TLS). For gRPC this is also implied by an `http://` endpoint.

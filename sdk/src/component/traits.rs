@@ -200,6 +200,11 @@ pub trait Receiver: Send + Sync {
 pub trait ReceiverFactory: Send + Sync {
     /// What it makes.
     fn info(&self) -> ComponentInfo;
+    /// The JSON Schema of its config (`lumina schema`), if it has one.
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Checks a config without side effects.
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
     /// The signals a component with this (valid) config handles; by default those of `info`.
@@ -239,6 +244,11 @@ pub trait Processor: Consumer {
 pub trait ProcessorFactory: Send + Sync {
     /// What it makes.
     fn info(&self) -> ComponentInfo;
+    /// The JSON Schema of its config (`lumina schema`), if it has one.
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Checks a config without side effects.
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors>;
     /// The signals a component with this (valid) config handles; see
@@ -385,6 +395,11 @@ pub trait Exporter: Send + Sync {
 pub trait ExporterFactory: Send + Sync {
     /// What it makes.
     fn info(&self) -> ComponentInfo;
+    /// The JSON Schema of its config (`lumina schema`), if it has one.
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// The signals a component with this (valid) config handles; see
     /// [`ReceiverFactory::supported_signals`].
     fn supported_signals(&self, _config: &ConfigValue) -> Vec<Signal> {
@@ -439,6 +454,11 @@ pub trait Connector: Consumer {
 pub trait ConnectorFactory: Send + Sync {
     /// What it makes, with the (from, to) pairs it supports.
     fn info(&self) -> ComponentInfo;
+    /// The JSON Schema of its config (`lumina schema`), if it has one.
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Checks a config without side effects. `downstream` lists the pipelines the connector
     /// feeds, so a routing table can be checked against them.
     fn validate(&self, config: &ConfigValue, downstream: &[String]) -> Result<(), ConfigErrors>;

@@ -60,7 +60,9 @@ use crate::config::{self, ConfigErrors, ConfigValue, Validate};
 
 /// The config of a receiver type; it builds the receiver.
 #[async_trait]
-pub trait ReceiverConfig: DeserializeOwned + Validate + Send + 'static {
+pub trait ReceiverConfig:
+    DeserializeOwned + schemars::JsonSchema + Validate + Send + 'static
+{
     /// What the type is: its name, signals, stability.
     fn info() -> ComponentInfo;
     /// Creates the receiver from its checked config; it starts when the host calls
@@ -75,7 +77,9 @@ pub trait ReceiverConfig: DeserializeOwned + Validate + Send + 'static {
 
 /// The config of a processor type; it builds one processor per pipeline that lists it.
 #[async_trait]
-pub trait ProcessorConfig: DeserializeOwned + Validate + Send + 'static {
+pub trait ProcessorConfig:
+    DeserializeOwned + schemars::JsonSchema + Validate + Send + 'static
+{
     /// What the type is.
     fn info() -> ComponentInfo;
     /// Creates a processor for a pipeline of `signal` that forwards to `next`.
@@ -89,7 +93,9 @@ pub trait ProcessorConfig: DeserializeOwned + Validate + Send + 'static {
 
 /// The config of an exporter type; it builds the exporter (the host queues for it).
 #[async_trait]
-pub trait ExporterConfig: DeserializeOwned + Validate + Send + 'static {
+pub trait ExporterConfig:
+    DeserializeOwned + schemars::JsonSchema + Validate + Send + 'static
+{
     /// What the type is.
     fn info() -> ComponentInfo;
     /// Creates the exporter. The host's own keys (`sending_queue`, `retry_on_failure`,
@@ -105,7 +111,9 @@ pub trait ExporterConfig: DeserializeOwned + Validate + Send + 'static {
 
 /// The config of a connector type; it builds one connector per (from, to) signal pair.
 #[async_trait]
-pub trait ConnectorConfig: DeserializeOwned + Validate + Send + 'static {
+pub trait ConnectorConfig:
+    DeserializeOwned + schemars::JsonSchema + Validate + Send + 'static
+{
     /// What the type is, with the (from, to) pairs it joins.
     fn info() -> ComponentInfo;
     /// Checks the config against the pipelines the connector feeds (a routing table naming a
@@ -159,6 +167,10 @@ impl<C: ReceiverConfig> ReceiverFactory for Typed<C> {
         C::info()
     }
 
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(C).to_value())
+    }
+
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
         config::parse::<C>(config).map(drop)
     }
@@ -184,6 +196,10 @@ impl<C: ProcessorConfig> ProcessorFactory for Typed<C> {
         C::info()
     }
 
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(C).to_value())
+    }
+
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
         config::parse::<C>(config).map(drop)
     }
@@ -203,6 +219,10 @@ impl<C: ProcessorConfig> ProcessorFactory for Typed<C> {
 impl<C: ExporterConfig> ExporterFactory for Typed<C> {
     fn info(&self) -> ComponentInfo {
         C::info()
+    }
+
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(C).to_value())
     }
 
     fn validate(&self, config: &ConfigValue) -> Result<(), ConfigErrors> {
@@ -229,6 +249,10 @@ impl<C: ExporterConfig> ExporterFactory for Typed<C> {
 impl<C: ConnectorConfig> ConnectorFactory for Typed<C> {
     fn info(&self) -> ComponentInfo {
         C::info()
+    }
+
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(C).to_value())
     }
 
     fn validate(&self, config: &ConfigValue, downstream: &[String]) -> Result<(), ConfigErrors> {

@@ -298,3 +298,43 @@ mod tests {
         assert!("lots".parse::<ByteSize>().is_err());
     }
 }
+
+/// JSON Schemas for editors and `lumina schema`: what the parsers above take. A plain `0`
+/// is a duration too; `${env:...}` is allowed wherever a value is (`lumina schema` adds that).
+#[cfg(feature = "host")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    impl JsonSchema for super::Duration {
+        fn schema_name() -> Cow<'static, str> {
+            "Duration".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A duration with a unit: `200ms`, `30s`, `5m`, `1h`, `1m30s` (`ns`, `us`, `ms`, `s`, `m`, `h`); `0` for none.",
+                "anyOf": [
+                    { "type": "string", "pattern": "^\\s*([0-9]+(\\.[0-9]+)?\\s*[a-zµ]+\\s*)+$" },
+                    { "type": "string", "pattern": "^\\s*0\\s*$" },
+                    { "const": 0 }
+                ]
+            })
+        }
+    }
+
+    impl JsonSchema for super::ByteSize {
+        fn schema_name() -> Cow<'static, str> {
+            "ByteSize".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A size: bytes, or with a unit: `512KiB`, `64MiB`, `1GB` (`KiB`/`MiB`/`GiB` are powers of 1024, `KB`/`MB`/`GB` of 1000).",
+                "anyOf": [
+                    { "type": "integer", "minimum": 0 },
+                    { "type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B|B)?\\s*$" }
+                ]
+            })
+        }
+    }
+}

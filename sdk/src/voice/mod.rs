@@ -139,6 +139,16 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        #[cfg(feature = "host")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "enum": [$($text),+] })
+            }
+        }
     };
 }
 

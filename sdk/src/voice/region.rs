@@ -59,3 +59,25 @@ impl<'de> Deserialize<'de> for Region {
         d.deserialize_any(V)
     }
 }
+
+#[cfg(feature = "host")]
+impl schemars::JsonSchema for Region {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Region".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<serde_json::Value> = REGIONS
+            .iter()
+            .flat_map(|r| [r.1.to_string(), r.2.to_string()])
+            .map(serde_json::Value::String)
+            .collect();
+        schemars::json_schema!({
+            "description": "A region: an id 1-6, a territory (UK, US, AU, SG, CA, DE) or an AWS region name (eu-west-1, ...).",
+            "anyOf": [
+                { "type": "integer", "minimum": 1, "maximum": 6 },
+                { "enum": names },
+                { "type": "string", "pattern": "^[1-6]$" }
+            ]
+        })
+    }
+}

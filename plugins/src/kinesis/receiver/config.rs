@@ -9,7 +9,7 @@ use crate::aws::AwsSettings;
 use crate::kinesis::KinesisEncoding;
 
 /// Where a shard is read from the first time (no checkpoint yet).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InitialPosition {
     /// Records written from now on.
@@ -33,7 +33,7 @@ impl InitialPosition {
 }
 
 /// The DynamoDB lease table and the lease timings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LeaseConfig {
     /// The table (created if absent). Default `lumina-leases-<stream name>`.
@@ -64,7 +64,7 @@ impl Default for LeaseConfig {
 }
 
 /// Settings of the `kinesis` receiver.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KinesisReceiverConfig {
     /// The stream's name.

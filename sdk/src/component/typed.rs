@@ -15,7 +15,7 @@
 //! use lumina_sdk::{Batch, Signal};
 //!
 //! /// `discard` takes no settings.
-//! #[derive(serde::Deserialize)]
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
 //! #[serde(deny_unknown_fields)]
 //! struct DiscardConfig {}
 //! impl Validate for DiscardConfig {}

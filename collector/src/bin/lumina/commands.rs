@@ -1,0 +1,156 @@
+//! The commands that inspect rather than run: `validate --check-destinations`, `plugin`,
+//! and the admin endpoint's clients (`tap`, `top`).
+
+use std::process::ExitCode;
+
+use lumina_collector::config::{self, ConfigSource, expand::ProcessEnv};
+use lumina_collector::service::Host;
+
+use crate::args::{AdminArgs, Cli, PluginCommand};
+
+/// Runs `f` against the admin endpoint `args` (or the config) names.
+#[expect(clippy::print_stderr, reason = "the command's errors")]
+pub(crate) fn admin_command<F, Fut>(
+    args: &AdminArgs,
+    srcs: &[ConfigSource],
+    registry: &lumina_sdk::component::Registry,
+    f: F,
+) -> ExitCode
+where
+    F: FnOnce(lumina_collector::cli::admin::Endpoint) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let configured = || {
+        config::load_plan(srcs, &ProcessEnv, registry)
+            .ok()
+            .and_then(|(_, plan)| plan.service.telemetry.admin)
+    };
+    let (address, token) = match (&args.admin, &args.token) {
+        (Some(a), t) => (a.clone(), t.clone()),
+        (None, t) => match configured() {
+            Some(a) => (a.address, t.clone().or(a.token)),
+            None => {
+                eprintln!(
+                    "error: no admin endpoint: give --admin host:port, or a --config whose service.telemetry.admin is set"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let ep = lumina_collector::cli::admin::Endpoint::new(&address, token);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f(ep)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `lumina plugin test` / `inspect`.
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command's report"
+)]
+pub(crate) fn plugin_command(cli: &Cli, host: &Host, command: &PluginCommand) -> ExitCode {
+    use lumina_collector::cli::plugin;
+    let result = match command {
+        PluginCommand::Inspect { plugin: file } => {
+            plugin::inspect(&host.plugins, file).map(|text| (text, true))
+        }
+        PluginCommand::Test {
+            plugin: file,
+            input,
+            expect,
+        } => (|| {
+            let settings = match cli.config.as_slice() {
+                [] => None,
+                [one] => {
+                    let text = plugin::read(one)?;
+                    let v = lumina_sdk::config::parse_yaml(&text, &one.display().to_string())
+                        .map_err(|e| e.to_string())?;
+                    Some(v)
+                }
+                _ => return Err("give the plugin's settings in one --config file".to_owned()),
+            };
+            let component = plugin::component(file, settings.as_ref())?;
+            let inputs = plugin::batches(&plugin::read(input)?, &input.display().to_string())?;
+            let expected = match expect {
+                Some(e) => Some(plugin::batches(
+                    &plugin::read(e)?,
+                    &e.display().to_string(),
+                )?),
+                None => None,
+            };
+            let report = plugin::test(
+                &host.plugins,
+                file,
+                &component,
+                &inputs,
+                expected.as_deref(),
+            )?;
+            Ok((report.text, report.passed))
+        })(),
+    };
+    match result {
+        Ok((text, passed)) => {
+            print!("{text}");
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `validate --check-destinations`: probes each exporter the pipelines use.
+#[expect(clippy::print_stdout, reason = "the command's report")]
+pub(crate) fn check_destinations_of(
+    plan: &config::Plan,
+    registry: &lumina_sdk::component::Registry,
+) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let used: std::collections::BTreeSet<_> =
+        plan.pipelines.iter().flat_map(|p| &p.exporters).collect();
+    let mut failed = 0;
+    for (id, e) in plan.exporters.iter().filter(|(id, _)| used.contains(id)) {
+        let Some(f) = registry.exporter(id.type_name()) else {
+            continue;
+        };
+        match runtime.block_on(f.probe(&e.entry.config)) {
+            None => println!("{id}: nothing to check"),
+            Some(Ok(what)) => println!("{id}: ok: {what}"),
+            Some(Err(why)) => {
+                failed += 1;
+                println!("{id}: FAILED: {why}");
+            }
+        }
+    }
+    if failed > 0 {
+        println!("{failed} destination(s) cannot be reached.");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

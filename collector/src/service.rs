@@ -307,7 +307,7 @@ fn restart_only_changed(a: &Plan, b: &Plan) -> bool {
             .collect()
     };
     let (ea, eb) = (extensions(a), extensions(b));
-    format!("{:?}", a.service.telemetry) != format!("{:?}", b.service.telemetry)
+    a.service.telemetry != b.service.telemetry
         || a.service.extensions != b.service.extensions
         || ea.len() != eb.len()
         || ea

@@ -229,3 +229,72 @@ impl Consumer for Tap {
         self.inner.consume(batch).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(component: &str, direction: Direction) -> Arc<TapPoint> {
+        TapPoint::new(
+            &component,
+            ComponentKind::Processor,
+            "logs",
+            direction,
+            Signal::Logs,
+        )
+    }
+
+    fn filter(component: &str, inputs: bool, rate: f64, sample: f64) -> TapFilter {
+        TapFilter {
+            component: glob::Pattern::new(component).unwrap_or_else(|e| panic!("{e}")),
+            inputs,
+            rate,
+            sample,
+        }
+    }
+
+    // One test: the hub is the process's, and tests run in parallel.
+    #[test]
+    fn a_tap_gets_what_its_filter_selects_within_its_rate_and_sample_and_counts_the_rest() {
+        let batch = lumina_sdk::testkit::logs_from(0, 1, 10);
+        let out = point("transform/a", Direction::Output);
+        let into = point("transform/a", Direction::Input);
+        let other = point("batch", Direction::Output);
+
+        // Outputs of `transform/*` only; generous limits.
+        let mut all = hub().subscribe(filter("transform/*", false, 1e9, 1.0), 8);
+        for p in [&out, &into, &other, &out] {
+            hub().offer(p, &batch);
+        }
+        let got: Vec<String> = std::iter::from_fn(|| all.batches.try_recv().ok())
+            .map(|t| format!("{} {:?}", t.point.component, t.point.direction))
+            .collect();
+        assert_eq!(got, ["transform/a Output", "transform/a Output"]);
+        assert_eq!(all.dropped(), 0);
+        // A full channel drops and counts, and the pipeline's call returns at once.
+        for _ in 0..12 {
+            hub().offer(&out, &batch);
+        }
+        assert_eq!(all.dropped(), 4 * 10);
+        drop(all);
+
+        // 15 records a second: the first batch of 10 passes, then the credit is spent.
+        let mut slow = hub().subscribe(filter("*", false, 15.0, 1.0), 64);
+        for _ in 0..5 {
+            hub().offer(&out, &batch);
+        }
+        let passed = std::iter::from_fn(|| slow.batches.try_recv().ok()).count();
+        assert!((1..=2).contains(&passed), "{passed}");
+        assert_eq!(slow.dropped(), (5 - passed as u64) * 10);
+        drop(slow);
+
+        // A sample of 0 keeps nothing.
+        let mut none = hub().subscribe(filter("*", true, 1e9, 0.0), 64);
+        hub().offer(&into, &batch);
+        assert!(none.batches.try_recv().is_err());
+        assert_eq!(none.dropped(), 10);
+        drop(none);
+        // Unsubscribed: the fast path again.
+        assert_eq!(hub().active.load(Ordering::Acquire), 0);
+    }
+}

@@ -193,6 +193,12 @@ async fn a_reload_under_load_keeps_state_and_queues_rebuilds_what_changed_and_re
             .await,
         1.0
     );
+    c.stop().await.assert_clean();
+    // The process has exited, so everything it told systemd has been sent.
+    wait_until(Duration::from_secs(5), "STOPPING=1", || {
+        told.lock().unwrap().len() >= 6
+    })
+    .await;
     let told = told.lock().unwrap().clone();
     let steps: Vec<&str> = told
         .iter()
@@ -205,11 +211,11 @@ async fn a_reload_under_load_keeps_state_and_queues_rebuilds_what_changed_and_re
             "RELOADING=1",
             "READY=1",
             "RELOADING=1",
-            "READY=1"
+            "READY=1",
+            "STOPPING=1"
         ],
         "{told:?}"
     );
-    c.stop().await.assert_clean();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,7 +75,7 @@ pub struct PipelineSection {
 }
 
 /// `service.telemetry`.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySection {
     /// The collector's logs.
@@ -89,7 +89,7 @@ pub struct TelemetrySection {
 }
 
 /// `service.telemetry.health`.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthTelemetry {
     /// An exporter failing this long (or that gave batches up this recently) makes the
@@ -153,7 +153,7 @@ pub enum LogEncoding {
 }
 
 /// `service.telemetry.logs`.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsTelemetry {
     /// `trace`, `debug`, `info` (default), `warn` or `error`. `--log-level` overrides it.
@@ -191,7 +191,7 @@ pub enum MetricsLevel {
 }
 
 /// `service.telemetry.admin`: the endpoint `lumina tap` and `lumina top` read.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminTelemetry {
     /// `host:port`. Default `127.0.0.1:8899`.
@@ -226,7 +226,7 @@ impl AdminTelemetry {
 }
 
 /// `service.telemetry.metrics`.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsTelemetry {
     /// `none` turns the endpoint off.

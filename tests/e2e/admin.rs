@@ -183,6 +183,20 @@ async fn tap_and_top_show_a_pipeline_under_load_which_loses_nothing_to_them() {
         );
     }
 
+    // Without --admin and a token, both come from the collector's own config.
+    let from_config = Command::new(lumina_bin())
+        .args(["top", "--once", "--interval", "200ms", "--config"])
+        .arg(c.path("config.yaml"))
+        .env_remove("LUMINA_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&from_config.stdout);
+    assert!(
+        from_config.status.success() && text.contains("processor/transform"),
+        "{text}{}",
+        String::from_utf8_lossy(&from_config.stderr)
+    );
+
     // The terminal view, in a real terminal.
     let session = format!("lumina-top-{}", std::process::id());
     let ok = Command::new("tmux")

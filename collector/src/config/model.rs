@@ -210,6 +210,8 @@ impl Default for AdminTelemetry {
     }
 }
 
+impl Validate for AdminTelemetry {}
+
 impl AdminTelemetry {
     /// Whether `address` listens only on the loopback interface.
     pub fn is_local(&self) -> bool {

@@ -10,20 +10,18 @@ use crate::args::{AdminArgs, Cli, PluginCommand};
 
 /// Runs `f` against the admin endpoint `args` (or the config) names.
 #[expect(clippy::print_stderr, reason = "the command's errors")]
-pub(crate) fn admin_command<F, Fut>(
-    args: &AdminArgs,
-    srcs: &[ConfigSource],
-    registry: &lumina_sdk::component::Registry,
-    f: F,
-) -> ExitCode
+pub(crate) fn admin_command<F, Fut>(args: &AdminArgs, srcs: &[ConfigSource], f: F) -> ExitCode
 where
     F: FnOnce(lumina_collector::cli::admin::Endpoint) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
+    // Only the admin section is read: no component is checked, no plugin loaded.
     let configured = || {
-        config::load_plan(srcs, &ProcessEnv, registry)
-            .ok()
-            .and_then(|(_, plan)| plan.service.telemetry.admin)
+        let tree = config::load(srcs, &ProcessEnv).ok()?;
+        let admin = tree.at(&lumina_sdk::config::ConfigPath::parse(
+            "service.telemetry.admin",
+        ))?;
+        lumina_sdk::config::parse::<lumina_collector::config::model::AdminTelemetry>(admin).ok()
     };
     let (address, token) = match (&args.admin, &args.token) {
         (Some(a), t) => (a.clone(), t.clone()),

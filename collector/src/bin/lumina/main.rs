@@ -233,7 +233,7 @@ fn main() -> ExitCode {
             sample,
             limit,
             admin,
-        } => admin_command(admin, &srcs, registry, |ep| async move {
+        } => admin_command(admin, &srcs, |ep| async move {
             let args = lumina_collector::cli::admin::TapArgs {
                 component: component.clone(),
                 inputs: *inputs,
@@ -248,7 +248,7 @@ fn main() -> ExitCode {
             interval,
             once,
             admin,
-        } => admin_command(admin, &srcs, registry, |ep| async move {
+        } => admin_command(admin, &srcs, |ep| async move {
             use lumina_collector::cli::admin;
             if *once {
                 let rows = admin::sample(&ep, interval.get()).await?;

@@ -2,8 +2,8 @@
 # The whole test suite, exactly as CI runs it: formatting, lints, every test (unit, integration
 # and end-to-end against real clients), and `lumina validate` over every file in configs/.
 # It installs what the tests need (the OpenTelemetry Python SDK and componentize-py in a cached
-# virtualenv, kinesalite and the AppSync simulator from npm, the wasm32-wasip2 target, promtool
-# from Debian's prometheus package) and
+# virtualenv, kinesalite and the AppSync simulator from npm, the wasm32-wasip2 target, promtool,
+# tmux and systemd-analyze from Debian's packages) and
 # builds the example plugins the tests load.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,8 +30,8 @@ LUMINA_SERVICES_DIR="$("$root/scripts/setup-services.sh")"
 export LUMINA_SERVICES_DIR
 node -e "require('$LUMINA_SERVICES_DIR/node_modules/kinesalite'); require('$LUMINA_SERVICES_DIR/node_modules/@aws-amplify/amplify-appsync-simulator')" && echo "ok: $LUMINA_SERVICES_DIR"
 
-step "promtool (checks the alert rules in deploy/prometheus)"
-"$root/scripts/setup-promtool.sh"
+step "promtool, tmux, systemd-analyze (deploy/ checks, lumina top in a terminal)"
+"$root/scripts/setup-tools.sh"
 promtool --version | head -1
 
 step "Example plugins (WebAssembly and native) for the end-to-end tests"

@@ -32,7 +32,7 @@ fn promtool(args: &[&str], dir: &Path) -> String {
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| {
-            panic!("promtool: {e} (scripts/test.sh installs Debian's prometheus package)")
+            panic!("promtool: {e} (scripts/setup-tools.sh installs Debian's prometheus package)")
         });
     let text = format!(
         "{}{}",

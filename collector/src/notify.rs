@@ -32,6 +32,11 @@ pub fn notify(state: &str) {
 #[cfg(not(target_os = "linux"))]
 pub fn notify(_state: &str) {}
 
+/// `READY=1`: every one of the `pipelines` runs (after start-up, or a reload).
+pub fn ready(pipelines: usize) {
+    notify(&format!("READY=1\nSTATUS=Running {pipelines} pipelines"));
+}
+
 /// `RELOADING=1` with the monotonic time systemd asks for since version 253.
 #[cfg(target_os = "linux")]
 pub fn reloading() {

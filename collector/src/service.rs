@@ -160,10 +160,7 @@ impl Service {
         }
         health.set_phase(Phase::Running);
         tracing::info!(pipelines = ?graph.pipeline_ids(), version = crate::LONG_VERSION, "Lumina is running.");
-        crate::notify::notify(&format!(
-            "READY=1\nSTATUS=Running {} pipelines",
-            graph.pipeline_ids().len()
-        ));
+        crate::notify::ready(graph.pipeline_ids().len());
         Ok(Service {
             graph,
             plan: plan.clone(),
@@ -226,10 +223,7 @@ impl Service {
             if let Some(r) = &reload {
                 self.reload_config(host, r, why, timeout).await;
             }
-            crate::notify::notify(&format!(
-                "READY=1\nSTATUS=Running {} pipelines",
-                self.graph.pipeline_ids().len()
-            ));
+            crate::notify::ready(self.graph.pipeline_ids().len());
         }
         self.shutdown(timeout).await;
     }

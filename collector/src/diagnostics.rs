@@ -9,16 +9,22 @@ use crate::config::ConfigSource;
 /// Every error, each with its location, the source line, its path and a hint, followed by a
 /// count.
 pub fn render(errors: &ConfigErrors, sources: &[ConfigSource]) -> String {
-    let mut out = String::new();
-    for e in errors.iter() {
-        render_one(&mut out, e, sources);
-    }
+    let mut out = render_each(errors, sources);
     let n = errors.len();
     let _ = writeln!(
         out,
         "{n} error{} found; the configuration is not valid.",
         if n == 1 { "" } else { "s" }
     );
+    out
+}
+
+/// Every error, each with its location, the source line, its path and a hint.
+pub fn render_each(errors: &ConfigErrors, sources: &[ConfigSource]) -> String {
+    let mut out = String::new();
+    for e in errors.iter() {
+        render_one(&mut out, e, sources);
+    }
     out
 }
 

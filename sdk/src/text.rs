@@ -7,7 +7,8 @@ use crate::proto::common::v1::{AnyValue, KeyValue, any_value};
 use crate::proto::metrics::v1::{metric, number_data_point};
 use crate::{Batch, Payload};
 
-fn hex(b: &[u8]) -> String {
+/// Bytes (a trace or span id) in lowercase hex.
+pub fn hex(b: &[u8]) -> String {
     b.iter()
         .fold(String::with_capacity(b.len() * 2), |mut s, x| {
             let _ = write!(s, "{x:02x}");

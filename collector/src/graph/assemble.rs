@@ -6,6 +6,7 @@
 //! [`Assembly`]'s wiring, for the caller to set.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use lumina_sdk::Signal;
@@ -30,19 +31,22 @@ use crate::exporter::dead_letter::DeadLetters;
 use crate::exporter::status::OutagePolicy;
 use crate::tap::{Direction, Tap, TapPoint};
 
-/// Builds the graph of `plan`, taking from `pool` what it can reuse.
+/// Builds the graph of `plan`, taking from `pool` what it can reuse. With a `sandbox` (a
+/// config test), no receiver is built, every exporter is a sink that keeps nothing, and
+/// processors and connectors keep their state in the sandbox.
 pub(super) async fn assemble(
     plan: &Plan,
     registry: &Registry,
     pool: &mut Pool,
+    sandbox: Option<&Path>,
 ) -> Result<Assembly, GraphError> {
     let mut kept = Vec::new();
-    let (exporters, rebuilt) = exporters(plan, registry, pool, &mut kept).await?;
+    let (exporters, rebuilt) = exporters(plan, registry, pool, &mut kept, sandbox).await?;
     let fresh: Vec<Arc<crate::exporter::QueuedExporter>> = rebuilt
         .iter()
         .filter_map(|id| exporters.get(id).map(|e| e.queue.clone()))
         .collect();
-    match around(plan, registry, pool, exporters, kept).await {
+    match around(plan, registry, pool, exporters, kept, sandbox).await {
         Ok(a) => Ok(a),
         Err(e) => {
             // The exporters made for this graph hold nothing yet; stop their queues.
@@ -62,6 +66,7 @@ async fn around(
     pool: &mut Pool,
     exporters: BTreeMap<ComponentId, LiveExporter>,
     mut kept: Vec<String>,
+    sandbox: Option<&Path>,
 ) -> Result<Assembly, GraphError> {
     let mut wiring: Vec<(Arc<Slot>, DynConsumer)> = Vec::new();
 
@@ -152,6 +157,7 @@ async fn around(
                             .ok_or_else(|| unknown(ComponentKind::Connector, id))?;
                         let mut ctx = CreateContext::new(id.clone(), ComponentKind::Connector);
                         ctx.pipeline = Some(p.id.to_string());
+                        ctx.sandbox = sandbox.map(Path::to_path_buf);
                         let connector = factory
                             .create(&entry.config, ctx, signal, to, outputs)
                             .instrument(tracing::warn_span!("connector", component = %id))
@@ -198,6 +204,7 @@ async fn around(
                         .ok_or_else(|| unknown(ComponentKind::Processor, id))?;
                     let mut ctx = CreateContext::new(id.clone(), ComponentKind::Processor);
                     ctx.pipeline = Some(p.id.to_string());
+                    ctx.sandbox = sandbox.map(Path::to_path_buf);
                     let out = Slot::unwired();
                     let counted = Counted::wrap(
                         out.clone(),
@@ -253,7 +260,7 @@ async fn around(
             .iter()
             .filter(|p| p.receivers.contains(id))
             .collect();
-        if feeds.is_empty() {
+        if feeds.is_empty() || sandbox.is_some() {
             continue;
         }
         let targets_of = |signal: Signal| -> Vec<DynConsumer> {
@@ -347,6 +354,7 @@ async fn exporters(
     registry: &Registry,
     pool: &mut Pool,
     kept: &mut Vec<String>,
+    sandbox: Option<&Path>,
 ) -> Result<(BTreeMap<ComponentId, LiveExporter>, Vec<ComponentId>), GraphError> {
     let mut wanted: Vec<&ComponentId> = Vec::new();
     for id in plan.pipelines.iter().flat_map(|p| &p.exporters) {
@@ -386,6 +394,10 @@ async fn exporters(
             out.insert(id.clone(), old);
             continue;
         }
+        if let Some(dir) = sandbox {
+            out.insert(id.clone(), sink(id, e, dir, policy));
+            continue;
+        }
         let file = e.settings.dead_letter.file_for(id);
         let dead_letters = match &e.dead_letter {
             None => DeadLetters::file(id, file),
@@ -416,4 +428,38 @@ async fn exporters(
         );
     }
     Ok((out, rebuilt))
+}
+
+/// An exporter of a config test: what reaches it is seen by the test's taps at its input;
+/// the sink behind the queue accepts everything and keeps nothing.
+fn sink(
+    id: &ComponentId,
+    e: &crate::config::validate::ExporterEntry,
+    dir: &Path,
+    policy: OutagePolicy,
+) -> LiveExporter {
+    struct Discard;
+    #[async_trait::async_trait]
+    impl lumina_sdk::component::Exporter for Discard {
+        async fn export(
+            &self,
+            _batch: &lumina_sdk::Batch,
+        ) -> Result<(), lumina_sdk::component::ExportError> {
+            Ok(())
+        }
+    }
+    let queue = crate::exporter::QueuedExporter::start_watched(
+        Arc::new(Discard),
+        crate::exporter::settings::ExporterSettings::default(),
+        lumina_sdk::telemetry::ComponentTelemetry::new(ComponentKind::Exporter, id.to_string()),
+        DeadLetters::file(id, dir.join("dead_letters.jsonl")),
+        None,
+        policy,
+    );
+    LiveExporter {
+        config: e.entry.config.clone(),
+        host_config: e.host_config.clone(),
+        dead_letter: e.dead_letter.clone(),
+        queue,
+    }
 }

@@ -145,12 +145,46 @@ impl Graph {
     /// Creates every component the plan's pipelines use. Exporter queues start at once;
     /// receivers start with [`Graph::start`].
     pub async fn build(plan: &Plan, registry: &Registry) -> Result<Graph, GraphError> {
+        Self::assembled(plan, registry, None).await
+    }
+
+    /// The graph of a config test: processors and connectors as [`Graph::build`] makes
+    /// them, keeping their state in `sandbox`; no receivers (a test hands its records to a
+    /// pipeline's entry, [`Graph::pipeline_entry`], or to a component's input); exporters that
+    /// accept everything and send nothing (a test sees what reaches them through taps).
+    pub async fn build_sandboxed(
+        plan: &Plan,
+        registry: &Registry,
+        sandbox: &std::path::Path,
+    ) -> Result<Graph, GraphError> {
+        Self::assembled(plan, registry, Some(sandbox)).await
+    }
+
+    async fn assembled(
+        plan: &Plan,
+        registry: &Registry,
+        sandbox: Option<&std::path::Path>,
+    ) -> Result<Graph, GraphError> {
         let mut pool = Pool::default();
-        let a = assemble(plan, registry, &mut pool).await?;
+        let a = assemble(plan, registry, &mut pool, sandbox).await?;
         for (slot, target) in a.wiring {
             slot.set(target);
         }
         Ok(a.graph)
+    }
+
+    /// Where pipeline `id` takes its data in: what its receivers hand their records to.
+    pub fn pipeline_entry(&self, id: &PipelineId) -> Option<DynConsumer> {
+        self.entries.get(id).map(|s| s.clone() as DynConsumer)
+    }
+
+    /// The input of processor `id` in pipeline `pipeline`.
+    pub fn processor_input(&self, pipeline: &PipelineId, id: &ComponentId) -> Option<DynConsumer> {
+        self.pipelines
+            .iter()
+            .find(|p| p.id == *pipeline)
+            .and_then(|p| p.processors.iter().find(|lp| lp.id == *id))
+            .map(|lp| lp.processor.clone() as DynConsumer)
     }
     /// The input of connector `id` for `signal` (what its upstream pipelines hand it).
     pub fn connector_input(&self, id: &ComponentId, signal: Signal) -> Option<DynConsumer> {

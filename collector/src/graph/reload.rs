@@ -60,7 +60,7 @@ impl Graph {
         deadline: tokio::time::Instant,
     ) -> Result<Reloaded, GraphError> {
         let mut pool = self.pool();
-        let a = assemble(plan, registry, &mut pool).await?;
+        let a = assemble(plan, registry, &mut pool, None).await?;
         let mut report = Reloaded {
             kept: a.kept,
             ..Reloaded::default()

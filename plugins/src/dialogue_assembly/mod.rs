@@ -439,7 +439,13 @@ impl ProcessorConfig for AssemblyConfig {
         let metrics = AssemblyMetrics::new(&ctx.telemetry);
         let id = ctx.id.to_string();
         let stop = CancellationToken::new();
-        if let Some(d) = &cfg.storage.dynamodb {
+        // A config test keeps state in its own directory, never in the shared table.
+        let remote = cfg
+            .storage
+            .dynamodb
+            .as_ref()
+            .filter(|_| ctx.sandbox.is_none());
+        if let Some(d) = remote {
             let aws = crate::aws::AwsSettings {
                 region: d.region.clone(),
                 endpoint: d.endpoint.clone(),
@@ -468,7 +474,10 @@ impl ProcessorConfig for AssemblyConfig {
             store_stem(&ctx.id.to_string()),
             store_stem(ctx.pipeline.as_deref().unwrap_or("default"))
         );
-        let dir = cfg.storage.directory.clone();
+        let dir = ctx
+            .sandbox
+            .clone()
+            .unwrap_or_else(|| cfg.storage.directory.clone());
         let store = tokio::task::spawn_blocking(move || {
             Store::open(
                 dir.join(format!("{name}.dialogues")),

@@ -136,6 +136,11 @@ pub struct CreateContext {
     pub pipeline: Option<String>,
     /// Its telemetry handle: counters labelled with its id, rate-limited drop logging.
     pub telemetry: ComponentTelemetry,
+    /// Set when the component is built for a config test (`lumina test`): a fresh directory,
+    /// deleted after the test, where it keeps any state it would otherwise keep on disk or in
+    /// a remote store, so a test starts from nothing, leaves nothing behind and needs no
+    /// network.
+    pub sandbox: Option<std::path::PathBuf>,
 }
 
 impl CreateContext {
@@ -146,6 +151,7 @@ impl CreateContext {
             id,
             pipeline: None,
             telemetry,
+            sandbox: None,
         }
     }
 }

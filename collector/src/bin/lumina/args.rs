@@ -73,6 +73,18 @@ pub(crate) enum Command {
     },
     /// Print the man page (roff): `lumina man > /usr/share/man/man1/lumina.1`.
     Man,
+    /// Run the config's tests: `NAME.tests.yaml` beside each `--config NAME.yaml` (or the
+    /// files `--tests` names). Each test inserts records at a component and checks what comes
+    /// out of others, through the config's real processors and connectors, in this process;
+    /// receivers are not started and exporters send nothing.
+    Test {
+        /// Tests files to run instead of those beside the config files.
+        #[arg(long = "tests", value_name = "FILE")]
+        tests: Vec<PathBuf>,
+        /// Only the tests whose name contains this.
+        #[arg(long, value_name = "TEXT")]
+        name: Option<String>,
+    },
     /// Print the JSON Schema of a config file, for editors (`# yaml-language-server:
     /// $schema=lumina.schema.json`) and checks in CI.
     Schema,

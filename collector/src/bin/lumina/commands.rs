@@ -152,3 +152,94 @@ pub(crate) fn check_destinations_of(
         ExitCode::SUCCESS
     }
 }
+
+/// `lumina test`: runs the tests beside the config files (or `tests`) against the config.
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command's report"
+)]
+pub(crate) fn config_tests(
+    cli: &Cli,
+    srcs: &[ConfigSource],
+    host: &Host,
+    tests: &[std::path::PathBuf],
+    name: Option<&str>,
+) -> ExitCode {
+    use lumina_collector::cli::test;
+    let files: Vec<std::path::PathBuf> = if tests.is_empty() {
+        let beside: Vec<_> = cli.config.iter().map(|c| test::tests_file_for(c)).collect();
+        if beside.is_empty() {
+            eprintln!(
+                "error: no tests to run: give the config with --config (its tests are NAME.tests.yaml beside NAME.yaml) or name a tests file with --tests"
+            );
+            return ExitCode::FAILURE;
+        }
+        let found: Vec<_> = beside.iter().filter(|p| p.exists()).cloned().collect();
+        if found.is_empty() {
+            let names: Vec<String> = beside.iter().map(|p| p.display().to_string()).collect();
+            eprintln!("error: no tests file: looked for {}", names.join(", "));
+            return ExitCode::FAILURE;
+        }
+        found
+    } else {
+        tests.to_vec()
+    };
+    let plan = match config::load_plan(srcs, &ProcessEnv, &host.registry) {
+        Ok((_, plan)) => plan,
+        Err(e) => return crate::report(&e, srcs),
+    };
+    let mut read = Vec::new();
+    for f in &files {
+        match test::read_file(f) {
+            Ok(t) => read.push(t),
+            Err((sources, e)) => return crate::report(&e, &sources),
+        }
+    }
+    lumina_collector::telemetry::init_logging(
+        &cli.log_level
+            .clone()
+            .unwrap_or(lumina_collector::telemetry::LogFilter::Level(
+                lumina_collector::config::model::LogLevel::Warn,
+            )),
+        plan.service.telemetry.logs.encoding,
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut total = test::Tally::default();
+    let mut out = std::io::stdout();
+    for file in &read {
+        let t = runtime.block_on(test::run_file(file, &plan, &host.registry, name, &mut out));
+        total.passed += t.passed;
+        total.failed += t.failed;
+    }
+    let n = total.passed + total.failed;
+    println!(
+        "{n} test{}: {} passed, {} failed.",
+        if n == 1 { "" } else { "s" },
+        total.passed,
+        total.failed
+    );
+    if n == 0 {
+        eprintln!(
+            "error: no test ran{}",
+            name.map(|s| format!(" (none is named like `{s}`)"))
+                .unwrap_or_default()
+        );
+        return ExitCode::FAILURE;
+    }
+    if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

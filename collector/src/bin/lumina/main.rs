@@ -15,7 +15,7 @@ use lumina_collector::service::Host;
 use lumina_collector::telemetry;
 
 use args::{Cli, Command};
-use commands::{admin_command, check_destinations_of, plugin_command};
+use commands::{admin_command, check_destinations_of, config_tests, plugin_command};
 use run::{dlq, run};
 
 #[cfg(feature = "mimalloc")]
@@ -216,6 +216,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Test { tests, name } => config_tests(&cli, &srcs, &host, tests, name.as_deref()),
         Command::Schema => {
             let schema = config::schema::config_schema(registry);
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default();

@@ -251,9 +251,10 @@ fn summary(got: &[Value]) -> String {
 
 fn named(e: ConfigError, id: &ComponentId, plan: &Plan) -> ConfigError {
     let ids: Vec<String> = all_ids(plan).map(|(id, _)| id.to_string()).collect();
-    match did_you_mean(&id.to_string(), ids.iter().map(String::as_str)) {
-        Some(s) => e.with_hint(format!("did you mean `{s}`?")),
-        None => e,
+    let id = id.to_string();
+    match did_you_mean(&id, ids.iter().map(String::as_str)) {
+        Some(s) if s != id => e.with_hint(format!("did you mean `{s}`?")),
+        _ => e,
     }
 }
 
@@ -290,8 +291,16 @@ fn extractable(plan: &Plan, t: &Target) -> Result<(), String> {
                         || p.exporters.contains(&t.id)
                         || p.receivers.contains(&t.id))
             });
+            let dead_letter_only = plan
+                .exporters
+                .values()
+                .any(|e| e.dead_letter.as_ref() == Some(&t.id));
             match (used, &t.pipeline) {
                 (true, _) => Ok(()),
+                (false, None) if dead_letter_only => Err(format!(
+                    "`{}` only takes other exporters' dead letters, and in a test no exporter sends anything, so none fails",
+                    t.id
+                )),
                 (false, Some(w)) => Err(format!("pipeline `{w}` does not use `{}`", t.id)),
                 (false, None) => Err(format!("no pipeline uses `{}`", t.id)),
             }

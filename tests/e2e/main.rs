@@ -10,6 +10,7 @@ mod aws;
 mod backpressure;
 mod cli;
 mod clients;
+mod config_tests;
 mod deploy;
 mod durable;
 mod golden;

@@ -1,7 +1,9 @@
 //! Reloading the configuration of a running collector (SIGHUP, `--watch-config`): under load,
 //! unchanged components keep running with their state and queues, changed ones are rebuilt,
 //! nothing acknowledged is lost, and a config that does not validate is refused with its
-//! errors while the running one stays. systemd hears of each step (`Type=notify`).
+//! errors while the running one stays, as does one whose new parts cannot be built; a new
+//! receiver that cannot start leaves the rest applied. systemd hears of each step
+//! (`Type=notify`).
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
@@ -239,5 +241,52 @@ async fn with_watch_config_a_changed_file_is_applied_without_a_signal() {
         compare(&dialogues(&c.path("copy.jsonl")), &expected)
     })
     .await;
+
+    // A valid config whose changed processor cannot be built (its store would be under a
+    // file): nothing changes, the running graph stays.
+    let blocked = config(true, 1000).replace("{dir}/state", "{dir}/config.yaml/state");
+    rewrite(&c, &blocked);
+    wait_until(Duration::from_secs(30), "a failed reload", || {
+        c.log().contains("the new configuration could not be built")
+    })
+    .await;
+    // A new receiver that cannot listen (this test holds its port): the rest is applied.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let partial = config(true, 1000)
+        .replace(
+            "\nprocessors:\n",
+            &format!("\n  otlp:\n    protocols:\n      grpc: {{ endpoint: \"127.0.0.1:{port}\" }}\nprocessors:\n"),
+        )
+        .replace("receivers: [gp, rt]", "receivers: [gp, rt, otlp]");
+    rewrite(&c, &partial);
+    wait_for(Duration::from_secs(30), || {
+        let log = c.log();
+        if log.contains("the rest of the new configuration runs") {
+            Ok(())
+        } else {
+            Err(format!("no partial reload:\n{log}"))
+        }
+    })
+    .await;
+    // After both, the state the first graph built goes on: new calls and old ones together
+    // are each one right dialogue.
+    let more = generate(&sim(20, 6));
+    crate::voice::send_all(&c, &more, Wire::Otlp).await;
+    let mut expected = truth(&plan);
+    expected.extend(truth(&more));
+    wait_for(Duration::from_secs(30), || {
+        compare(&dialogues(&c.path("dialogues.jsonl")), &expected)
+    })
+    .await;
+    for (outcome, n) in [("ok", 1.0), ("failed", 1.0), ("partial", 1.0)] {
+        assert_eq!(
+            c.metric("lumina_config_reloads_total", &[("outcome", outcome)])
+                .await,
+            n,
+            "{outcome}"
+        );
+    }
+    drop(held);
     c.stop().await.assert_clean();
 }

@@ -1,5 +1,5 @@
 //! The commands that inspect rather than run: `validate --check-destinations`, `plugin`,
-//! and the admin endpoint's clients (`tap`, `top`).
+//! the admin endpoint's clients (`tap`, `top`), and `test`.
 
 use std::process::ExitCode;
 
@@ -36,15 +36,8 @@ where
         },
     };
     let ep = lumina_collector::cli::admin::Endpoint::new(&address, token);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(f(ep)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,16 +197,10 @@ pub(crate) fn config_tests(
             )),
         plan.service.telemetry.logs.encoding,
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    let Some(runtime) = runtime(builder) else {
+        return ExitCode::FAILURE;
     };
     let mut total = test::Tally::default();
     let mut out = std::io::stdout();
@@ -241,5 +228,17 @@ pub(crate) fn config_tests(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// The runtime `builder` makes (with I/O and timers), or the error said.
+#[expect(clippy::print_stderr, reason = "the command's errors")]
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
     }
 }

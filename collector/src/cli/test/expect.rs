@@ -116,54 +116,43 @@ pub fn records(batch: &Batch) -> Vec<Value> {
                             Some(number_data_point::Value::AsDouble(d)) => json!(d),
                             None => Value::Null,
                         };
-                        match &m.data {
-                            Some(Data::Gauge(g)) => {
-                                for p in &g.data_points {
-                                    out.push(point(
-                                        "gauge",
-                                        &p.attributes,
-                                        json!({"value": number(&p.value)}),
-                                    ));
-                                }
-                            }
-                            Some(Data::Sum(s)) => {
-                                for p in &s.data_points {
-                                    out.push(point(
-                                        "sum",
-                                        &p.attributes,
-                                        json!({"value": number(&p.value)}),
-                                    ));
-                                }
-                            }
-                            Some(Data::Histogram(h)) => {
-                                for p in &h.data_points {
-                                    out.push(point(
-                                        "histogram",
-                                        &p.attributes,
-                                        json!({"count": p.count, "sum": p.sum}),
-                                    ));
-                                }
-                            }
-                            Some(Data::ExponentialHistogram(h)) => {
-                                for p in &h.data_points {
-                                    out.push(point(
-                                        "exponential_histogram",
-                                        &p.attributes,
-                                        json!({"count": p.count, "sum": p.sum}),
-                                    ));
-                                }
-                            }
-                            Some(Data::Summary(s)) => {
-                                for p in &s.data_points {
-                                    out.push(point(
-                                        "summary",
-                                        &p.attributes,
-                                        json!({"count": p.count, "sum": p.sum}),
-                                    ));
-                                }
-                            }
-                            None => {}
-                        }
+                        let value = |v| json!({ "value": number(v) });
+                        let spread =
+                            |count: u64, sum: Option<f64>| json!({ "count": count, "sum": sum });
+                        let points: Vec<(&str, &[KeyValue], Value)> = match &m.data {
+                            Some(Data::Gauge(g)) => g
+                                .data_points
+                                .iter()
+                                .map(|p| ("gauge", &p.attributes[..], value(&p.value)))
+                                .collect(),
+                            Some(Data::Sum(s)) => s
+                                .data_points
+                                .iter()
+                                .map(|p| ("sum", &p.attributes[..], value(&p.value)))
+                                .collect(),
+                            Some(Data::Histogram(h)) => h
+                                .data_points
+                                .iter()
+                                .map(|p| ("histogram", &p.attributes[..], spread(p.count, p.sum)))
+                                .collect(),
+                            Some(Data::ExponentialHistogram(h)) => h
+                                .data_points
+                                .iter()
+                                .map(|p| {
+                                    let kind = "exponential_histogram";
+                                    (kind, &p.attributes[..], spread(p.count, p.sum))
+                                })
+                                .collect(),
+                            Some(Data::Summary(s)) => s
+                                .data_points
+                                .iter()
+                                .map(|p| {
+                                    ("summary", &p.attributes[..], spread(p.count, Some(p.sum)))
+                                })
+                                .collect(),
+                            None => Vec::new(),
+                        };
+                        out.extend(points.into_iter().map(|(k, a, f)| point(k, a, f)));
                     }
                 }
             }

@@ -154,7 +154,9 @@ fn a_malformed_tests_file_is_refused_with_each_error_at_its_line() {
         .replace("NAME", "bad")
         .replace("callGuid: call-1, ", "")
         .replace("extract_from", "extract_form");
-    let text = format!("tests:{text}");
+    // An input with no records would test nothing.
+    let empty = "  - name: empty\n    inputs: [{ insert_at: gp, events: [] }]\n    no_outputs_from: [file]\n";
+    let text = format!("tests:{text}{empty}");
     std::fs::write(&tests, &text).unwrap();
     let (code, out, err) = lumina_test(&config("local.yaml"), Some(&tests), dir.path());
     assert_eq!(code, 1, "{out}\n{err}");
@@ -173,4 +175,5 @@ fn a_malformed_tests_file_is_refused_with_each_error_at_its_line() {
     );
     assert!(err.contains("did you mean `extract_from`?"), "{err}");
     assert!(err.contains(&key), "{key}\n{err}");
+    assert!(err.contains("`events` lists no event"), "{err}");
 }

@@ -358,6 +358,9 @@ fn logs_batch(resources: Vec<(Vec<KeyValue>, Vec<LogRecord>)>) -> Batch {
 /// Native voice events, as a GP or RT receiver turns them into log records.
 fn events(r: &mut Reader<'_>, path: &ConfigPath) -> Option<Batch> {
     let n = r.items(path, "`events`");
+    if n == 0 {
+        r.error(path, "`events` lists no event");
+    }
     let mut records = Vec::new();
     for i in 0..n {
         let p = path.index(i);
@@ -401,6 +404,9 @@ fn kvs(r: &mut Reader<'_>, path: &ConfigPath) -> Vec<KeyValue> {
 /// record with its own resource.
 fn records(r: &mut Reader<'_>, path: &ConfigPath) -> Option<Batch> {
     let n = r.items(path, "`records`");
+    if n == 0 {
+        r.error(path, "`records` lists no record");
+    }
     let before = r.errors.len();
     let mut out = Vec::new();
     for i in 0..n {

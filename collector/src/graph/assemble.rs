@@ -396,6 +396,7 @@ async fn exporters(
         }
         if let Some(dir) = sandbox {
             out.insert(id.clone(), sink(id, e, dir, policy));
+            rebuilt.push(id.clone());
             continue;
         }
         let file = e.settings.dead_letter.file_for(id);

@@ -11,9 +11,9 @@ use lumina_sdk::config::ConfigPath;
 use lumina_sdk::proto::common::v1::{InstrumentationScope, KeyValue};
 use lumina_sdk::proto::metrics::v1::{metric::Data, number_data_point};
 use lumina_sdk::text::hex;
-use lumina_sdk::voice::value::any_to_json;
+use lumina_sdk::voice::value::{any_to_json, kvs_to_object};
 use lumina_sdk::{Batch, Payload};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A difference between an expected record and an extracted one.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,14 +25,7 @@ pub struct Diff {
 }
 
 fn attributes(kvs: &[KeyValue]) -> Value {
-    let m: Map<String, Value> = kvs
-        .iter()
-        .map(|kv| {
-            let v = kv.value.as_ref().map_or(Value::Null, any_to_json);
-            (kv.key.clone(), v)
-        })
-        .collect();
-    Value::Object(m)
+    Value::Object(kvs_to_object(kvs))
 }
 
 fn scope_name(s: Option<&InstrumentationScope>) -> Value {

@@ -179,8 +179,21 @@ async fn run_one(
     }
     drop((leaving, entering));
 
+    check(test, plan, &tapped, &err, &mut errors);
+    errors
+}
+
+/// Checks what came out (`tapped`) against the test's outputs and `no_outputs_from`, adding
+/// a located error (made by `err`) for each expectation that is not met.
+fn check(
+    test: &TestCase,
+    plan: &Plan,
+    tapped: &[Tapped],
+    err: &dyn Fn(&ConfigPath, String) -> ConfigError,
+    errors: &mut ConfigErrors,
+) {
     for o in &test.outputs {
-        let got = extracted(plan, &o.from, &tapped);
+        let got = extracted(plan, &o.from, tapped);
         if let Some((n, path)) = &o.count
             && got.len() != *n
         {
@@ -226,7 +239,7 @@ async fn run_one(
         }
     }
     for t in &test.no_outputs_from {
-        let got = extracted(plan, t, &tapped);
+        let got = extracted(plan, t, tapped);
         if !got.is_empty() {
             errors.push(err(
                 &t.path,
@@ -239,7 +252,6 @@ async fn run_one(
             ));
         }
     }
-    errors
 }
 
 /// The first record, for a message.

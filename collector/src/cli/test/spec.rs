@@ -10,7 +10,7 @@ use lumina_sdk::proto::common::v1::{InstrumentationScope, KeyValue};
 use lumina_sdk::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use lumina_sdk::proto::resource::v1::Resource;
 use lumina_sdk::voice::VoiceEvent;
-use lumina_sdk::voice::value::json_to_any;
+use lumina_sdk::voice::value::{json_to_any, object_to_kvs};
 use lumina_sdk::{Batch, Signal};
 use serde_json::Value;
 
@@ -384,14 +384,7 @@ fn kvs(r: &mut Reader<'_>, path: &ConfigPath) -> Vec<KeyValue> {
     let v = r.at(path).to_json();
     match v {
         Value::Null => Vec::new(),
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| KeyValue {
-                key: k.clone(),
-                value: Some(json_to_any(v)),
-                ..Default::default()
-            })
-            .collect(),
+        Value::Object(m) => object_to_kvs(&m),
         _ => {
             let got = r.at(path).describe();
             r.error(path, format!("must be a mapping of attributes, got {got}"));

@@ -8,8 +8,21 @@ use std::process::Command;
 use crate::harness::{lumina_bin, workspace};
 
 fn lumina_test(config: &Path, tests: Option<&Path>, dir: &Path) -> (i32, String, String) {
+    lumina_test_with(config, tests, dir, &[])
+}
+
+fn lumina_test_with(
+    config: &Path,
+    tests: Option<&Path>,
+    dir: &Path,
+    extra: &[&str],
+) -> (i32, String, String) {
     let mut cmd = Command::new(lumina_bin());
-    cmd.arg("test").arg("--config").arg(config).current_dir(dir);
+    cmd.arg("test")
+        .args(extra)
+        .arg("--config")
+        .arg(config)
+        .current_dir(dir);
     if let Some(t) = tests {
         cmd.arg("--tests").arg(t);
     }
@@ -77,7 +90,8 @@ fn a_changed_expectation_fails_at_its_line_with_what_differed_and_nothing_is_wri
 
     let (code, out, err) = lumina_test(&config("local.yaml"), Some(&tests), dir.path());
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(out.ends_with("3 tests: 0 passed, 3 failed.\n"), "{out}");
+    // The fourth test (a span as OTLP/JSON) was not changed.
+    assert!(out.ends_with("4 tests: 1 passed, 3 failed.\n"), "{out}");
     let at = |needle: &str| format!("--> {}:{}:", tests.display(), line_of(&text, needle));
     // Each failure points at the line of the expectation, says what came out instead.
     for (needle, message) in [
@@ -102,6 +116,15 @@ fn a_changed_expectation_fails_at_its_line_with_what_differed_and_nothing_is_wri
             at(needle)
         );
     }
+    // `--name` runs only the tests it names: here the unchanged one.
+    let (code, only, _) = lumina_test_with(
+        &config("local.yaml"),
+        Some(&tests),
+        dir.path(),
+        &["--name", "OTLP/JSON"],
+    );
+    assert_eq!(code, 0, "{only}");
+    assert!(only.ends_with("1 test: 1 passed, 0 failed.\n"), "{only}");
     // The shipped tests pass, so each failure is the change's.
     let (code, out, err) = lumina_test(&config("local.yaml"), None, &workspace());
     assert_eq!(code, 0, "{out}\n{err}");
